@@ -1,0 +1,210 @@
+//! The traced HTTP client every service uses for its downstream calls: one CLIENT span per
+//! request, with `traceparent`/`tracestate`/`baggage` injected while that span is current.
+//!
+//! Hand-written over plain reqwest rather than `reqwest-tracing`: its OpenTelemetry feature stops
+//! at opentelemetry 0.32 and sends no `traceparent` with 0.33, and callers need the span handle
+//! to record business events (`payment_declined`) on the CLIENT span itself.
+
+use crate::propagation;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tracing::{Instrument, Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// A downstream service: its name (for spans and errors), base URL and a client with a timeout.
+#[derive(Debug, Clone)]
+pub struct Downstream {
+    service: &'static str,
+    base_url: String,
+    http: reqwest::Client,
+}
+
+/// Why a downstream call produced no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No answer within the client's timeout.
+    #[error("{service} did not answer in time")]
+    Timeout {
+        /// The downstream service.
+        service: &'static str,
+    },
+    /// Connection refused or reset, DNS failure, broken request.
+    #[error("{service} is unreachable: {source}")]
+    Unavailable {
+        /// The downstream service.
+        service: &'static str,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The body was not what the contract promises.
+    #[error("{service} sent an invalid response: {source}")]
+    InvalidResponse {
+        /// The downstream service.
+        service: &'static str,
+        /// The decoding error.
+        source: reqwest::Error,
+    },
+}
+
+impl ClientError {
+    fn from_reqwest(service: &'static str, source: reqwest::Error) -> Self {
+        if source.is_timeout() {
+            Self::Timeout { service }
+        } else {
+            Self::Unavailable { service, source }
+        }
+    }
+
+    /// A low-cardinality name for `error.type` and `exception.type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "timeout",
+            Self::Unavailable { source, .. } if source.is_connect() => "connection_error",
+            Self::Unavailable { .. } => "transport_error",
+            Self::InvalidResponse { .. } => "invalid_response",
+        }
+    }
+}
+
+impl Downstream {
+    /// A client for `service` at `base_url` whose requests give up after `timeout`.
+    pub fn new(service: &'static str, base_url: impl Into<String>, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("a reqwest client with only a timeout set always builds");
+        Self {
+            service,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// The downstream's service name.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// Starts a request to `path` (e.g. `/api/payments`) on this downstream.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base_url))
+    }
+
+    /// Sends `request` inside a CLIENT span named `{METHOD} {template}`, where `template` is the
+    /// low-cardinality path (`/api/reservations/{id}`). 4xx and 5xx answers mark the span as an
+    /// error (the semantic conventions' rule for client spans) but are returned as responses;
+    /// timeouts and transport failures are recorded as an `exception` event and returned as errors.
+    pub async fn send(
+        &self,
+        template: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<TracedResponse, ClientError> {
+        let mut request = request
+            .build()
+            .map_err(|source| ClientError::from_reqwest(self.service, source))?;
+        let mut url = request.url().clone();
+        // url.full must never carry credentials.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let span = tracing::info_span!(
+            "HTTP client",
+            otel.name = format!("{} {template}", request.method()),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            http.request.method = request.method().as_str(),
+            http.response.status_code = Empty,
+            url.full = url.as_str(),
+            url.template = template,
+            server.address = url.host_str(),
+            server.port = url.port_or_known_default().map(i64::from),
+            peer.service = self.service,
+            error.type = Empty,
+        );
+        // Injected from the CLIENT span, so the callee's SERVER span becomes its child.
+        propagation::inject(&span.context(), request.headers_mut());
+        match self.http.execute(request).instrument(span.clone()).await {
+            Ok(response) => {
+                let status = response.status();
+                span.record("http.response.status_code", i64::from(status.as_u16()));
+                if status.is_client_error() || status.is_server_error() {
+                    span.record("otel.status_code", "error");
+                    span.record("error.type", status.as_str());
+                }
+                Ok(TracedResponse {
+                    service: self.service,
+                    response,
+                    span,
+                })
+            }
+            Err(source) => {
+                let error = ClientError::from_reqwest(self.service, source);
+                span.record("otel.status_code", "error");
+                span.record("error.type", error.kind());
+                span.in_scope(|| {
+                    tracing::error!(
+                        exception.type = error.kind(),
+                        exception.message = %error,
+                        "exception"
+                    );
+                });
+                Err(error)
+            }
+        }
+    }
+}
+
+/// A downstream answer and the CLIENT span it belongs to (still open, so callers can add events).
+#[derive(Debug)]
+pub struct TracedResponse {
+    service: &'static str,
+    response: reqwest::Response,
+    span: Span,
+}
+
+impl TracedResponse {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> reqwest::StatusCode {
+        self.response.status()
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &reqwest::header::HeaderMap {
+        self.response.headers()
+    }
+
+    /// The CLIENT span of this call: record events on it with `span.in_scope(|| ...)`.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Reads the body as JSON `T`, still inside the CLIENT span.
+    pub async fn json<T: DeserializeOwned>(self) -> Result<T, ClientError> {
+        let service = self.service;
+        self.response
+            .json()
+            .instrument(self.span)
+            .await
+            .map_err(|source| ClientError::InvalidResponse { service, source })
+    }
+
+    /// Reads the raw body, still inside the CLIENT span.
+    pub async fn bytes(self) -> Result<bytes::Bytes, ClientError> {
+        let service = self.service;
+        self.response
+            .bytes()
+            .instrument(self.span)
+            .await
+            .map_err(|source| ClientError::from_reqwest(service, source))
+    }
+
+    /// The `error` message of a standard JSON error body (`{"error": ..}`), or the status text.
+    pub async fn error_message(self) -> String {
+        let status = self.status();
+        let body: Option<serde_json::Value> = self.json().await.ok();
+        body.as_ref()
+            .and_then(|b| b.get("error"))
+            .and_then(|e| e.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| status.to_string())
+    }
+}

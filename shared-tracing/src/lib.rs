@@ -1,0 +1,23 @@
+//! The one place OpenTelemetry is configured for every service in this workspace.
+//!
+//! - [`init`] sets up the OTLP/HTTP exporter, resource, sampler, W3C propagators and JSON logs,
+//!   and returns a [`TelemetryGuard`] that flushes queued spans when dropped.
+//! - [`server::instrument`] wraps a router in SERVER spans joined to the caller's trace.
+//! - [`client::Downstream`] makes CLIENT spans and injects the trace context into requests.
+//! - [`db::query`] makes CLIENT spans for database calls.
+//! - [`ApiError`] and [`Json`] give every error the same body: `{"error", "trace_id"}`.
+
+pub mod client;
+pub mod db;
+mod error;
+mod logs;
+pub mod propagation;
+pub mod server;
+mod settings;
+mod telemetry;
+
+pub use client::{ClientError, Downstream, TracedResponse};
+pub use error::{ApiError, Json};
+pub use server::{serve, shutdown_signal};
+pub use settings::Settings;
+pub use telemetry::{InitError, TelemetryGuard, init, resource, sampler, tracer_provider};

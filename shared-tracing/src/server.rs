@@ -1,0 +1,137 @@
+//! The server side every service shares: the request-span layer, the `traceresponse` header,
+//! JSON 404s and panics, and serving until SIGTERM or Ctrl-C.
+
+use crate::{error::ApiError, propagation};
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::{HeaderValue, StatusCode, header::HOST},
+    response::{IntoResponse, Response},
+};
+use std::time::Duration;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tracing::{Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Wraps every route of `router` (and its fallback) in a SERVER span joined to the caller's trace,
+/// answers unknown paths with a JSON 404 and panics with a JSON 500, and adds `traceresponse`.
+pub fn instrument<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router
+        .fallback(not_found)
+        // Layers run bottom-up on the way in: the trace span is entered first, so the
+        // traceresponse and panic handlers below already run inside it.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }))
+        .layer(axum::middleware::map_response(add_traceresponse))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(server_span)
+                .on_request(())
+                .on_response(record_response)
+                .on_failure(()),
+        )
+}
+
+/// The SERVER span for one request, named `{METHOD} {route}` with the stable HTTP semantic
+/// convention attributes, and parented to the context extracted from the request headers.
+fn server_span(request: &Request) -> Span {
+    let method = request.method().as_str();
+    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host());
+    let (address, port) = match host.map(|h| h.rsplit_once(':').unwrap_or((h, ""))) {
+        Some((address, port)) => (Some(address), port.parse::<i64>().ok()),
+        None => (None, None),
+    };
+    let user_agent = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok());
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = Empty,
+        url.path = request.uri().path(),
+        url.scheme = "http",
+        server.address = address,
+        server.port = port,
+        network.protocol.version = ?request.version(),
+        user_agent.original = user_agent,
+        error.type = Empty,
+    );
+    // Right after creation, before anything reads the span's context: set_parent fails once the
+    // span has started. An empty context (no or malformed traceparent) leaves a new root.
+    let _ = span.set_parent(propagation::extract(request.headers()));
+    span
+}
+
+fn record_response<B>(response: &Response<B>, _latency: Duration, span: &Span) {
+    let status = response.status();
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    // For SERVER spans only 5xx is an error: a 4xx is the caller's mistake, not ours.
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+        span.record("error.type", status.as_str());
+    }
+}
+
+async fn add_traceresponse(mut response: Response) -> Response {
+    let value = propagation::traceresponse(&propagation::current_span_context())
+        .and_then(|value| HeaderValue::from_str(&value).ok());
+    if let Some(value) = value {
+        response.headers_mut().insert("traceresponse", value);
+    }
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+/// Serves `router` on `listener` until SIGTERM or Ctrl-C, letting in-flight requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, draining requests and flushing spans");
+}

@@ -1,0 +1,173 @@
+//! Telemetry settings read once from the environment, using the OpenTelemetry spec's variable names.
+//!
+//! Everything is read through a lookup function so tests can supply their own environment
+//! (edition 2024 makes `std::env::set_var` unsafe, and the workspace forbids `unsafe`).
+
+use opentelemetry::KeyValue;
+use std::collections::HashMap;
+
+/// What `init` needs from the environment, resolved and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `service.name`: `OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`,
+    /// else the name the service passes in.
+    pub service_name: String,
+    /// `service.namespace` from `SERVICE_NAMESPACE` (default `default`).
+    pub service_namespace: String,
+    /// `deployment.environment.name` from `ENVIRONMENT` (default `development`).
+    pub environment: String,
+    /// Extra resource attributes from `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, percent-decoded).
+    pub resource_attributes: Vec<KeyValue>,
+    /// Root-span sampling ratio from `OTEL_TRACES_SAMPLER_ARG` or `OTEL_SAMPLE_RATIO` (default 1.0).
+    pub sample_ratio: f64,
+    /// `x-api-key` header for the exporter, from `OTEL_API_KEY` (never logged).
+    pub api_key: Option<String>,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env(default_service_name: &str) -> Self {
+        Self::from_lookup(default_service_name, |key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup`, which returns a variable's value or `None`.
+    pub fn from_lookup(default_service_name: &str, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let resource_attributes = get("OTEL_RESOURCE_ATTRIBUTES")
+            .map(|raw| parse_resource_attributes(&raw))
+            .unwrap_or_default();
+        let from_attributes = resource_attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "service.name")
+            .map(|kv| kv.value.to_string());
+        Settings {
+            service_name: get("OTEL_SERVICE_NAME")
+                .or(from_attributes)
+                .unwrap_or_else(|| default_service_name.to_owned()),
+            service_namespace: get("SERVICE_NAMESPACE").unwrap_or_else(|| "default".to_owned()),
+            environment: get("ENVIRONMENT").unwrap_or_else(|| "development".to_owned()),
+            resource_attributes,
+            sample_ratio: get("OTEL_TRACES_SAMPLER_ARG")
+                .or_else(|| get("OTEL_SAMPLE_RATIO"))
+                .and_then(|raw| raw.parse::<f64>().ok())
+                .filter(|ratio| (0.0..=1.0).contains(ratio))
+                .unwrap_or(1.0),
+            api_key: get("OTEL_API_KEY"),
+        }
+    }
+
+    /// Extra headers the exporter sends on top of `OTEL_EXPORTER_OTLP_HEADERS`.
+    pub(crate) fn exporter_headers(&self) -> HashMap<String, String> {
+        self.api_key
+            .iter()
+            .map(|key| ("x-api-key".to_owned(), key.clone()))
+            .collect()
+    }
+}
+
+/// Parses `OTEL_RESOURCE_ATTRIBUTES`: comma-separated `key=value` pairs whose values may be
+/// percent-encoded (W3C Baggage octet rules). Malformed entries are skipped.
+fn parse_resource_attributes(raw: &str) -> Vec<KeyValue> {
+    raw.split(',')
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(key, value)| (key.trim(), percent_decode(value.trim())))
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| KeyValue::new(key.to_owned(), value))
+        .collect()
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup("order-service", |key| vars.get(key).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = settings(&[]);
+        assert_eq!(s.service_name, "order-service");
+        assert_eq!(s.service_namespace, "default");
+        assert_eq!(s.environment, "development");
+        assert_eq!(s.sample_ratio, 1.0);
+        assert!(s.api_key.is_none());
+        assert!(s.exporter_headers().is_empty());
+    }
+
+    #[test]
+    fn otel_service_name_wins_over_resource_attributes_and_default() {
+        let s = settings(&[
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs"),
+            ("OTEL_SERVICE_NAME", "from-env"),
+        ]);
+        assert_eq!(s.service_name, "from-env");
+        let s = settings(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs")]);
+        assert_eq!(s.service_name, "from-attrs");
+    }
+
+    #[test]
+    fn resource_attributes_are_split_trimmed_and_percent_decoded() {
+        let s = settings(&[(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "team=payments, region = eu%2Dwest%201,broken,=novalue",
+        )]);
+        let pairs: Vec<(String, String)> = s
+            .resource_attributes
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("team".into(), "payments".into()),
+                ("region".into(), "eu-west 1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn sample_ratio_reads_spec_variable_then_alias_and_rejects_out_of_range() {
+        assert_eq!(settings(&[("OTEL_SAMPLE_RATIO", "0.25")]).sample_ratio, 0.25);
+        assert_eq!(
+            settings(&[("OTEL_TRACES_SAMPLER_ARG", "0.5"), ("OTEL_SAMPLE_RATIO", "0.25")])
+                .sample_ratio,
+            0.5
+        );
+        assert_eq!(settings(&[("OTEL_TRACES_SAMPLER_ARG", "7")]).sample_ratio, 1.0);
+        assert_eq!(settings(&[("OTEL_TRACES_SAMPLER_ARG", "x")]).sample_ratio, 1.0);
+    }
+
+    #[test]
+    fn api_key_becomes_an_x_api_key_header() {
+        let s = settings(&[("OTEL_API_KEY", "s3cret")]);
+        assert_eq!(s.exporter_headers().get("x-api-key").map(String::as_str), Some("s3cret"));
+    }
+}

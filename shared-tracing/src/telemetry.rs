@@ -1,0 +1,181 @@
+//! The tracer provider (resource, sampler, OTLP/HTTP exporter, batch processor), the `tracing`
+//! subscriber that feeds it, and the guard that flushes it on shutdown.
+
+use crate::{logs, propagation, settings::Settings};
+use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::{
+    Resource,
+    resource::TelemetryResourceDetector,
+    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanProcessor},
+};
+use opentelemetry_semantic_conventions::resource::{
+    DEPLOYMENT_ENVIRONMENT_NAME, HOST_NAME, SERVICE_INSTANCE_ID, SERVICE_NAMESPACE, SERVICE_VERSION,
+};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt,
+};
+
+/// Why telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The OTLP exporter rejected its configuration (e.g. a malformed endpoint URL).
+    #[error("building the OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// A global `tracing` subscriber was already installed.
+    #[error("installing the tracing subscriber: {0}")]
+    Subscriber(#[from] tracing_subscriber::util::TryInitError),
+}
+
+/// Keeps the tracer provider alive; dropping it (or calling [`TelemetryGuard::shutdown`]) exports
+/// every span still queued, so the spans of a finished request are never lost.
+#[must_use = "dropping the guard shuts telemetry down"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Flushes queued spans and stops the exporter. Blocks until the export finishes or times out
+    /// (`OTEL_BSP_EXPORT_TIMEOUT`), so call it after the server has stopped.
+    pub fn shutdown(mut self) {
+        self.shutdown_provider();
+    }
+
+    fn shutdown_provider(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            // The subscriber may already be gone; stderr is the one place left to say it.
+            eprintln!("telemetry shutdown failed, queued spans may be lost: {error}");
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        self.shutdown_provider();
+    }
+}
+
+/// Sets up tracing for one service: W3C propagators, the OTLP/HTTP exporter configured from the
+/// standard `OTEL_*` variables, JSON logs on stdout, and the bridge from `tracing` spans to
+/// OpenTelemetry. Call once, first thing in `main`, and keep the guard until the end.
+pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitError> {
+    let settings = Settings::from_env(service_name);
+    // Endpoint, headers, timeout and compression come from OTEL_EXPORTER_OTLP_*; the SDK appends
+    // /v1/traces to OTEL_EXPORTER_OTLP_ENDPOINT and defaults to http://localhost:4318.
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_headers(settings.exporter_headers())
+        .build()?;
+    // BatchSpanProcessor reads OTEL_BSP_* and exports from its own thread (hence the blocking
+    // reqwest client the exporter is built with).
+    let provider = tracer_provider(&settings, version, BatchSpanProcessor::builder(exporter).build());
+    propagation::install_propagators();
+    global::set_tracer_provider(provider.clone());
+
+    let tracer = provider.tracer("shared-tracing");
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_filter(span_filter());
+    let log_filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .from_env_lossy()
+        .add_directive("sqlx=warn".parse().expect("static directive"));
+    tracing_subscriber::registry()
+        .with(otel_layer)
+        .with(logs::json_layer().with_filter(log_filter))
+        .try_init()?;
+
+    tracing::info!(
+        service.name = %settings.service_name,
+        sample_ratio = settings.sample_ratio,
+        "telemetry initialised"
+    );
+    Ok(TelemetryGuard {
+        provider: Some(provider),
+    })
+}
+
+/// Builds the provider every service uses; tests pass an in-memory processor.
+pub fn tracer_provider(
+    settings: &Settings,
+    version: &str,
+    processor: impl SpanProcessor + 'static,
+) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_sampler(sampler(settings.sample_ratio))
+        .with_resource(resource(settings, version))
+        .build()
+}
+
+/// Parent-based: a remote parent's sampled flag is always honoured; roots are sampled by trace id.
+pub fn sampler(ratio: f64) -> Sampler {
+    Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+}
+
+/// The resource every span of this process carries. `OTEL_RESOURCE_ATTRIBUTES` overrides the
+/// derived attributes; `service.name` is resolved in [`Settings`].
+pub fn resource(settings: &Settings, version: &str) -> Resource {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
+        .with_attributes([
+            KeyValue::new(SERVICE_VERSION, version.to_owned()),
+            KeyValue::new(SERVICE_NAMESPACE, settings.service_namespace.clone()),
+            KeyValue::new(DEPLOYMENT_ENVIRONMENT_NAME, settings.environment.clone()),
+            KeyValue::new(HOST_NAME, host),
+            KeyValue::new(SERVICE_INSTANCE_ID, uuid::Uuid::new_v4().to_string()),
+        ])
+        .with_attributes(settings.resource_attributes.clone())
+        .with_service_name(settings.service_name.clone())
+        .build()
+}
+
+/// Which `tracing` spans and events become OpenTelemetry data: INFO and above, minus the HTTP,
+/// SQL and exporter internals (exporting the exporter's own spans would feed itself).
+fn span_filter() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_targets([
+            ("h2", LevelFilter::OFF),
+            ("hyper", LevelFilter::OFF),
+            ("reqwest", LevelFilter::OFF),
+            ("tower", LevelFilter::OFF),
+            ("sqlx", LevelFilter::OFF),
+            ("opentelemetry", LevelFilter::OFF),
+        ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::Value;
+
+    #[test]
+    fn resource_carries_service_identity_and_env_attributes() {
+        let vars = [
+            ("OTEL_RESOURCE_ATTRIBUTES", "team=checkout,service.namespace=shop"),
+            ("ENVIRONMENT", "staging"),
+        ];
+        let settings = Settings::from_lookup("order-service", |key| {
+            vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+        });
+        let resource = resource(&settings, "1.2.3");
+        let get = |key: &'static str| resource.get(&key.into()).map(|v: Value| v.to_string());
+        assert_eq!(get("service.name").as_deref(), Some("order-service"));
+        assert_eq!(get("service.version").as_deref(), Some("1.2.3"));
+        assert_eq!(get("service.namespace").as_deref(), Some("shop"));
+        assert_eq!(get("deployment.environment.name").as_deref(), Some("staging"));
+        assert_eq!(get("team").as_deref(), Some("checkout"));
+        assert!(get("host.name").is_some_and(|h| !h.is_empty()));
+        assert!(get("service.instance.id").is_some_and(|id| id.len() == 36));
+        assert_eq!(get("telemetry.sdk.language").as_deref(), Some("rust"));
+    }
+}
