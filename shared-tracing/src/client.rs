@@ -153,6 +153,11 @@ impl Downstream {
     }
 }
 
+/// Percent-encodes one path segment taken from a caller (an id, a SKU) for a downstream URL.
+pub fn path_segment(raw: &str) -> String {
+    percent_encoding::utf8_percent_encode(raw, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// A downstream answer and the CLIENT span it belongs to (still open, so callers can add events).
 #[derive(Debug)]
 pub struct TracedResponse {

@@ -1,6 +1,11 @@
-//! CLIENT spans for database calls, with the `db.*` semantic-convention attributes.
+//! SQLite pools and CLIENT spans for database calls, with the `db.*` semantic-convention
+//! attributes.
 
-use std::fmt::Display;
+use sqlx::{
+    Sqlite, Transaction,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions},
+};
+use std::{fmt::Display, str::FromStr, time::Duration};
 use tracing::{Instrument, field::Empty};
 
 /// Runs one database call inside a CLIENT span named `{operation} {collection}`
@@ -26,4 +31,26 @@ pub async fn query<T, E: Display>(
         span.record("otel.status_description", error.to_string());
     }
     result
+}
+
+/// Opens (creating if needed) the SQLite database at `url`, e.g. `sqlite:orders.db` or
+/// `sqlite::memory:`. Run the service's migrations on the pool afterwards.
+pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(5));
+    // Every connection to `:memory:` is a database of its own: keep one.
+    let max_connections = if options.get_filename().as_os_str() == ":memory:" { 1 } else { 5 };
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options)
+        .await
+}
+
+/// Starts a write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`), so
+/// concurrent writers wait for each other (up to the busy timeout) instead of failing with
+/// "database is locked" when a read inside the transaction turns into a write.
+pub async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }

@@ -3,7 +3,7 @@
 
 use axum::{
     Json as AxumJson,
-    extract::{FromRequest, rejection::JsonRejection},
+    extract::{FromRequest, FromRequestParts, rejection::JsonRejection, rejection::PathRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -27,6 +27,13 @@ impl ApiError {
             message: message.into(),
             extra: Map::new(),
         }
+    }
+
+    /// A 500 whose cause is logged inside the current span (so it reaches the trace as an error
+    /// event) and never sent to the caller.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }
 
     /// Adds a field beside `error` and `trace_id`.
@@ -67,5 +74,16 @@ impl From<JsonRejection> for ApiError {
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         AxumJson(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Path`, but an unparsable segment gets the standard error body.
+#[derive(Debug, Clone, Copy, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::new(rejection.status(), rejection.body_text())
     }
 }

@@ -4,8 +4,8 @@
 //!   and returns a [`TelemetryGuard`] that flushes queued spans when dropped.
 //! - [`server::instrument`] wraps a router in SERVER spans joined to the caller's trace.
 //! - [`client::Downstream`] makes CLIENT spans and injects the trace context into requests.
-//! - [`db::query`] makes CLIENT spans for database calls.
-//! - [`ApiError`] and [`Json`] give every error the same body: `{"error", "trace_id"}`.
+//! - [`db::connect`] opens a SQLite pool; [`db::query`] makes CLIENT spans for its calls.
+//! - [`ApiError`], [`Json`] and [`Path`] give every error the same body: `{"error", "trace_id"}`.
 
 pub mod client;
 pub mod db;
@@ -17,7 +17,7 @@ mod settings;
 mod telemetry;
 
 pub use client::{ClientError, Downstream, TracedResponse};
-pub use error::{ApiError, Json};
+pub use error::{ApiError, Json, Path};
 pub use server::{serve, shutdown_signal};
 pub use settings::Settings;
 pub use telemetry::{InitError, TelemetryGuard, init, resource, sampler, tracer_provider};

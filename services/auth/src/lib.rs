@@ -1,1 +1,48 @@
-//! placeholder
+//! auth-service: logins and token verification.
+//!
+//! - `POST /api/login` `{username, password}` → `{token, user_id}` (a JWT, HS256), 401 otherwise
+//! - `POST /api/verify` with `Authorization: Bearer <token>` and an optional `{user_id}` body →
+//!   200 `{user_id, username}` of the token's subject; 401 for a missing, bad or expired token;
+//!   403 when `user_id` is given and is not the subject
+//! - `GET /healthz`
+
+mod config;
+mod error;
+mod routes;
+mod store;
+mod token;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use axum::Router;
+use sqlx::SqlitePool;
+use std::sync::Arc;
+
+/// The `service.name` of this service.
+pub const SERVICE_NAME: &str = "auth-service";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    db: SqlitePool,
+    tokens: Arc<token::Keys>,
+}
+
+impl AppState {
+    /// Opens the database named in `config`, runs the migrations (which seed the demo users) and
+    /// loads the signing key.
+    pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
+        let db = shared_tracing::db::connect(&config.database_url).await?;
+        sqlx::migrate!().run(&db).await?;
+        Ok(Self {
+            db,
+            tokens: Arc::new(token::Keys::new(&config.jwt_secret, config.token_ttl())),
+        })
+    }
+}
+
+/// The service's router, instrumented.
+pub fn app(state: AppState) -> Router {
+    shared_tracing::server::instrument(routes::router()).with_state(state)
+}

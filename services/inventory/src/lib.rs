@@ -1,1 +1,46 @@
-//! placeholder
+//! inventory-service: the catalogue, stock levels and reservations.
+//!
+//! - `GET /api/stock/{sku}` → `{sku, name, price, available, reserved, sold}`, 404 for an unknown SKU
+//! - `POST /api/reservations` `{order_id, items: [{sku, quantity}]}` → 201 `{reservation_id, total}`
+//!   priced from the catalogue; 409 when stock is short, 404 for an unknown SKU
+//! - `DELETE /api/reservations/{id}` → 204, returns the held stock (idempotent)
+//! - `GET /healthz`
+
+mod config;
+mod error;
+mod routes;
+mod store;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use axum::Router;
+use sqlx::SqlitePool;
+
+/// The `service.name` of this service.
+pub const SERVICE_NAME: &str = "inventory-service";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    db: SqlitePool,
+}
+
+impl AppState {
+    /// Opens the database named in `config` and runs the migrations (which seed the catalogue).
+    pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
+        let db = shared_tracing::db::connect(&config.database_url).await?;
+        sqlx::migrate!().run(&db).await?;
+        Ok(Self { db })
+    }
+}
+
+/// The service's router, instrumented.
+pub fn app(state: AppState) -> Router {
+    shared_tracing::server::instrument(routes::router()).with_state(state)
+}
+
+/// Cents to the decimal amount used in the JSON API.
+pub(crate) fn to_amount(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}

@@ -1,1 +1,14 @@
-fn main() {}
+//! inventory-service binary: read config, start telemetry, serve until SIGTERM or Ctrl-C.
+
+use clap::Parser;
+use inventory::{AppState, Config, SERVICE_NAME, app};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::parse();
+    let _telemetry = shared_tracing::init(SERVICE_NAME, env!("CARGO_PKG_VERSION"))?;
+    let state = AppState::connect(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+    shared_tracing::serve(listener, app(state)).await?;
+    Ok(())
+}

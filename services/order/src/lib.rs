@@ -1,1 +1,59 @@
-//! placeholder
+//! order-service: places orders — verify the caller, reserve stock, charge the card, store it.
+//!
+//! - `POST /api/orders` `{items: [{sku, quantity}], card_number, currency?}` with a bearer token →
+//!   201 `{order_id, status, total}`; 401 without a valid token; 409 when stock is short;
+//!   402 `{error, reason, order_id, trace_id}` when the card is declined (the reservation is
+//!   released); 502/504 when a downstream fails
+//! - `GET /api/orders/{id}` → the order, for its owner only (403 otherwise, 404 if unknown)
+//! - `GET /healthz`
+
+mod clients;
+mod config;
+mod error;
+mod routes;
+mod store;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use axum::Router;
+use sqlx::SqlitePool;
+
+/// The `service.name` of this service.
+pub const SERVICE_NAME: &str = "order-service";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    db: SqlitePool,
+    auth: clients::AuthClient,
+    inventory: clients::InventoryClient,
+    payment: clients::PaymentClient,
+}
+
+impl AppState {
+    /// Opens the database named in `config`, runs the migrations and sets up the clients.
+    pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
+        let db = shared_tracing::db::connect(&config.database_url).await?;
+        sqlx::migrate!().run(&db).await?;
+        Ok(Self {
+            db,
+            auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout()),
+            inventory: clients::InventoryClient::new(
+                &config.inventory_service_url,
+                config.inventory_timeout(),
+            ),
+            payment: clients::PaymentClient::new(&config.payment_service_url, config.payment_timeout()),
+        })
+    }
+}
+
+/// The service's router, instrumented.
+pub fn app(state: AppState) -> Router {
+    shared_tracing::server::instrument(routes::router()).with_state(state)
+}
+
+/// Cents to the decimal amount used in the JSON APIs.
+pub(crate) fn to_amount(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}

@@ -1,1 +1,42 @@
-//! placeholder
+//! payment-service: charges cards against a fake processor driven by Stripe-style test cards.
+//!
+//! - `POST /api/payments` `{order_id, amount, currency, card_number}` → 200 `{payment_id, status}`,
+//!   402 `{error, reason, payment_id, trace_id}` when declined, 400 on bad input.
+//! - `GET /healthz`
+//!
+//! Only the last four digits of a card are ever stored, logged or put on a span.
+
+mod config;
+mod error;
+mod processor;
+mod routes;
+mod store;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use axum::Router;
+use sqlx::SqlitePool;
+
+/// The `service.name` of this service.
+pub const SERVICE_NAME: &str = "payment-service";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    db: SqlitePool,
+}
+
+impl AppState {
+    /// Opens the database named in `config` and runs the migrations.
+    pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
+        let db = shared_tracing::db::connect(&config.database_url).await?;
+        sqlx::migrate!().run(&db).await?;
+        Ok(Self { db })
+    }
+}
+
+/// The service's router, instrumented.
+pub fn app(state: AppState) -> Router {
+    shared_tracing::server::instrument(routes::router()).with_state(state)
+}

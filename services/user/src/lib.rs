@@ -1,1 +1,46 @@
-//! placeholder
+//! user-service: user profiles, readable by their owner.
+//!
+//! - `GET /api/users/{id}` with `Authorization: Bearer <token>` → `{id, username, email,
+//!   full_name}`; access is checked through auth-service (span `auth_client.verify_access`):
+//!   401 without a valid token, 403 "Permission denied" for someone else's profile,
+//!   404 "User not found"
+//! - `GET /healthz`
+
+mod clients;
+mod config;
+mod error;
+mod routes;
+mod store;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use axum::Router;
+use sqlx::SqlitePool;
+
+/// The `service.name` of this service.
+pub const SERVICE_NAME: &str = "user-service";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    db: SqlitePool,
+    auth: clients::AuthClient,
+}
+
+impl AppState {
+    /// Opens the database named in `config`, runs the migrations and sets up the auth client.
+    pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
+        let db = shared_tracing::db::connect(&config.database_url).await?;
+        sqlx::migrate!().run(&db).await?;
+        Ok(Self {
+            db,
+            auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout()),
+        })
+    }
+}
+
+/// The service's router, instrumented.
+pub fn app(state: AppState) -> Router {
+    shared_tracing::server::instrument(routes::router()).with_state(state)
+}

@@ -1,0 +1,32 @@
+//! Configuration from the environment (or flags; `--help` lists them).
+
+use secrecy::SecretString;
+use std::{net::SocketAddr, time::Duration};
+
+/// The signing secret used when `AUTH_JWT_SECRET` is not set. Fine on a laptop, never in production.
+pub(crate) const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-change-me";
+
+/// auth-service settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "auth-service", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8082")]
+    pub listen_addr: SocketAddr,
+    /// SQLite database URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:auth.db")]
+    pub database_url: String,
+    /// HS256 secret that signs and verifies tokens.
+    #[arg(long, env = "AUTH_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true, hide_env_values = true)]
+    pub jwt_secret: SecretString,
+    /// Token lifetime in seconds.
+    #[arg(long, env = "AUTH_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+}
+
+impl Config {
+    /// How long an issued token stays valid.
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+}

@@ -1,0 +1,120 @@
+//! HTTP handlers and their router.
+
+use crate::{AppState, Error, Result, store};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, header::AUTHORIZATION},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared_tracing::Json;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/login", post(login))
+        .route("/api/verify", post(verify))
+        .route("/healthz", get(healthz))
+}
+
+/// Deliberately not `Debug`: it holds a password.
+#[derive(Deserialize)]
+pub(crate) struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct LoginResponse {
+    token: String,
+    user_id: i64,
+}
+
+#[tracing::instrument(name = "auth.login", skip_all, fields(username = %request.username, user_id))]
+async fn login(
+    State(state): State<AppState>,
+    Json(request): Json<LoginRequest>,
+) -> Result<Json<LoginResponse>> {
+    let user = store::credentials(&state.db, &request.username)
+        .await?
+        .ok_or(Error::InvalidCredentials)?;
+    // Argon2 is CPU-heavy by design: keep it off the async workers.
+    let password = request.password;
+    let matches = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&user.password_hash)
+            .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .map_err(|e| Error::Internal(format!("stored hash is malformed: {e}")))?;
+    if !matches {
+        tracing::info!("login refused");
+        return Err(Error::InvalidCredentials);
+    }
+    tracing::Span::current().record("user_id", user.id);
+    let token = state
+        .tokens
+        .issue(user.id, &request.username)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    tracing::info!("login succeeded");
+    Ok(Json(LoginResponse {
+        token,
+        user_id: user.id,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct VerifyRequest {
+    user_id: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Identity {
+    user_id: i64,
+    username: String,
+}
+
+#[tracing::instrument(name = "auth.verify", skip_all, fields(user_id, requested_user_id))]
+async fn verify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Identity>> {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or(Error::Unauthorized("missing bearer token"))?;
+    // The body is optional: an empty one means "who is this token?".
+    let request: VerifyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        VerifyRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| Error::BadRequest("body must be {\"user_id\": <integer>}"))?
+    };
+    let claims = state.tokens.verify(token.trim()).map_err(|error| {
+        tracing::info!(reason = %error, "token rejected");
+        Error::Unauthorized("invalid or expired token")
+    })?;
+    let user_id: i64 = claims
+        .sub
+        .parse()
+        .map_err(|_| Error::Unauthorized("invalid or expired token"))?;
+    let span = tracing::Span::current();
+    span.record("user_id", user_id);
+    span.set_attribute("enduser.id", user_id.to_string());
+    if let Some(requested) = request.user_id {
+        span.record("requested_user_id", requested);
+        if requested != user_id {
+            return Err(Error::Forbidden);
+        }
+    }
+    Ok(Json(Identity {
+        user_id,
+        username: claims.name,
+    }))
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
+    store::ping(&state.db).await?;
+    Ok(Json(json!({ "status": "ok", "service": crate::SERVICE_NAME })))
+}

@@ -1,0 +1,58 @@
+//! Configuration from the environment (or flags; `--help` lists them).
+
+use std::{net::SocketAddr, time::Duration};
+
+/// gateway settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "gateway", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    pub listen_addr: SocketAddr,
+    /// Base URL of auth-service.
+    #[arg(long, env = "AUTH_SERVICE_URL", default_value = "http://localhost:8082")]
+    pub auth_service_url: String,
+    /// Base URL of user-service.
+    #[arg(long, env = "USER_SERVICE_URL", default_value = "http://localhost:8081")]
+    pub user_service_url: String,
+    /// Base URL of order-service.
+    #[arg(long, env = "ORDER_SERVICE_URL", default_value = "http://localhost:8083")]
+    pub order_service_url: String,
+    /// Base URL of inventory-service.
+    #[arg(long, env = "INVENTORY_SERVICE_URL", default_value = "http://localhost:8084")]
+    pub inventory_service_url: String,
+    /// Timeout of calls to auth-service, in milliseconds.
+    #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = 2000)]
+    pub auth_timeout_ms: u64,
+    /// Timeout of calls to user-service, in milliseconds (it calls auth-service in turn).
+    #[arg(long, env = "USER_TIMEOUT_MS", default_value_t = 5000)]
+    pub user_timeout_ms: u64,
+    /// Timeout of calls to order-service, in milliseconds (it calls three services in turn).
+    #[arg(long, env = "ORDER_TIMEOUT_MS", default_value_t = 10000)]
+    pub order_timeout_ms: u64,
+    /// Timeout of calls to inventory-service, in milliseconds.
+    #[arg(long, env = "INVENTORY_TIMEOUT_MS", default_value_t = 2000)]
+    pub inventory_timeout_ms: u64,
+}
+
+impl Config {
+    /// Timeout of calls to auth-service.
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.auth_timeout_ms)
+    }
+
+    /// Timeout of calls to user-service.
+    pub fn user_timeout(&self) -> Duration {
+        Duration::from_millis(self.user_timeout_ms)
+    }
+
+    /// Timeout of calls to order-service.
+    pub fn order_timeout(&self) -> Duration {
+        Duration::from_millis(self.order_timeout_ms)
+    }
+
+    /// Timeout of calls to inventory-service.
+    pub fn inventory_timeout(&self) -> Duration {
+        Duration::from_millis(self.inventory_timeout_ms)
+    }
+}

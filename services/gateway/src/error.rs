@@ -1,0 +1,30 @@
+//! The service's error type and how each variant answers over HTTP.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use shared_tracing::{ApiError, ClientError};
+
+/// Result with this service's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the gateway itself can fail with (upstream answers, errors included, pass through).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An upstream service timed out or could not be reached.
+    #[error(transparent)]
+    Upstream(#[from] ClientError),
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Error::Upstream(ClientError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Error::Upstream(ClientError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Upstream(ClientError::InvalidResponse { .. }) => StatusCode::BAD_GATEWAY,
+        };
+        tracing::error!(error = %self, "upstream failure");
+        ApiError::new(status, self.to_string()).into_response()
+    }
+}

@@ -1,0 +1,42 @@
+//! Forwarding one request to an upstream service and its answer back, unchanged.
+
+use crate::Result;
+use axum::{
+    body::Bytes,
+    http::{
+        HeaderMap, Method,
+        header::{AUTHORIZATION, CONTENT_TYPE},
+    },
+    response::{IntoResponse, Response},
+};
+use shared_tracing::Downstream;
+
+/// Sends `method path` with the caller's `Authorization`, `Content-Type` and body to `upstream`
+/// (the trace context is added by the traced client) and relays status, content type and body.
+pub(crate) async fn forward(
+    upstream: &Downstream,
+    template: &'static str,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let mut request = upstream.request(method, path);
+    for name in [AUTHORIZATION, CONTENT_TYPE] {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
+    }
+    if !body.is_empty() {
+        request = request.body(body);
+    }
+    let response = upstream.send(template, request).await?;
+    let status = response.status();
+    let content_type = response.headers().get(CONTENT_TYPE).cloned();
+    let body = response.bytes().await?;
+    let mut relayed = (status, body).into_response();
+    if let Some(content_type) = content_type {
+        relayed.headers_mut().insert(CONTENT_TYPE, content_type);
+    }
+    Ok(relayed)
+}

@@ -1,0 +1,133 @@
+//! Products, reservations and their items: all SQL of the service, one CLIENT span per query.
+
+use crate::Error;
+use shared_tracing::db;
+use sqlx::{FromRow, SqlitePool};
+
+/// A catalogue entry with its stock levels.
+#[derive(Debug, FromRow)]
+pub(crate) struct Product {
+    pub(crate) sku: String,
+    pub(crate) name: String,
+    pub(crate) price_cents: i64,
+    pub(crate) available: i64,
+    pub(crate) reserved: i64,
+    pub(crate) sold: i64,
+}
+
+pub(crate) async fn product(pool: &SqlitePool, sku: &str) -> sqlx::Result<Option<Product>> {
+    let select = sqlx::query_as(
+        "SELECT sku, name, price_cents, available, reserved, sold FROM products WHERE sku = ?",
+    )
+    .bind(sku)
+    .fetch_optional(pool);
+    db::query("SELECT", "products", select).await
+}
+
+/// Holds `items` for `order_id` in one transaction; returns the total in cents. Fails with
+/// `Conflict` when any line is short (nothing is held then) or the order already has a reservation.
+pub(crate) async fn reserve(
+    pool: &SqlitePool,
+    reservation_id: &str,
+    order_id: &str,
+    items: &[(String, i64)],
+) -> Result<i64, Error> {
+    let mut tx = db::begin_write(pool).await?;
+    let existing = sqlx::query_scalar::<_, String>("SELECT id FROM reservations WHERE order_id = ?")
+        .bind(order_id)
+        .fetch_optional(&mut *tx);
+    if db::query("SELECT", "reservations", existing).await?.is_some() {
+        return Err(Error::Conflict(format!("order {order_id} already holds a reservation")));
+    }
+    let mut total = 0;
+    let mut lines = Vec::with_capacity(items.len());
+    for (sku, quantity) in items {
+        let hold = sqlx::query_scalar::<_, i64>(
+            "UPDATE products SET available = available - ?1, reserved = reserved + ?1
+             WHERE sku = ?2 AND available >= ?1 RETURNING price_cents",
+        )
+        .bind(quantity)
+        .bind(sku)
+        .fetch_optional(&mut *tx);
+        let Some(price_cents) = db::query("UPDATE", "products", hold).await? else {
+            // Dropping `tx` rolls back the lines already held.
+            let known = sqlx::query_scalar::<_, i64>("SELECT available FROM products WHERE sku = ?")
+                .bind(sku)
+                .fetch_optional(&mut *tx);
+            return Err(match db::query("SELECT", "products", known).await? {
+                None => Error::UnknownSku(sku.clone()),
+                Some(available) => Error::Conflict(format!(
+                    "insufficient stock for {sku}: {quantity} requested, {available} available"
+                )),
+            });
+        };
+        total += price_cents * quantity;
+        lines.push((sku, quantity, price_cents));
+    }
+    let insert = sqlx::query(
+        "INSERT INTO reservations (id, order_id, status, total_cents) VALUES (?, ?, 'held', ?)",
+    )
+    .bind(reservation_id)
+    .bind(order_id)
+    .bind(total)
+    .execute(&mut *tx);
+    db::query("INSERT", "reservations", insert).await?;
+    for (sku, quantity, price_cents) in lines {
+        let insert = sqlx::query(
+            "INSERT INTO reservation_items (reservation_id, sku, quantity, price_cents)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(reservation_id)
+        .bind(sku)
+        .bind(quantity)
+        .bind(price_cents)
+        .execute(&mut *tx);
+        db::query("INSERT", "reservation_items", insert).await?;
+    }
+    tx.commit().await?;
+    Ok(total)
+}
+
+/// What releasing a reservation found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// The stock went back on sale.
+    Released,
+    /// It had been released before: nothing to do.
+    AlreadyReleased,
+    /// The order was fulfilled; its stock is sold and cannot come back.
+    Committed,
+}
+
+/// Returns the held stock of a reservation to `available`, once.
+pub(crate) async fn release(pool: &SqlitePool, reservation_id: &str) -> Result<Release, Error> {
+    let mut tx = db::begin_write(pool).await?;
+    let status = sqlx::query_scalar::<_, String>("SELECT status FROM reservations WHERE id = ?")
+        .bind(reservation_id)
+        .fetch_optional(&mut *tx);
+    match db::query("SELECT", "reservations", status).await?.as_deref() {
+        None => return Err(Error::ReservationNotFound),
+        Some("released") => return Ok(Release::AlreadyReleased),
+        Some("committed") => return Ok(Release::Committed),
+        Some(_) => {}
+    }
+    let restore = sqlx::query(
+        "UPDATE products SET available = available + i.quantity, reserved = reserved - i.quantity
+         FROM reservation_items AS i WHERE i.reservation_id = ? AND products.sku = i.sku",
+    )
+    .bind(reservation_id)
+    .execute(&mut *tx);
+    db::query("UPDATE", "products", restore).await?;
+    let mark = sqlx::query("UPDATE reservations SET status = 'released' WHERE id = ?")
+        .bind(reservation_id)
+        .execute(&mut *tx);
+    db::query("UPDATE", "reservations", mark).await?;
+    tx.commit().await?;
+    Ok(Release::Released)
+}
+
+pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
+    db::query("SELECT", "sqlite_schema", sqlx::query("SELECT 1").execute(pool))
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,48 @@
+//! auth-service: who is calling.
+
+use crate::Error;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use shared_tracing::Downstream;
+
+/// Resolves a bearer token to a user through auth-service.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthClient {
+    downstream: Downstream,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Identity {
+    pub(crate) user_id: i64,
+}
+
+impl AuthClient {
+    pub(crate) fn new(base_url: &str, timeout: std::time::Duration) -> Self {
+        Self {
+            downstream: Downstream::new("auth-service", base_url, timeout),
+        }
+    }
+
+    /// The user the `authorization` header belongs to; 401 from auth-service passes through.
+    #[tracing::instrument(
+        name = "auth_client.verify",
+        skip_all,
+        fields(user_id, downstream_service = self.downstream.service())
+    )]
+    pub(crate) async fn verify(&self, authorization: &str) -> Result<Identity, Error> {
+        let request = self
+            .downstream
+            .request(Method::POST, "/api/verify")
+            .header(reqwest::header::AUTHORIZATION, authorization);
+        let response = self.downstream.send("/api/verify", request).await?;
+        match response.status() {
+            StatusCode::OK => {
+                let identity: Identity = response.json().await?;
+                tracing::Span::current().record("user_id", identity.user_id);
+                Ok(identity)
+            }
+            StatusCode::UNAUTHORIZED => Err(Error::Unauthorized(response.error_message().await)),
+            status => Err(Error::UpstreamStatus { service: self.downstream.service(), status }),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! inventory-service: holding and releasing stock.
+
+use crate::{Error, routes::Item};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use shared_tracing::{Downstream, client::path_segment};
+
+/// Reserves and releases stock through inventory-service.
+#[derive(Debug, Clone)]
+pub(crate) struct InventoryClient {
+    downstream: Downstream,
+}
+
+/// Stock held for an order, priced by the catalogue.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Reservation {
+    pub(crate) reservation_id: String,
+    pub(crate) total: f64,
+}
+
+impl InventoryClient {
+    pub(crate) fn new(base_url: &str, timeout: std::time::Duration) -> Self {
+        Self {
+            downstream: Downstream::new("inventory-service", base_url, timeout),
+        }
+    }
+
+    /// Holds `items` for `order_id`. 409 (short) and 400/404 (bad SKU) pass through.
+    #[tracing::instrument(
+        name = "inventory_client.reserve",
+        skip_all,
+        fields(order_id = order_id, reservation_id, downstream_service = self.downstream.service())
+    )]
+    pub(crate) async fn reserve(&self, order_id: &str, items: &[Item]) -> Result<Reservation, Error> {
+        let request = self
+            .downstream
+            .request(Method::POST, "/api/reservations")
+            .json(&json!({ "order_id": order_id, "items": items }));
+        let response = self.downstream.send("/api/reservations", request).await?;
+        match response.status() {
+            StatusCode::CREATED => {
+                let reservation: Reservation = response.json().await?;
+                tracing::Span::current().record("reservation_id", reservation.reservation_id.as_str());
+                Ok(reservation)
+            }
+            StatusCode::CONFLICT => Err(Error::OutOfStock(response.error_message().await)),
+            StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => {
+                Err(Error::InvalidOrder(response.error_message().await))
+            }
+            status => Err(Error::UpstreamStatus { service: self.downstream.service(), status }),
+        }
+    }
+
+    /// Gives the stock of a reservation back. Best effort: a failure is logged on the span (the
+    /// reservation then stays held until someone releases it), never turned into the caller's error.
+    #[tracing::instrument(
+        name = "inventory_client.release",
+        skip_all,
+        fields(reservation_id = reservation_id, downstream_service = self.downstream.service())
+    )]
+    pub(crate) async fn release(&self, reservation_id: &str) {
+        let path = format!("/api/reservations/{}", path_segment(reservation_id));
+        let request = self.downstream.request(Method::DELETE, &path);
+        match self.downstream.send("/api/reservations/{id}", request).await {
+            Ok(response) if response.status() == StatusCode::NO_CONTENT => {
+                tracing::info!("reservation released");
+            }
+            Ok(response) => tracing::error!(status = %response.status(), "reservation not released"),
+            Err(error) => tracing::error!(error = %error, "reservation not released"),
+        }
+    }
+}

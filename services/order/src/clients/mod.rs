@@ -1,0 +1,9 @@
+//! One client per downstream service, each over a traced [`shared_tracing::Downstream`].
+
+mod auth;
+mod inventory;
+mod payment;
+
+pub(crate) use auth::AuthClient;
+pub(crate) use inventory::InventoryClient;
+pub(crate) use payment::{Charge, PaymentClient};

@@ -1,0 +1,81 @@
+//! payment-service: charging the card.
+
+use crate::Error;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use shared_tracing::Downstream;
+
+/// Charges cards through payment-service.
+#[derive(Debug, Clone)]
+pub(crate) struct PaymentClient {
+    downstream: Downstream,
+}
+
+/// What a charge needs. Deliberately not `Debug`: it holds the full card number.
+pub(crate) struct Charge<'a> {
+    pub(crate) order_id: &'a str,
+    pub(crate) amount: f64,
+    pub(crate) currency: &'a str,
+    pub(crate) card_number: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Payment {
+    pub(crate) payment_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Declined {
+    reason: String,
+    payment_id: Option<String>,
+}
+
+impl PaymentClient {
+    pub(crate) fn new(base_url: &str, timeout: std::time::Duration) -> Self {
+        Self {
+            downstream: Downstream::new("payment-service", base_url, timeout),
+        }
+    }
+
+    /// Charges the card. A decline becomes `Error::PaymentDeclined` and a `payment_declined`
+    /// event, with the reason, on the CLIENT span of the call.
+    #[tracing::instrument(
+        name = "payment_client.process",
+        skip_all,
+        fields(
+            order_id = charge.order_id,
+            amount = charge.amount,
+            currency = charge.currency,
+            downstream_service = self.downstream.service(),
+        )
+    )]
+    pub(crate) async fn process(&self, charge: &Charge<'_>) -> Result<Payment, Error> {
+        let request = self.downstream.request(Method::POST, "/api/payments").json(&json!({
+            "order_id": charge.order_id,
+            "amount": charge.amount,
+            "currency": charge.currency,
+            "card_number": charge.card_number,
+        }));
+        let response = self.downstream.send("/api/payments", request).await?;
+        match response.status() {
+            StatusCode::OK => Ok(response.json().await?),
+            StatusCode::PAYMENT_REQUIRED => {
+                let span = response.span().clone();
+                let declined: Declined = response.json().await?;
+                span.in_scope(|| {
+                    tracing::warn!(
+                        reason = declined.reason.as_str(),
+                        payment_id = declined.payment_id.as_deref(),
+                        "payment_declined"
+                    );
+                });
+                Err(Error::PaymentDeclined {
+                    reason: declined.reason,
+                    order_id: charge.order_id.to_owned(),
+                })
+            }
+            status => Err(Error::UpstreamStatus { service: self.downstream.service(), status }),
+        }
+    }
+}

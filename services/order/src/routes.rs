@@ -1,0 +1,162 @@
+//! HTTP handlers and their router.
+
+use crate::{
+    AppState, Error, Result,
+    clients::Charge,
+    store::{self, NewOrder},
+};
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared_tracing::{Json, Path};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/orders", post(create_order))
+        .route("/api/orders/{id}", get(get_order))
+        .route("/healthz", get(healthz))
+}
+
+/// One order line, as sent to inventory-service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Item {
+    pub(crate) sku: String,
+    pub(crate) quantity: i64,
+}
+
+/// An order request. Deliberately not `Debug`: it holds the full card number.
+#[derive(Deserialize)]
+pub(crate) struct OrderRequest {
+    items: Vec<Item>,
+    card_number: String,
+    #[serde(default = "default_currency")]
+    currency: String,
+}
+
+fn default_currency() -> String {
+    "USD".to_owned()
+}
+
+#[derive(Serialize)]
+pub(crate) struct OrderCreated {
+    order_id: String,
+    status: &'static str,
+    total: f64,
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| Error::Unauthorized("missing bearer token".into()))
+}
+
+async fn create_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<OrderRequest>,
+) -> Result<(StatusCode, Json<OrderCreated>)> {
+    let user = state.auth.verify(bearer(&headers)?).await?;
+    if request.items.is_empty() {
+        return Err(Error::InvalidOrder("items must not be empty".into()));
+    }
+    let card_digits: String = request.card_number.chars().filter(char::is_ascii_digit).collect();
+    let card_last4 = &card_digits[card_digits.len().saturating_sub(4)..];
+
+    let order_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::Span::current();
+    span.set_attribute("order_id", order_id.clone());
+    span.set_attribute("user_id", user.user_id);
+
+    let reservation = state.inventory.reserve(&order_id, &request.items).await?;
+    let total_cents = (reservation.total * 100.0).round() as i64;
+    let charge = Charge {
+        order_id: &order_id,
+        amount: reservation.total,
+        currency: &request.currency,
+        card_number: &request.card_number,
+    };
+    let charged = state.payment.process(&charge).await;
+    if charged.is_err() {
+        // Whatever went wrong with the charge, the held stock goes back on sale.
+        state.inventory.release(&reservation.reservation_id).await;
+    }
+    // A declined order is kept (the customer may ask about it); other failures leave no order.
+    let status = match charged {
+        Ok(_) => "confirmed",
+        Err(Error::PaymentDeclined { .. }) => "payment_declined",
+        Err(error) => return Err(error),
+    };
+    store::insert_order(
+        &state.db,
+        &NewOrder {
+            id: &order_id,
+            user_id: user.user_id,
+            status,
+            total_cents,
+            currency: &request.currency,
+            reservation_id: &reservation.reservation_id,
+            payment_id: charged.as_ref().ok().map(|p| p.payment_id.as_str()),
+            card_last4,
+            lines: &lines(&request.items),
+        },
+    )
+    .await?;
+    charged?;
+    tracing::info!(order_id, total_cents, "order confirmed");
+    Ok((
+        StatusCode::CREATED,
+        Json(OrderCreated {
+            order_id,
+            status: "confirmed",
+            total: crate::to_amount(total_cents),
+        }),
+    ))
+}
+
+/// The order's lines with one entry per SKU, as stored.
+fn lines(items: &[Item]) -> Vec<(String, i64)> {
+    let mut merged = std::collections::BTreeMap::<String, i64>::new();
+    for item in items {
+        *merged.entry(item.sku.clone()).or_default() += item.quantity;
+    }
+    merged.into_iter().collect()
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    tracing::Span::current().set_attribute("order_id", id.clone());
+    let user = state.auth.verify(bearer(&headers)?).await?;
+    let order = store::order(&state.db, &id).await?.ok_or(Error::NotFound)?;
+    if order.user_id != user.user_id {
+        return Err(Error::Forbidden);
+    }
+    let items: Vec<Value> = store::order_lines(&state.db, &order.id)
+        .await?
+        .into_iter()
+        .map(|line| json!({ "sku": line.sku, "quantity": line.quantity }))
+        .collect();
+    Ok(Json(json!({
+        "order_id": order.id,
+        "user_id": order.user_id,
+        "status": order.status,
+        "total": crate::to_amount(order.total_cents),
+        "currency": order.currency,
+        "items": items,
+        "created_at": order.created_at,
+    })))
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
+    store::ping(&state.db).await?;
+    Ok(Json(json!({ "status": "ok", "service": crate::SERVICE_NAME })))
+}

@@ -1,0 +1,44 @@
+//! The service's error type and how each variant answers over HTTP.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use shared_tracing::ApiError;
+
+/// Result with this service's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a payment request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed (bad card number, amount or currency).
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// The processor refused the card.
+    #[error("payment {payment_id} declined: {reason}")]
+    Declined {
+        /// The stored attempt.
+        payment_id: String,
+        /// `card_declined` or `insufficient_funds`.
+        reason: &'static str,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match self {
+            Error::BadRequest(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
+            Error::Declined { payment_id, reason } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment declined")
+                    .with("reason", reason)
+                    .with("payment_id", payment_id)
+            }
+            Error::Database(error) => ApiError::internal(&error),
+        }
+        .into_response()
+    }
+}

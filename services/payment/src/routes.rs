@@ -1,0 +1,94 @@
+//! HTTP handlers and their router.
+
+use crate::{
+    AppState, Error, Result,
+    processor::{self, Decision},
+    store::{self, NewPayment},
+};
+use axum::{Router, extract::State, routing::get, routing::post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared_tracing::Json;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/payments", post(create_payment))
+        .route("/healthz", get(healthz))
+}
+
+/// A charge request. Deliberately not `Debug`: it holds the full card number.
+#[derive(Deserialize)]
+pub(crate) struct PaymentRequest {
+    order_id: String,
+    amount: f64,
+    currency: String,
+    card_number: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct PaymentResponse {
+    payment_id: String,
+    status: &'static str,
+}
+
+#[tracing::instrument(
+    name = "payment.process",
+    skip_all,
+    fields(order_id = %request.order_id, amount = request.amount, currency = %request.currency, card.last4)
+)]
+async fn create_payment(
+    State(state): State<AppState>,
+    Json(request): Json<PaymentRequest>,
+) -> Result<Json<PaymentResponse>> {
+    let card = processor::normalise_card(&request.card_number)
+        .ok_or(Error::BadRequest("card_number must be 12-19 digits passing the Luhn check"))?;
+    let card_last4 = processor::last4(&card);
+    tracing::Span::current().record("card.last4", card_last4);
+    if !(request.amount.is_finite() && request.amount > 0.0) {
+        return Err(Error::BadRequest("amount must be a positive number"));
+    }
+    let currency = request.currency.to_ascii_uppercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(Error::BadRequest("currency must be a three-letter ISO 4217 code"));
+    }
+
+    let payment_id = uuid::Uuid::new_v4().to_string();
+    let decision = processor::decide(&card);
+    let (status, reason) = match decision {
+        Decision::Approved => ("approved", None),
+        Decision::Declined(reason) => ("declined", Some(reason)),
+    };
+    store::insert_payment(
+        &state.db,
+        &NewPayment {
+            id: &payment_id,
+            order_id: &request.order_id,
+            amount_cents: (request.amount * 100.0).round() as i64,
+            currency: &currency,
+            card_last4,
+            status,
+            decline_reason: reason,
+        },
+    )
+    .await?;
+
+    let span = tracing::Span::current();
+    span.set_attribute("payment_id", payment_id.clone());
+    span.set_attribute("payment.status", status);
+    match reason {
+        None => {
+            tracing::info!(payment_id, card.last4 = card_last4, "payment approved");
+            Ok(Json(PaymentResponse { payment_id, status }))
+        }
+        Some(reason) => {
+            tracing::warn!(payment_id, reason, card.last4 = card_last4, "payment declined");
+            Err(Error::Declined { payment_id, reason })
+        }
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
+    store::ping(&state.db).await?;
+    Ok(Json(json!({ "status": "ok", "service": crate::SERVICE_NAME })))
+}

@@ -1,0 +1,28 @@
+//! Configuration from the environment (or flags; `--help` lists them).
+
+use std::{net::SocketAddr, time::Duration};
+
+/// user-service settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "user-service", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8081")]
+    pub listen_addr: SocketAddr,
+    /// SQLite database URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:user.db")]
+    pub database_url: String,
+    /// Base URL of auth-service.
+    #[arg(long, env = "AUTH_SERVICE_URL", default_value = "http://localhost:8082")]
+    pub auth_service_url: String,
+    /// Timeout of calls to auth-service, in milliseconds.
+    #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = 2000)]
+    pub auth_timeout_ms: u64,
+}
+
+impl Config {
+    /// Timeout of calls to auth-service.
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.auth_timeout_ms)
+    }
+}

@@ -1,0 +1,55 @@
+//! The service's error type and how each variant answers over HTTP.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use shared_tracing::{ApiError, ClientError};
+
+/// Result with this service's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a profile request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No valid bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token's subject is not the user asked about.
+    #[error("Permission denied")]
+    Forbidden,
+    /// No such profile.
+    #[error("User not found")]
+    NotFound,
+    /// auth-service did not answer usefully.
+    #[error(transparent)]
+    Upstream(#[from] ClientError),
+    /// auth-service answered with a status the contract does not allow.
+    #[error("{service} answered {status}")]
+    UpstreamStatus {
+        /// The downstream service.
+        service: &'static str,
+        /// What it answered.
+        status: reqwest::StatusCode,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Upstream(ClientError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Error::Upstream(_) | Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
+            Error::Database(error) => return ApiError::internal(error).into_response(),
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "downstream failure");
+        }
+        ApiError::new(status, self.to_string()).into_response()
+    }
+}

@@ -1,0 +1,87 @@
+//! The OTLP/HTTP endpoint: `POST /v1/traces` with `application/x-protobuf` bodies.
+
+use crate::{SpanStore, decode_export_request};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, header::CONTENT_TYPE},
+    response::IntoResponse,
+    routing::post,
+};
+use std::{net::SocketAddr, sync::Arc};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// The OTLP/HTTP trace route over `store`, to mount in any axum app.
+pub fn router(store: Arc<SpanStore>) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export_traces))
+        .with_state(store)
+}
+
+async fn export_traces(
+    State(store): State<Arc<SpanStore>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/x-protobuf") {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "only application/x-protobuf is accepted").into_response();
+    }
+    match decode_export_request(&body) {
+        Ok(spans) => {
+            store.insert(spans);
+            // An empty body is the protobuf encoding of an empty ExportTraceServiceResponse.
+            ([(CONTENT_TYPE, "application/x-protobuf")], Bytes::new()).into_response()
+        }
+        Err(error) => (StatusCode::BAD_REQUEST, format!("invalid OTLP protobuf: {error}")).into_response(),
+    }
+}
+
+/// A running receiver: an HTTP server on its own task, storing what it receives.
+#[derive(Debug)]
+pub struct Receiver {
+    addr: SocketAddr,
+    store: Arc<SpanStore>,
+    task: JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Binds `addr` (port 0 picks a free port) and starts serving on the current runtime.
+    pub async fn start(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let store = Arc::new(SpanStore::default());
+        let app = router(store.clone());
+        let task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "OTLP receiver stopped");
+            }
+        });
+        Ok(Self { addr, store, task })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` (the exporter appends `/v1/traces`).
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What has been received.
+    pub fn store(&self) -> &Arc<SpanStore> {
+        &self.store
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
