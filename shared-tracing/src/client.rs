@@ -87,7 +87,8 @@ impl Downstream {
 
     /// Starts a request to `path` (e.g. `/api/payments`) on this downstream.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base_url))
+        self.http
+            .request(method, format!("{}{path}", self.base_url))
     }
 
     /// Sends `request` inside a CLIENT span named `{METHOD} {template}`, where `template` is the

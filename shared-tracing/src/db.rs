@@ -41,7 +41,11 @@ pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(5));
     // Every connection to `:memory:` is a database of its own: keep one.
-    let max_connections = if options.get_filename().as_os_str() == ":memory:" { 1 } else { 5 };
+    let max_connections = if options.get_filename().as_os_str() == ":memory:" {
+        1
+    } else {
+        5
+    };
     SqlitePoolOptions::new()
         .max_connections(max_connections)
         .connect_with(options)

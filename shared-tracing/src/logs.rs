@@ -16,20 +16,22 @@ where
         .with_span_list(false)
         .flatten_event(true)
         .with_target(true);
-    layer.inner_layer_mut().add_multiple_dynamic_fields(|event, ctx, writer| {
-        let Some(span) = ctx.event_span(event) else {
-            return;
-        };
-        let context = tracing::dispatcher::get_default(|dispatch| {
-            tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
-        });
-        if let Some(context) = context {
-            let span_context = context.span().span_context().clone();
-            if span_context.is_valid() {
-                let _ = writer.write_field("trace_id", span_context.trace_id().to_string());
-                let _ = writer.write_field("span_id", span_context.span_id().to_string());
+    layer
+        .inner_layer_mut()
+        .add_multiple_dynamic_fields(|event, ctx, writer| {
+            let Some(span) = ctx.event_span(event) else {
+                return;
+            };
+            let context = tracing::dispatcher::get_default(|dispatch| {
+                tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
+            });
+            if let Some(context) = context {
+                let span_context = context.span().span_context().clone();
+                if span_context.is_valid() {
+                    let _ = writer.write_field("trace_id", span_context.trace_id().to_string());
+                    let _ = writer.write_field("span_id", span_context.span_id().to_string());
+                }
             }
-        }
-    });
+        });
     layer
 }

@@ -40,7 +40,10 @@ where
 /// convention attributes, and parented to the context extracted from the request headers.
 fn server_span(request: &Request) -> Span {
     let method = request.method().as_str();
-    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
     let name = match route {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),

@@ -31,8 +31,15 @@ impl Settings {
     }
 
     /// Reads settings through `lookup`, which returns a variable's value or `None`.
-    pub fn from_lookup(default_service_name: &str, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    pub fn from_lookup(
+        default_service_name: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let get = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let resource_attributes = get("OTEL_RESOURCE_ATTRIBUTES")
             .map(|raw| parse_resource_attributes(&raw))
             .unwrap_or_default();
@@ -155,19 +162,34 @@ mod tests {
 
     #[test]
     fn sample_ratio_reads_spec_variable_then_alias_and_rejects_out_of_range() {
-        assert_eq!(settings(&[("OTEL_SAMPLE_RATIO", "0.25")]).sample_ratio, 0.25);
         assert_eq!(
-            settings(&[("OTEL_TRACES_SAMPLER_ARG", "0.5"), ("OTEL_SAMPLE_RATIO", "0.25")])
-                .sample_ratio,
+            settings(&[("OTEL_SAMPLE_RATIO", "0.25")]).sample_ratio,
+            0.25
+        );
+        assert_eq!(
+            settings(&[
+                ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+                ("OTEL_SAMPLE_RATIO", "0.25")
+            ])
+            .sample_ratio,
             0.5
         );
-        assert_eq!(settings(&[("OTEL_TRACES_SAMPLER_ARG", "7")]).sample_ratio, 1.0);
-        assert_eq!(settings(&[("OTEL_TRACES_SAMPLER_ARG", "x")]).sample_ratio, 1.0);
+        assert_eq!(
+            settings(&[("OTEL_TRACES_SAMPLER_ARG", "7")]).sample_ratio,
+            1.0
+        );
+        assert_eq!(
+            settings(&[("OTEL_TRACES_SAMPLER_ARG", "x")]).sample_ratio,
+            1.0
+        );
     }
 
     #[test]
     fn api_key_becomes_an_x_api_key_header() {
         let s = settings(&[("OTEL_API_KEY", "s3cret")]);
-        assert_eq!(s.exporter_headers().get("x-api-key").map(String::as_str), Some("s3cret"));
+        assert_eq!(
+            s.exporter_headers().get("x-api-key").map(String::as_str),
+            Some("s3cret")
+        );
     }
 }

@@ -72,7 +72,11 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
         .build()?;
     // BatchSpanProcessor reads OTEL_BSP_* and exports from its own thread (hence the blocking
     // reqwest client the exporter is built with).
-    let provider = tracer_provider(&settings, version, BatchSpanProcessor::builder(exporter).build());
+    let provider = tracer_provider(
+        &settings,
+        version,
+        BatchSpanProcessor::builder(exporter).build(),
+    );
     propagation::install_propagators();
     global::set_tracer_provider(provider.clone());
 
@@ -161,18 +165,26 @@ mod tests {
     #[test]
     fn resource_carries_service_identity_and_env_attributes() {
         let vars = [
-            ("OTEL_RESOURCE_ATTRIBUTES", "team=checkout,service.namespace=shop"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "team=checkout,service.namespace=shop",
+            ),
             ("ENVIRONMENT", "staging"),
         ];
         let settings = Settings::from_lookup("order-service", |key| {
-            vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+            vars.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
         });
         let resource = resource(&settings, "1.2.3");
         let get = |key: &'static str| resource.get(&key.into()).map(|v: Value| v.to_string());
         assert_eq!(get("service.name").as_deref(), Some("order-service"));
         assert_eq!(get("service.version").as_deref(), Some("1.2.3"));
         assert_eq!(get("service.namespace").as_deref(), Some("shop"));
-        assert_eq!(get("deployment.environment.name").as_deref(), Some("staging"));
+        assert_eq!(
+            get("deployment.environment.name").as_deref(),
+            Some("staging")
+        );
         assert_eq!(get("team").as_deref(), Some("checkout"));
         assert!(get("host.name").is_some_and(|h| !h.is_empty()));
         assert!(get("service.instance.id").is_some_and(|id| id.len() == 36));

@@ -6,7 +6,9 @@ use opentelemetry::{
     baggage::BaggageExt,
     trace::{SpanId, SpanKind, Status, TraceContextExt, TraceId, TracerProvider as _},
 };
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
+};
 use shared_tracing::{Settings, propagation, server, tracer_provider};
 use tower::ServiceExt;
 use tracing::subscriber::DefaultGuard;
@@ -30,8 +32,11 @@ impl Harness {
         let mut settings = Settings::from_lookup("test-service", |_| None);
         settings.sample_ratio = ratio;
         let exporter = InMemorySpanExporter::default();
-        let provider =
-            tracer_provider(&settings, "0.0.0", SimpleSpanProcessor::new(exporter.clone()));
+        let provider = tracer_provider(
+            &settings,
+            "0.0.0",
+            SimpleSpanProcessor::new(exporter.clone()),
+        );
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
         let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
         Harness {
@@ -67,7 +72,10 @@ async fn call(uri: &str, traceparent: Option<&str>) -> axum::response::Response 
     if let Some(value) = traceparent {
         request = request.header("traceparent", value);
     }
-    app().oneshot(request.body(Body::empty()).unwrap()).await.unwrap()
+    app()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
 }
 
 #[test]
@@ -83,20 +91,33 @@ fn inject_then_extract_round_trips_the_span_and_baggage() {
     assert_eq!(headers["baggage"], "tenant=acme");
 
     let extracted = propagation::extract(&headers);
-    let (sent, received) = (context.span().span_context().clone(), extracted.span().span_context().clone());
+    let (sent, received) = (
+        context.span().span_context().clone(),
+        extracted.span().span_context().clone(),
+    );
     assert_eq!(received.trace_id(), sent.trace_id());
     assert_eq!(received.span_id(), sent.span_id());
     assert!(received.is_sampled());
     assert!(received.is_remote());
-    assert_eq!(extracted.baggage().get("tenant").map(|v| v.to_string()), Some("acme".into()));
+    assert_eq!(
+        extracted.baggage().get("tenant").map(|v| v.to_string()),
+        Some("acme".into())
+    );
 }
 
 #[tokio::test]
 async fn server_span_joins_the_callers_trace_with_http_attributes() {
     let harness = Harness::new(1.0);
-    let response = call("/items/42", Some(&format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01"))).await;
+    let response = call(
+        "/items/42",
+        Some(&format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01")),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let traceresponse = response.headers()["traceresponse"].to_str().unwrap().to_owned();
+    let traceresponse = response.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     // The span ends when the response body is done, as it does when hyper sends it.
     drop(response);
 
@@ -105,15 +126,36 @@ async fn server_span_joins_the_callers_trace_with_http_attributes() {
     let span = &spans[0];
     assert_eq!(span.name, "GET /items/{id}");
     assert_eq!(span.span_kind, SpanKind::Server);
-    assert_eq!(span.span_context.trace_id(), TraceId::from_hex(PARENT_TRACE).unwrap());
+    assert_eq!(
+        span.span_context.trace_id(),
+        TraceId::from_hex(PARENT_TRACE).unwrap()
+    );
     assert_eq!(span.parent_span_id, SpanId::from_hex(PARENT_SPAN).unwrap());
     assert!(span.parent_span_is_remote);
-    assert_eq!(attribute(span, "http.route").map(|v| v.to_string()), Some("/items/{id}".into()));
-    assert_eq!(attribute(span, "url.path").map(|v| v.to_string()), Some("/items/42".into()));
-    assert_eq!(attribute(span, "http.request.method").map(|v| v.to_string()), Some("GET".into()));
-    assert_eq!(attribute(span, "http.response.status_code"), Some(&opentelemetry::Value::I64(200)));
-    assert_eq!(attribute(span, "server.address").map(|v| v.to_string()), Some("localhost".into()));
-    assert_eq!(attribute(span, "server.port"), Some(&opentelemetry::Value::I64(8080)));
+    assert_eq!(
+        attribute(span, "http.route").map(|v| v.to_string()),
+        Some("/items/{id}".into())
+    );
+    assert_eq!(
+        attribute(span, "url.path").map(|v| v.to_string()),
+        Some("/items/42".into())
+    );
+    assert_eq!(
+        attribute(span, "http.request.method").map(|v| v.to_string()),
+        Some("GET".into())
+    );
+    assert_eq!(
+        attribute(span, "http.response.status_code"),
+        Some(&opentelemetry::Value::I64(200))
+    );
+    assert_eq!(
+        attribute(span, "server.address").map(|v| v.to_string()),
+        Some("localhost".into())
+    );
+    assert_eq!(
+        attribute(span, "server.port"),
+        Some(&opentelemetry::Value::I64(8080))
+    );
     assert_eq!(span.status, Status::Unset);
 
     assert_eq!(
@@ -125,17 +167,33 @@ async fn server_span_joins_the_callers_trace_with_http_attributes() {
 #[tokio::test]
 async fn remote_unsampled_parent_is_honoured_even_when_roots_are_always_sampled() {
     let harness = Harness::new(1.0);
-    let response = call("/items/1", Some(&format!("00-{PARENT_TRACE}-{PARENT_SPAN}-00"))).await;
+    let response = call(
+        "/items/1",
+        Some(&format!("00-{PARENT_TRACE}-{PARENT_SPAN}-00")),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(harness.spans().is_empty(), "an unsampled parent must not be recorded");
+    assert!(
+        harness.spans().is_empty(),
+        "an unsampled parent must not be recorded"
+    );
     // The decision travels on: the traceresponse says "not sampled".
-    assert!(response.headers()["traceresponse"].to_str().unwrap().ends_with("-00"));
+    assert!(
+        response.headers()["traceresponse"]
+            .to_str()
+            .unwrap()
+            .ends_with("-00")
+    );
 }
 
 #[tokio::test]
 async fn remote_sampled_parent_is_honoured_even_when_roots_are_never_sampled() {
     let harness = Harness::new(0.0);
-    call("/items/1", Some(&format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01"))).await;
+    call(
+        "/items/1",
+        Some(&format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01")),
+    )
+    .await;
     assert_eq!(harness.spans().len(), 1);
     // ...while a root request is dropped at ratio 0.
     call("/items/2", None).await;
@@ -158,28 +216,54 @@ async fn malformed_traceparent_starts_a_new_root_and_the_request_succeeds() {
     let spans = harness.spans();
     assert_eq!(spans.len(), 5);
     for span in &spans {
-        assert_eq!(span.parent_span_id, SpanId::INVALID, "{} must be a root", span.name);
-        assert_ne!(span.span_context.trace_id(), TraceId::from_hex(PARENT_TRACE).unwrap());
+        assert_eq!(
+            span.parent_span_id,
+            SpanId::INVALID,
+            "{} must be a root",
+            span.name
+        );
+        assert_ne!(
+            span.span_context.trace_id(),
+            TraceId::from_hex(PARENT_TRACE).unwrap()
+        );
     }
 }
 
 #[tokio::test]
 async fn server_errors_mark_the_span_failed_and_unknown_paths_get_a_json_404() {
     let harness = Harness::new(1.0);
-    assert_eq!(call("/boom", None).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        call("/boom", None).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     let response = call("/nowhere", None).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["error"], "no such endpoint");
     assert_eq!(body["trace_id"].as_str().map(str::len), Some(32));
 
     let spans = harness.spans();
-    let boom = spans.iter().find(|s| s.name == "GET /boom").expect("boom span");
+    let boom = spans
+        .iter()
+        .find(|s| s.name == "GET /boom")
+        .expect("boom span");
     assert!(matches!(boom.status, Status::Error { .. }));
-    let missing = spans.iter().find(|s| s.name == "GET").expect("fallback span is named by method only");
-    assert_eq!(missing.status, Status::Unset, "a 404 is the caller's error, not the server's");
-    assert_eq!(body["trace_id"], missing.span_context.trace_id().to_string());
+    let missing = spans
+        .iter()
+        .find(|s| s.name == "GET")
+        .expect("fallback span is named by method only");
+    assert_eq!(
+        missing.status,
+        Status::Unset,
+        "a 404 is the caller's error, not the server's"
+    );
+    assert_eq!(
+        body["trace_id"],
+        missing.span_context.trace_id().to_string()
+    );
 }
 
 #[test]
@@ -189,5 +273,5 @@ fn current_trace_id_is_none_outside_a_span() {
     let span = tracing::info_span!("work");
     let inside = span.in_scope(propagation::current_trace_id);
     assert_eq!(inside.map(|id| id.len()), Some(32));
-    assert_eq!(Context::current().span().span_context().is_valid(), false);
+    assert!(!Context::current().span().span_context().is_valid());
 }

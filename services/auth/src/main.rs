@@ -1,7 +1,7 @@
 //! auth-service binary: read config, start telemetry, serve until SIGTERM or Ctrl-C.
 
-use clap::Parser;
 use auth::{AppState, Config, SERVICE_NAME, app};
+use clap::Parser;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

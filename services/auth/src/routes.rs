@@ -45,8 +45,11 @@ async fn login(
     // Argon2 is CPU-heavy by design: keep it off the async workers.
     let password = request.password;
     let matches = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&user.password_hash)
-            .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        PasswordHash::new(&user.password_hash).map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
@@ -79,7 +82,11 @@ pub(crate) struct Identity {
 }
 
 #[tracing::instrument(name = "auth.verify", skip_all, fields(user_id, requested_user_id))]
-async fn verify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Identity>> {
+async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Identity>> {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -89,7 +96,8 @@ async fn verify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let request: VerifyRequest = if body.iter().all(u8::is_ascii_whitespace) {
         VerifyRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|_| Error::BadRequest("body must be {\"user_id\": <integer>}"))?
+        serde_json::from_slice(&body)
+            .map_err(|_| Error::BadRequest("body must be {\"user_id\": <integer>}"))?
     };
     let claims = state.tokens.verify(token.trim()).map_err(|error| {
         tracing::info!(reason = %error, "token rejected");
@@ -116,5 +124,7 @@ async fn verify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     store::ping(&state.db).await?;
-    Ok(Json(json!({ "status": "ok", "service": crate::SERVICE_NAME })))
+    Ok(Json(
+        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
+    ))
 }

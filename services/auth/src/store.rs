@@ -10,7 +10,10 @@ pub(crate) struct Credentials {
     pub(crate) password_hash: String,
 }
 
-pub(crate) async fn credentials(pool: &SqlitePool, username: &str) -> sqlx::Result<Option<Credentials>> {
+pub(crate) async fn credentials(
+    pool: &SqlitePool,
+    username: &str,
+) -> sqlx::Result<Option<Credentials>> {
     let select = sqlx::query_as("SELECT id, password_hash FROM users WHERE username = ?")
         .bind(username)
         .fetch_optional(pool);
@@ -18,7 +21,11 @@ pub(crate) async fn credentials(pool: &SqlitePool, username: &str) -> sqlx::Resu
 }
 
 pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query("SELECT", "sqlite_schema", sqlx::query("SELECT 1").execute(pool))
-        .await
-        .map(|_| ())
+    db::query(
+        "SELECT",
+        "sqlite_schema",
+        sqlx::query("SELECT 1").execute(pool),
+    )
+    .await
+    .map(|_| ())
 }

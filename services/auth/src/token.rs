@@ -42,7 +42,11 @@ impl Keys {
         }
     }
 
-    pub(crate) fn issue(&self, user_id: i64, username: &str) -> jsonwebtoken::errors::Result<String> {
+    pub(crate) fn issue(
+        &self,
+        user_id: i64,
+        username: &str,
+    ) -> jsonwebtoken::errors::Result<String> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -57,7 +61,8 @@ impl Keys {
     }
 
     pub(crate) fn verify(&self, token: &str) -> jsonwebtoken::errors::Result<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
     }
 }
 
@@ -86,8 +91,16 @@ mod tests {
         );
         let mut expired = keys("one", 60);
         expired.validation.leeway = 0;
-        let claims = Claims { sub: "1".into(), name: "alice".into(), iat: 1, exp: 2 };
+        let claims = Claims {
+            sub: "1".into(),
+            name: "alice".into(),
+            iat: 1,
+            exp: 2,
+        };
         let old = jsonwebtoken::encode(&Header::default(), &claims, &expired.encoding).unwrap();
-        assert_eq!(expired.verify(&old).unwrap_err().kind(), &ErrorKind::ExpiredSignature);
+        assert_eq!(
+            expired.verify(&old).unwrap_err().kind(),
+            &ErrorKind::ExpiredSignature
+        );
     }
 }

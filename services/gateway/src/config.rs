@@ -10,16 +10,32 @@ pub struct Config {
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen_addr: SocketAddr,
     /// Base URL of auth-service.
-    #[arg(long, env = "AUTH_SERVICE_URL", default_value = "http://localhost:8082")]
+    #[arg(
+        long,
+        env = "AUTH_SERVICE_URL",
+        default_value = "http://localhost:8082"
+    )]
     pub auth_service_url: String,
     /// Base URL of user-service.
-    #[arg(long, env = "USER_SERVICE_URL", default_value = "http://localhost:8081")]
+    #[arg(
+        long,
+        env = "USER_SERVICE_URL",
+        default_value = "http://localhost:8081"
+    )]
     pub user_service_url: String,
     /// Base URL of order-service.
-    #[arg(long, env = "ORDER_SERVICE_URL", default_value = "http://localhost:8083")]
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_URL",
+        default_value = "http://localhost:8083"
+    )]
     pub order_service_url: String,
     /// Base URL of inventory-service.
-    #[arg(long, env = "INVENTORY_SERVICE_URL", default_value = "http://localhost:8084")]
+    #[arg(
+        long,
+        env = "INVENTORY_SERVICE_URL",
+        default_value = "http://localhost:8084"
+    )]
     pub inventory_service_url: String,
     /// Timeout of calls to auth-service, in milliseconds.
     #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = 2000)]

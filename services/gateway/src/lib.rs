@@ -36,9 +36,21 @@ impl AppState {
     /// Clients for the upstream services named in `config`.
     pub fn new(config: &Config) -> Self {
         Self {
-            auth: Downstream::new("auth-service", &config.auth_service_url, config.auth_timeout()),
-            user: Downstream::new("user-service", &config.user_service_url, config.user_timeout()),
-            order: Downstream::new("order-service", &config.order_service_url, config.order_timeout()),
+            auth: Downstream::new(
+                "auth-service",
+                &config.auth_service_url,
+                config.auth_timeout(),
+            ),
+            user: Downstream::new(
+                "user-service",
+                &config.user_service_url,
+                config.user_timeout(),
+            ),
+            order: Downstream::new(
+                "order-service",
+                &config.order_service_url,
+                config.order_timeout(),
+            ),
             inventory: Downstream::new(
                 "inventory-service",
                 &config.inventory_service_url,

@@ -24,7 +24,15 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response> {
-    forward(&state.auth, "/api/login", Method::POST, "/api/login", &headers, body).await
+    forward(
+        &state.auth,
+        "/api/login",
+        Method::POST,
+        "/api/login",
+        &headers,
+        body,
+    )
+    .await
 }
 
 async fn get_user(
@@ -33,7 +41,15 @@ async fn get_user(
     headers: HeaderMap,
 ) -> Result<Response> {
     let path = format!("/api/users/{}", path_segment(&id));
-    forward(&state.user, "/api/users/{id}", Method::GET, &path, &headers, Bytes::new()).await
+    forward(
+        &state.user,
+        "/api/users/{id}",
+        Method::GET,
+        &path,
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn create_order(
@@ -41,7 +57,15 @@ async fn create_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    forward(&state.order, "/api/orders", Method::POST, "/api/orders", &headers, body).await
+    forward(
+        &state.order,
+        "/api/orders",
+        Method::POST,
+        "/api/orders",
+        &headers,
+        body,
+    )
+    .await
 }
 
 async fn get_order(
@@ -50,7 +74,15 @@ async fn get_order(
     headers: HeaderMap,
 ) -> Result<Response> {
     let path = format!("/api/orders/{}", path_segment(&id));
-    forward(&state.order, "/api/orders/{id}", Method::GET, &path, &headers, Bytes::new()).await
+    forward(
+        &state.order,
+        "/api/orders/{id}",
+        Method::GET,
+        &path,
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn get_inventory(
@@ -59,7 +91,15 @@ async fn get_inventory(
     headers: HeaderMap,
 ) -> Result<Response> {
     let path = format!("/api/stock/{}", path_segment(&sku));
-    forward(&state.inventory, "/api/stock/{sku}", Method::GET, &path, &headers, Bytes::new()).await
+    forward(
+        &state.inventory,
+        "/api/stock/{sku}",
+        Method::GET,
+        &path,
+        &headers,
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn index() -> Html<&'static str> {

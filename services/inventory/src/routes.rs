@@ -91,7 +91,11 @@ async fn create_reservation(
         *lines.entry(item.sku.clone()).or_default() += item.quantity;
     }
     let lines: Vec<(String, i64)> = lines.into_iter().collect();
-    let skus = lines.iter().map(|(sku, _)| sku.as_str()).collect::<Vec<_>>().join(",");
+    let skus = lines
+        .iter()
+        .map(|(sku, _)| sku.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let span = tracing::Span::current();
     span.record("sku", skus);
 
@@ -127,5 +131,7 @@ async fn delete_reservation(
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     store::ping(&state.db).await?;
-    Ok(Json(json!({ "status": "ok", "service": crate::SERVICE_NAME })))
+    Ok(Json(
+        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
+    ))
 }

@@ -33,11 +33,17 @@ pub(crate) async fn reserve(
     items: &[(String, i64)],
 ) -> Result<i64, Error> {
     let mut tx = db::begin_write(pool).await?;
-    let existing = sqlx::query_scalar::<_, String>("SELECT id FROM reservations WHERE order_id = ?")
-        .bind(order_id)
-        .fetch_optional(&mut *tx);
-    if db::query("SELECT", "reservations", existing).await?.is_some() {
-        return Err(Error::Conflict(format!("order {order_id} already holds a reservation")));
+    let existing =
+        sqlx::query_scalar::<_, String>("SELECT id FROM reservations WHERE order_id = ?")
+            .bind(order_id)
+            .fetch_optional(&mut *tx);
+    if db::query("SELECT", "reservations", existing)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "order {order_id} already holds a reservation"
+        )));
     }
     let mut total = 0;
     let mut lines = Vec::with_capacity(items.len());
@@ -51,9 +57,10 @@ pub(crate) async fn reserve(
         .fetch_optional(&mut *tx);
         let Some(price_cents) = db::query("UPDATE", "products", hold).await? else {
             // Dropping `tx` rolls back the lines already held.
-            let known = sqlx::query_scalar::<_, i64>("SELECT available FROM products WHERE sku = ?")
-                .bind(sku)
-                .fetch_optional(&mut *tx);
+            let known =
+                sqlx::query_scalar::<_, i64>("SELECT available FROM products WHERE sku = ?")
+                    .bind(sku)
+                    .fetch_optional(&mut *tx);
             return Err(match db::query("SELECT", "products", known).await? {
                 None => Error::UnknownSku(sku.clone()),
                 Some(available) => Error::Conflict(format!(
@@ -105,7 +112,10 @@ pub(crate) async fn release(pool: &SqlitePool, reservation_id: &str) -> Result<R
     let status = sqlx::query_scalar::<_, String>("SELECT status FROM reservations WHERE id = ?")
         .bind(reservation_id)
         .fetch_optional(&mut *tx);
-    match db::query("SELECT", "reservations", status).await?.as_deref() {
+    match db::query("SELECT", "reservations", status)
+        .await?
+        .as_deref()
+    {
         None => return Err(Error::ReservationNotFound),
         Some("released") => return Ok(Release::AlreadyReleased),
         Some("committed") => return Ok(Release::Committed),
@@ -127,7 +137,11 @@ pub(crate) async fn release(pool: &SqlitePool, reservation_id: &str) -> Result<R
 }
 
 pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query("SELECT", "sqlite_schema", sqlx::query("SELECT 1").execute(pool))
-        .await
-        .map(|_| ())
+    db::query(
+        "SELECT",
+        "sqlite_schema",
+        sqlx::query("SELECT 1").execute(pool),
+    )
+    .await
+    .map(|_| ())
 }

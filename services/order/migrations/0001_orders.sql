@@ -8,6 +8,7 @@ CREATE TABLE orders (
     reservation_id TEXT NOT NULL,
     payment_id     TEXT,
     card_last4     TEXT NOT NULL,
+    receipt_email  TEXT NOT NULL,
     created_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX orders_user_id ON orders (user_id);

@@ -1,4 +1,5 @@
-//! order-service: places orders — verify the caller, reserve stock, charge the card, store it.
+//! order-service: places orders — verify the caller, look up the customer's profile (the receipt
+//! goes to their email), reserve stock, charge the card, store the order.
 //!
 //! - `POST /api/orders` `{items: [{sku, quantity}], card_number, currency?}` with a bearer token →
 //!   201 `{order_id, status, total}`; 401 without a valid token; 409 when stock is short;
@@ -27,6 +28,7 @@ pub const SERVICE_NAME: &str = "order-service";
 pub struct AppState {
     db: SqlitePool,
     auth: clients::AuthClient,
+    users: clients::UserClient,
     inventory: clients::InventoryClient,
     payment: clients::PaymentClient,
 }
@@ -39,11 +41,15 @@ impl AppState {
         Ok(Self {
             db,
             auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout()),
+            users: clients::UserClient::new(&config.user_service_url, config.user_timeout()),
             inventory: clients::InventoryClient::new(
                 &config.inventory_service_url,
                 config.inventory_timeout(),
             ),
-            payment: clients::PaymentClient::new(&config.payment_service_url, config.payment_timeout()),
+            payment: clients::PaymentClient::new(
+                &config.payment_service_url,
+                config.payment_timeout(),
+            ),
         })
     }
 }

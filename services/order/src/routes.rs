@@ -62,11 +62,16 @@ async fn create_order(
     headers: HeaderMap,
     Json(request): Json<OrderRequest>,
 ) -> Result<(StatusCode, Json<OrderCreated>)> {
-    let user = state.auth.verify(bearer(&headers)?).await?;
+    let authorization = bearer(&headers)?;
+    let user = state.auth.verify(authorization).await?;
     if request.items.is_empty() {
         return Err(Error::InvalidOrder("items must not be empty".into()));
     }
-    let card_digits: String = request.card_number.chars().filter(char::is_ascii_digit).collect();
+    let card_digits: String = request
+        .card_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     let card_last4 = &card_digits[card_digits.len().saturating_sub(4)..];
 
     let order_id = uuid::Uuid::new_v4().to_string();
@@ -74,6 +79,7 @@ async fn create_order(
     span.set_attribute("order_id", order_id.clone());
     span.set_attribute("user_id", user.user_id);
 
+    let customer = state.users.profile(authorization, user.user_id).await?;
     let reservation = state.inventory.reserve(&order_id, &request.items).await?;
     let total_cents = (reservation.total * 100.0).round() as i64;
     let charge = Charge {
@@ -104,6 +110,7 @@ async fn create_order(
             reservation_id: &reservation.reservation_id,
             payment_id: charged.as_ref().ok().map(|p| p.payment_id.as_str()),
             card_last4,
+            receipt_email: &customer.email,
             lines: &lines(&request.items),
         },
     )
@@ -158,5 +165,7 @@ async fn get_order(
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     store::ping(&state.db).await?;
-    Ok(Json(json!({ "status": "ok", "service": crate::SERVICE_NAME })))
+    Ok(Json(
+        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
+    ))
 }

@@ -31,6 +31,7 @@ pub(crate) struct NewOrder<'a> {
     pub(crate) reservation_id: &'a str,
     pub(crate) payment_id: Option<&'a str>,
     pub(crate) card_last4: &'a str,
+    pub(crate) receipt_email: &'a str,
     pub(crate) lines: &'a [(String, i64)],
 }
 
@@ -38,8 +39,9 @@ pub(crate) struct NewOrder<'a> {
 pub(crate) async fn insert_order(pool: &SqlitePool, order: &NewOrder<'_>) -> sqlx::Result<()> {
     let mut tx = db::begin_write(pool).await?;
     let insert = sqlx::query(
-        "INSERT INTO orders (id, user_id, status, total_cents, currency, reservation_id, payment_id, card_last4)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO orders (id, user_id, status, total_cents, currency, reservation_id, payment_id,
+                             card_last4, receipt_email)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(order.id)
     .bind(order.user_id)
@@ -49,14 +51,16 @@ pub(crate) async fn insert_order(pool: &SqlitePool, order: &NewOrder<'_>) -> sql
     .bind(order.reservation_id)
     .bind(order.payment_id)
     .bind(order.card_last4)
+    .bind(order.receipt_email)
     .execute(&mut *tx);
     db::query("INSERT", "orders", insert).await?;
     for (sku, quantity) in order.lines {
-        let insert = sqlx::query("INSERT INTO order_items (order_id, sku, quantity) VALUES (?, ?, ?)")
-            .bind(order.id)
-            .bind(sku)
-            .bind(quantity)
-            .execute(&mut *tx);
+        let insert =
+            sqlx::query("INSERT INTO order_items (order_id, sku, quantity) VALUES (?, ?, ?)")
+                .bind(order.id)
+                .bind(sku)
+                .bind(quantity)
+                .execute(&mut *tx);
         db::query("INSERT", "order_items", insert).await?;
     }
     tx.commit().await
@@ -72,14 +76,19 @@ pub(crate) async fn order(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Or
 }
 
 pub(crate) async fn order_lines(pool: &SqlitePool, order_id: &str) -> sqlx::Result<Vec<OrderLine>> {
-    let select = sqlx::query_as("SELECT sku, quantity FROM order_items WHERE order_id = ? ORDER BY sku")
-        .bind(order_id)
-        .fetch_all(pool);
+    let select =
+        sqlx::query_as("SELECT sku, quantity FROM order_items WHERE order_id = ? ORDER BY sku")
+            .bind(order_id)
+            .fetch_all(pool);
     db::query("SELECT", "order_items", select).await
 }
 
 pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query("SELECT", "sqlite_schema", sqlx::query("SELECT 1").execute(pool))
-        .await
-        .map(|_| ())
+    db::query(
+        "SELECT",
+        "sqlite_schema",
+        sqlx::query("SELECT 1").execute(pool),
+    )
+    .await
+    .map(|_| ())
 }

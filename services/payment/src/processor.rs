@@ -44,7 +44,7 @@ fn luhn(digits: &str) -> bool {
             (_, doubled) => doubled,
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
@@ -54,13 +54,22 @@ mod tests {
     #[test]
     fn test_cards_decide_as_documented() {
         assert_eq!(decide("4242424242424242"), Decision::Approved);
-        assert_eq!(decide("4000000000000002"), Decision::Declined("card_declined"));
-        assert_eq!(decide("4000000000009995"), Decision::Declined("insufficient_funds"));
+        assert_eq!(
+            decide("4000000000000002"),
+            Decision::Declined("card_declined")
+        );
+        assert_eq!(
+            decide("4000000000009995"),
+            Decision::Declined("insufficient_funds")
+        );
     }
 
     #[test]
     fn card_numbers_are_validated_with_luhn() {
-        assert_eq!(normalise_card("4242 4242 4242 4242").as_deref(), Some("4242424242424242"));
+        assert_eq!(
+            normalise_card("4242 4242 4242 4242").as_deref(),
+            Some("4242424242424242")
+        );
         for card in ["4000000000000002", "4000000000009995"] {
             assert!(normalise_card(card).is_some(), "{card}");
         }

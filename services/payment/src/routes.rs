@@ -41,8 +41,9 @@ async fn create_payment(
     State(state): State<AppState>,
     Json(request): Json<PaymentRequest>,
 ) -> Result<Json<PaymentResponse>> {
-    let card = processor::normalise_card(&request.card_number)
-        .ok_or(Error::BadRequest("card_number must be 12-19 digits passing the Luhn check"))?;
+    let card = processor::normalise_card(&request.card_number).ok_or(Error::BadRequest(
+        "card_number must be 12-19 digits passing the Luhn check",
+    ))?;
     let card_last4 = processor::last4(&card);
     tracing::Span::current().record("card.last4", card_last4);
     if !(request.amount.is_finite() && request.amount > 0.0) {
@@ -50,7 +51,9 @@ async fn create_payment(
     }
     let currency = request.currency.to_ascii_uppercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(Error::BadRequest("currency must be a three-letter ISO 4217 code"));
+        return Err(Error::BadRequest(
+            "currency must be a three-letter ISO 4217 code",
+        ));
     }
 
     let payment_id = uuid::Uuid::new_v4().to_string();
@@ -82,7 +85,12 @@ async fn create_payment(
             Ok(Json(PaymentResponse { payment_id, status }))
         }
         Some(reason) => {
-            tracing::warn!(payment_id, reason, card.last4 = card_last4, "payment declined");
+            tracing::warn!(
+                payment_id,
+                reason,
+                card.last4 = card_last4,
+                "payment declined"
+            );
             Err(Error::Declined { payment_id, reason })
         }
     }
@@ -90,5 +98,7 @@ async fn create_payment(
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     store::ping(&state.db).await?;
-    Ok(Json(json!({ "status": "ok", "service": crate::SERVICE_NAME })))
+    Ok(Json(
+        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
+    ))
 }

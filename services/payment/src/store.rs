@@ -31,7 +31,11 @@ pub(crate) async fn insert_payment(pool: &SqlitePool, p: &NewPayment<'_>) -> sql
 }
 
 pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query("SELECT", "sqlite_schema", sqlx::query("SELECT 1").execute(pool))
-        .await
-        .map(|_| ())
+    db::query(
+        "SELECT",
+        "sqlite_schema",
+        sqlx::query("SELECT 1").execute(pool),
+    )
+    .await
+    .map(|_| ())
 }

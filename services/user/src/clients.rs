@@ -24,7 +24,11 @@ impl AuthClient {
         skip_all,
         fields(user_id = user_id, downstream_service = self.downstream.service())
     )]
-    pub(crate) async fn verify_access(&self, authorization: &str, user_id: i64) -> Result<(), Error> {
+    pub(crate) async fn verify_access(
+        &self,
+        authorization: &str,
+        user_id: i64,
+    ) -> Result<(), Error> {
         let request = self
             .downstream
             .request(Method::POST, "/api/verify")
@@ -35,7 +39,10 @@ impl AuthClient {
             StatusCode::OK => Ok(()),
             StatusCode::UNAUTHORIZED => Err(Error::Unauthorized(response.error_message().await)),
             StatusCode::FORBIDDEN => Err(Error::Forbidden),
-            status => Err(Error::UpstreamStatus { service: self.downstream.service(), status }),
+            status => Err(Error::UpstreamStatus {
+                service: self.downstream.service(),
+                status,
+            }),
         }
     }
 }

@@ -13,7 +13,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:user.db")]
     pub database_url: String,
     /// Base URL of auth-service.
-    #[arg(long, env = "AUTH_SERVICE_URL", default_value = "http://localhost:8082")]
+    #[arg(
+        long,
+        env = "AUTH_SERVICE_URL",
+        default_value = "http://localhost:8082"
+    )]
     pub auth_service_url: String,
     /// Timeout of calls to auth-service, in milliseconds.
     #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = 2000)]

@@ -30,11 +30,15 @@ async fn get_user(
         .and_then(|value| value.to_str().ok())
         .ok_or_else(|| Error::Unauthorized("missing bearer token".into()))?;
     state.auth.verify_access(authorization, id).await?;
-    let profile = store::profile(&state.db, id).await?.ok_or(Error::NotFound)?;
+    let profile = store::profile(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound)?;
     Ok(Json(profile))
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     store::ping(&state.db).await?;
-    Ok(Json(json!({ "status": "ok", "service": crate::SERVICE_NAME })))
+    Ok(Json(
+        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
+    ))
 }

@@ -21,7 +21,11 @@ pub(crate) async fn profile(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<P
 }
 
 pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query("SELECT", "sqlite_schema", sqlx::query("SELECT 1").execute(pool))
-        .await
-        .map(|_| ())
+    db::query(
+        "SELECT",
+        "sqlite_schema",
+        sqlx::query("SELECT 1").execute(pool),
+    )
+    .await
+    .map(|_| ())
 }

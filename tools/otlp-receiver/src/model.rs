@@ -101,7 +101,8 @@ impl SpanRecord {
 
     /// Duration in nanoseconds.
     pub fn duration_nanos(&self) -> u64 {
-        self.end_time_unix_nano.saturating_sub(self.start_time_unix_nano)
+        self.end_time_unix_nano
+            .saturating_sub(self.start_time_unix_nano)
     }
 }
 
@@ -126,7 +127,8 @@ pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::Deco
                 records.push(SpanRecord {
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
-                    parent_span_id: (!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id)),
+                    parent_span_id: (!span.parent_span_id.is_empty())
+                        .then(|| hex(&span.parent_span_id)),
                     name: span.name,
                     kind: kind(span.kind),
                     service_name: service_name.clone(),
@@ -180,7 +182,9 @@ fn any_value(value: AnyValue) -> Value {
         Some(Any::BoolValue(b)) => Value::Bool(b),
         Some(Any::IntValue(i)) => Value::from(i),
         Some(Any::DoubleValue(d)) => Value::from(d),
-        Some(Any::ArrayValue(array)) => Value::Array(array.values.into_iter().map(any_value).collect()),
+        Some(Any::ArrayValue(array)) => {
+            Value::Array(array.values.into_iter().map(any_value).collect())
+        }
         Some(Any::KvlistValue(list)) => Value::Object(attributes(list.values)),
         Some(Any::BytesValue(bytes)) => Value::String(hex(&bytes)),
         _ => Value::Null,
@@ -217,7 +221,10 @@ mod tests {
                     ..Default::default()
                 }),
                 scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope { name: "test".into(), ..Default::default() }),
+                    scope: Some(InstrumentationScope {
+                        name: "test".into(),
+                        ..Default::default()
+                    }),
                     spans: vec![Span {
                         trace_id: vec![0xab; 16],
                         span_id: vec![0x01; 8],
@@ -228,7 +235,10 @@ mod tests {
                             kv("http.response.status_code", Any::IntValue(502)),
                             kv("ok", Any::BoolValue(false)),
                         ],
-                        status: Some(Status { code: status::StatusCode::Error as i32, message: "boom".into() }),
+                        status: Some(Status {
+                            code: status::StatusCode::Error as i32,
+                            message: "boom".into(),
+                        }),
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -244,9 +254,15 @@ mod tests {
         assert_eq!(span.parent_span_id, None);
         assert_eq!(span.kind, SpanKind::Server);
         assert_eq!(span.service_name, "gateway");
-        assert_eq!(span.attr("http.response.status_code"), Some(&Value::from(502)));
+        assert_eq!(
+            span.attr("http.response.status_code"),
+            Some(&Value::from(502))
+        );
         assert_eq!(span.attr("ok"), Some(&Value::Bool(false)));
-        assert_eq!((span.status, span.status_message.as_str()), (StatusCode::Error, "boom"));
+        assert_eq!(
+            (span.status, span.status_message.as_str()),
+            (StatusCode::Error, "boom")
+        );
         assert_eq!(span.scope, "test");
     }
 

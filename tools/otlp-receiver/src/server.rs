@@ -29,7 +29,11 @@ async fn export_traces(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !content_type.starts_with("application/x-protobuf") {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "only application/x-protobuf is accepted").into_response();
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "only application/x-protobuf is accepted",
+        )
+            .into_response();
     }
     match decode_export_request(&body) {
         Ok(spans) => {
@@ -37,7 +41,11 @@ async fn export_traces(
             // An empty body is the protobuf encoding of an empty ExportTraceServiceResponse.
             ([(CONTENT_TYPE, "application/x-protobuf")], Bytes::new()).into_response()
         }
-        Err(error) => (StatusCode::BAD_REQUEST, format!("invalid OTLP protobuf: {error}")).into_response(),
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            format!("invalid OTLP protobuf: {error}"),
+        )
+            .into_response(),
     }
 }
 

@@ -17,7 +17,10 @@ pub struct SpanStore {
 impl SpanStore {
     /// Appends `spans` and wakes every waiter.
     pub fn insert(&self, spans: Vec<SpanRecord>) {
-        self.spans.lock().expect("span store poisoned").extend(spans);
+        self.spans
+            .lock()
+            .expect("span store poisoned")
+            .extend(spans);
         self.arrived.notify_waiters();
     }
 
@@ -39,7 +42,11 @@ impl SpanStore {
 
     /// Waits until `done` holds for the spans received so far, or `timeout` passes; returns
     /// whether it held. Exporters batch, so spans arrive some time after the work is finished.
-    pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&[SpanRecord]) -> bool) -> bool {
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[SpanRecord]) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             // Register interest before checking, so an insert in between is not missed.

@@ -42,7 +42,10 @@ impl AuthClient {
                 Ok(identity)
             }
             StatusCode::UNAUTHORIZED => Err(Error::Unauthorized(response.error_message().await)),
-            status => Err(Error::UpstreamStatus { service: self.downstream.service(), status }),
+            status => Err(Error::UpstreamStatus {
+                service: self.downstream.service(),
+                status,
+            }),
         }
     }
 }

@@ -32,7 +32,11 @@ impl InventoryClient {
         skip_all,
         fields(order_id = order_id, reservation_id, downstream_service = self.downstream.service())
     )]
-    pub(crate) async fn reserve(&self, order_id: &str, items: &[Item]) -> Result<Reservation, Error> {
+    pub(crate) async fn reserve(
+        &self,
+        order_id: &str,
+        items: &[Item],
+    ) -> Result<Reservation, Error> {
         let request = self
             .downstream
             .request(Method::POST, "/api/reservations")
@@ -41,14 +45,18 @@ impl InventoryClient {
         match response.status() {
             StatusCode::CREATED => {
                 let reservation: Reservation = response.json().await?;
-                tracing::Span::current().record("reservation_id", reservation.reservation_id.as_str());
+                tracing::Span::current()
+                    .record("reservation_id", reservation.reservation_id.as_str());
                 Ok(reservation)
             }
             StatusCode::CONFLICT => Err(Error::OutOfStock(response.error_message().await)),
             StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => {
                 Err(Error::InvalidOrder(response.error_message().await))
             }
-            status => Err(Error::UpstreamStatus { service: self.downstream.service(), status }),
+            status => Err(Error::UpstreamStatus {
+                service: self.downstream.service(),
+                status,
+            }),
         }
     }
 
@@ -62,11 +70,17 @@ impl InventoryClient {
     pub(crate) async fn release(&self, reservation_id: &str) {
         let path = format!("/api/reservations/{}", path_segment(reservation_id));
         let request = self.downstream.request(Method::DELETE, &path);
-        match self.downstream.send("/api/reservations/{id}", request).await {
+        match self
+            .downstream
+            .send("/api/reservations/{id}", request)
+            .await
+        {
             Ok(response) if response.status() == StatusCode::NO_CONTENT => {
                 tracing::info!("reservation released");
             }
-            Ok(response) => tracing::error!(status = %response.status(), "reservation not released"),
+            Ok(response) => {
+                tracing::error!(status = %response.status(), "reservation not released")
+            }
             Err(error) => tracing::error!(error = %error, "reservation not released"),
         }
     }

@@ -51,12 +51,15 @@ impl PaymentClient {
         )
     )]
     pub(crate) async fn process(&self, charge: &Charge<'_>) -> Result<Payment, Error> {
-        let request = self.downstream.request(Method::POST, "/api/payments").json(&json!({
-            "order_id": charge.order_id,
-            "amount": charge.amount,
-            "currency": charge.currency,
-            "card_number": charge.card_number,
-        }));
+        let request = self
+            .downstream
+            .request(Method::POST, "/api/payments")
+            .json(&json!({
+                "order_id": charge.order_id,
+                "amount": charge.amount,
+                "currency": charge.currency,
+                "card_number": charge.card_number,
+            }));
         let response = self.downstream.send("/api/payments", request).await?;
         match response.status() {
             StatusCode::OK => Ok(response.json().await?),
@@ -75,7 +78,10 @@ impl PaymentClient {
                     order_id: charge.order_id.to_owned(),
                 })
             }
-            status => Err(Error::UpstreamStatus { service: self.downstream.service(), status }),
+            status => Err(Error::UpstreamStatus {
+                service: self.downstream.service(),
+                status,
+            }),
         }
     }
 }

@@ -1,0 +1,411 @@
+//! [`TestStack`]: the six service binaries as real processes, wired to each other and to an
+//! OTLP receiver, with their logs captured.
+
+use crate::Trace;
+use otlp_receiver::{Receiver, SpanStore};
+use serde_json::Value;
+use std::{
+    collections::HashMap,
+    fs::File,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+/// The binaries (and `service.name`s) of the stack, with the package that builds each.
+pub const SERVICES: [(&str, &str); 6] = [
+    ("gateway", "gateway"),
+    ("user-service", "user"),
+    ("auth-service", "auth"),
+    ("order-service", "order"),
+    ("inventory-service", "inventory"),
+    ("payment-service", "payment"),
+];
+
+/// Which downstream URL variable points at which service.
+const URL_VARS: [(&str, &str); 5] = [
+    ("AUTH_SERVICE_URL", "auth-service"),
+    ("USER_SERVICE_URL", "user-service"),
+    ("ORDER_SERVICE_URL", "order-service"),
+    ("INVENTORY_SERVICE_URL", "inventory-service"),
+    ("PAYMENT_SERVICE_URL", "payment-service"),
+];
+
+/// Variables a developer's shell might carry that would redirect or silence the exporters.
+const INHERITED_OTEL_VARS: [&str; 7] = [
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+];
+
+/// Builds the service binaries once per test process (a no-op when they are up to date) and
+/// returns their paths by name. Cargo reports the paths, so any target dir or profile works.
+fn binaries() -> &'static HashMap<String, PathBuf> {
+    static BINARIES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
+        let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        build.current_dir(workspace).args([
+            "build",
+            "--bins",
+            "--message-format=json-render-diagnostics",
+        ]);
+        for (_, package) in SERVICES {
+            build.args(["-p", package]);
+        }
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let output = build
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running cargo build for the service binaries");
+        assert!(
+            output.status.success(),
+            "cargo build of the service binaries failed"
+        );
+        let binaries: HashMap<String, PathBuf> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .filter_map(|message| {
+                let name = message["target"]["name"].as_str()?.to_owned();
+                let executable = message["executable"].as_str()?;
+                Some((name, PathBuf::from(executable)))
+            })
+            .collect();
+        for (binary, _) in SERVICES {
+            assert!(
+                binaries.contains_key(binary),
+                "cargo built no `{binary}` binary"
+            );
+        }
+        binaries
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One running (or stopped) service process.
+struct Service {
+    name: &'static str,
+    port: u16,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// An HTTP answer from the stack.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The trace id from the `traceresponse` header.
+    pub trace_id: Option<String>,
+    /// The JSON body (`Null` when the body is not JSON).
+    pub body: Value,
+}
+
+/// The six services, started as processes on free ports, exporting to an in-process receiver.
+pub struct TestStack {
+    receiver: Receiver,
+    services: Vec<Service>,
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+    /// The JWT secret of this stack, to check that it never leaks.
+    pub jwt_secret: String,
+}
+
+impl TestStack {
+    /// Starts the stack with the default test settings.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the stack with `extra` environment variables for every service.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let binaries = binaries();
+        let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("starting the OTLP receiver");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ports: HashMap<&str, u16> = SERVICES
+            .iter()
+            .map(|(name, _)| (*name, free_port()))
+            .collect();
+        let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4());
+
+        let mut services = Vec::new();
+        for (name, _) in SERVICES {
+            let mut env: Vec<(String, String)> = vec![
+                ("LISTEN_ADDR".into(), format!("127.0.0.1:{}", ports[name])),
+                (
+                    "DATABASE_URL".into(),
+                    format!("sqlite:{}", dir.path().join(format!("{name}.db")).display()),
+                ),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint()),
+                ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+                ("AUTH_JWT_SECRET".into(), jwt_secret.clone()),
+                ("RUST_LOG".into(), "info".into()),
+            ];
+            env.extend(URL_VARS.iter().map(|(var, target)| {
+                (
+                    var.to_string(),
+                    format!("http://127.0.0.1:{}", ports[target]),
+                )
+            }));
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            services.push(Service {
+                name,
+                port: ports[name],
+                env,
+                log: dir.path().join(format!("{name}.log")),
+                child: None,
+            });
+        }
+        let mut stack = TestStack {
+            receiver,
+            services,
+            http: reqwest::Client::new(),
+            dir,
+            jwt_secret,
+        };
+        for (name, _) in SERVICES {
+            stack.spawn(name, &binaries[name]);
+        }
+        for (name, _) in SERVICES {
+            stack.wait_healthy(name).await;
+        }
+        stack
+    }
+
+    fn service(&mut self, name: &str) -> &mut Service {
+        self.services
+            .iter_mut()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no service {name}"))
+    }
+
+    fn spawn(&mut self, name: &str, binary: &Path) {
+        let service = self.service(name);
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&service.log)
+            .expect("log file");
+        let mut command = Command::new(binary);
+        for var in INHERITED_OTEL_VARS {
+            command.env_remove(var);
+        }
+        let child = command
+            .envs(service.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        service.child = Some(child);
+    }
+
+    async fn wait_healthy(&mut self, name: &str) {
+        let url = format!("{}/healthz", self.url(name));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = self.http.get(&url).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            let exited = self
+                .service(name)
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                panic!(
+                    "{name} did not become healthy ({exited:?}); its log:\n{}",
+                    self.log(name)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The base URL of a service (`http://127.0.0.1:PORT`).
+    pub fn url(&self, name: &str) -> String {
+        let service = self
+            .services
+            .iter()
+            .find(|s| s.name == name)
+            .expect("known service");
+        format!("http://127.0.0.1:{}", service.port)
+    }
+
+    /// The spans received so far.
+    pub fn spans(&self) -> &SpanStore {
+        self.receiver.store()
+    }
+
+    /// The captured stdout and stderr of one service.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// The captured output of every service.
+    pub fn logs(&self) -> String {
+        SERVICES
+            .iter()
+            .map(|(name, _)| self.log(name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Sends a request to the gateway; `token` becomes a bearer `Authorization`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url("gateway")));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status().as_u16();
+        let trace_id = response
+            .headers()
+            .get("traceresponse")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split('-').nth(1))
+            .map(str::to_owned);
+        let body = response.json().await.unwrap_or(Value::Null);
+        Reply {
+            status,
+            trace_id,
+            body,
+        }
+    }
+
+    /// Logs in through the gateway and returns the token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let reply = self
+            .call(
+                reqwest::Method::POST,
+                "/api/login",
+                None,
+                &[],
+                Some(serde_json::json!({ "username": username, "password": password })),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login failed: {:?}", reply.body);
+        reply.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Places an order through the gateway.
+    pub async fn place_order(&self, token: &str, items: Value, card_number: &str) -> Reply {
+        let body = serde_json::json!({ "items": items, "card_number": card_number });
+        self.call(
+            reqwest::Method::POST,
+            "/api/orders",
+            Some(token),
+            &[],
+            Some(body),
+        )
+        .await
+    }
+
+    /// Waits until the trace holds spans of every service in `services` and no span's parent is
+    /// missing, then returns it. Panics with what did arrive when that takes too long.
+    pub async fn wait_for_trace(&self, trace_id: &str, services: &[&str]) -> Trace {
+        let complete = |spans: &[otlp_receiver::SpanRecord]| {
+            let trace = Trace::new(
+                spans
+                    .iter()
+                    .filter(|s| s.trace_id == trace_id)
+                    .cloned()
+                    .collect(),
+            );
+            services.iter().all(|name| trace.has_service(name)) && trace.orphans().is_empty()
+        };
+        if !self
+            .spans()
+            .wait_until(Duration::from_secs(20), complete)
+            .await
+        {
+            panic!(
+                "trace {trace_id} did not complete with {services:?}; received:\n{}",
+                Trace::new(self.spans().trace(trace_id)).render()
+            );
+        }
+        Trace::new(self.spans().trace(trace_id))
+    }
+
+    /// Sends SIGTERM to every service and waits for them to exit (they flush spans on the way).
+    /// Async on purpose: the receiver runs on the test's runtime and must keep answering the
+    /// final exports while the services shut down.
+    pub async fn stop(&mut self) {
+        for service in &mut self.services {
+            if let Some(child) = &service.child {
+                terminate(child.id());
+            }
+        }
+        for service in &mut self.services {
+            if let Some(mut child) = service.child.take() {
+                wait_or_kill(&mut child, Duration::from_secs(10)).await;
+            }
+        }
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        for service in &mut self.services {
+            if let Some(mut child) = service.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// SIGTERM through kill(1): the workspace forbids `unsafe`, so no libc call.
+fn terminate(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+async fn wait_or_kill(child: &mut Child, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

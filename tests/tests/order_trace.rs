@@ -1,0 +1,432 @@
+//! One request through the gateway is one connected trace through all six services; failures,
+//! malformed headers and secrets behave as documented. Real processes, real OTLP export.
+
+use e2e::{SERVICES, TestStack, Trace};
+use otlp_receiver::{SpanKind, SpanRecord, StatusCode};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const APPROVED: &str = "4242424242424242";
+const DECLINED: &str = "4000000000000002";
+
+fn all_services() -> Vec<&'static str> {
+    SERVICES.iter().map(|(name, _)| *name).collect()
+}
+
+fn int(span: &SpanRecord, key: &str) -> Option<i64> {
+    span.attr(key).and_then(Value::as_i64)
+}
+
+/// Every CLIENT span of an HTTP call has exactly one child: the callee's SERVER span.
+fn assert_client_spans_parent_their_server_spans(trace: &Trace) {
+    let clients = trace.http_client_spans();
+    assert!(
+        !clients.is_empty(),
+        "no HTTP client spans:\n{}",
+        trace.render()
+    );
+    for client in clients {
+        let callee = client.attr_str("peer.service").unwrap();
+        let children = trace.children(client);
+        assert_eq!(
+            children.len(),
+            1,
+            "{} → {callee}:\n{}",
+            client.name,
+            trace.render()
+        );
+        let server = children[0];
+        assert_eq!(server.kind, SpanKind::Server, "{}", trace.render());
+        assert_eq!(server.service_name, callee);
+        assert_eq!(
+            server.attr_str("http.route"),
+            client.attr_str("url.template")
+        );
+        assert_eq!(
+            int(server, "http.response.status_code"),
+            int(client, "http.response.status_code")
+        );
+    }
+}
+
+#[tokio::test]
+async fn order_through_the_gateway_is_one_connected_trace_across_all_six_services() {
+    let stack = TestStack::start().await;
+    let token = stack.login("alice", "alice123").await;
+    let reply = stack
+        .place_order(
+            &token,
+            json!([{ "sku": "widget", "quantity": 2 }]),
+            APPROVED,
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], "confirmed");
+    assert_eq!(reply.body["total"], 19.98);
+    let trace_id = reply.trace_id.expect("traceresponse header");
+
+    let trace = stack.wait_for_trace(&trace_id, &all_services()).await;
+    assert_eq!(trace.services().len(), 6, "{}", trace.render());
+
+    // One root: the gateway's SERVER span; every other span hangs off a span of this trace.
+    let roots = trace.roots();
+    assert_eq!(roots.len(), 1, "{}", trace.render());
+    let root = roots[0];
+    assert_eq!(
+        (root.service_name.as_str(), root.name.as_str()),
+        ("gateway", "POST /api/orders")
+    );
+    assert_eq!(root.kind, SpanKind::Server);
+    assert_eq!(root.attr_str("http.route"), Some("/api/orders"));
+    assert_eq!(root.attr_str("http.request.method"), Some("POST"));
+    assert_eq!(root.attr_str("url.path"), Some("/api/orders"));
+    assert_eq!(int(root, "http.response.status_code"), Some(201));
+    assert_eq!(root.attr_str("server.address"), Some("127.0.0.1"));
+    assert!(trace.orphans().is_empty(), "{}", trace.render());
+
+    assert_client_spans_parent_their_server_spans(&trace);
+    // The hops themselves: who calls whom.
+    for (caller, callee, route) in [
+        ("gateway", "order-service", "/api/orders"),
+        ("order-service", "auth-service", "/api/verify"),
+        ("order-service", "user-service", "/api/users/{id}"),
+        ("user-service", "auth-service", "/api/verify"),
+        ("order-service", "inventory-service", "/api/reservations"),
+        ("order-service", "payment-service", "/api/payments"),
+    ] {
+        assert!(
+            trace
+                .http_client_spans()
+                .iter()
+                .any(|s| s.service_name == caller
+                    && s.attr_str("peer.service") == Some(callee)
+                    && s.attr_str("url.template") == Some(route)),
+            "no {caller} → {callee} {route} call:\n{}",
+            trace.render()
+        );
+    }
+
+    // Business attributes on the spans that own them.
+    let order_server = trace.one("order-service", "POST /api/orders");
+    let order_id = reply.body["order_id"].as_str().unwrap();
+    assert_eq!(order_server.attr_str("order_id"), Some(order_id));
+    assert_eq!(int(order_server, "user_id"), Some(1));
+    let payment = trace.one("order-service", "payment_client.process");
+    assert_eq!(payment.attr_str("order_id"), Some(order_id));
+    assert_eq!(payment.attr("amount").and_then(Value::as_f64), Some(19.98));
+    assert_eq!(payment.attr_str("currency"), Some("USD"));
+    let reserve = trace.one("inventory-service", "inventory.reserve");
+    assert_eq!(reserve.attr_str("sku"), Some("widget"));
+    assert_eq!(reserve.attr_str("order_id"), Some(order_id));
+    let verify_access = trace.one("user-service", "auth_client.verify_access");
+    assert_eq!(int(verify_access, "user_id"), Some(1));
+    assert_eq!(
+        verify_access.attr_str("downstream_service"),
+        Some("auth-service")
+    );
+
+    // Database calls are CLIENT spans with the db.* conventions.
+    for (service, operation, table) in [
+        ("order-service", "INSERT", "orders"),
+        ("inventory-service", "UPDATE", "products"),
+        ("inventory-service", "INSERT", "reservations"),
+        ("payment-service", "INSERT", "payments"),
+        ("user-service", "SELECT", "profiles"),
+    ] {
+        let db = trace.db_spans(service);
+        let span = db
+            .iter()
+            .find(|s| {
+                s.attr_str("db.collection.name") == Some(table)
+                    && s.attr_str("db.operation.name") == Some(operation)
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {operation} {table} span in {service}:\n{}",
+                    trace.render()
+                )
+            });
+        assert_eq!(span.kind, SpanKind::Client);
+        assert_eq!(span.name, format!("{operation} {table}"));
+        assert_eq!(span.attr_str("db.system.name"), Some("sqlite"));
+    }
+
+    // Every span carries its service's resource.
+    for span in &trace.spans {
+        assert_eq!(span.resource["service.name"], span.service_name.as_str());
+        assert_eq!(span.resource["service.namespace"], "default");
+        assert_eq!(span.resource["deployment.environment.name"], "development");
+        assert!(span.resource.contains_key("service.instance.id"));
+        assert!(span.resource.contains_key("host.name"));
+        assert_eq!(span.resource["service.version"], env!("CARGO_PKG_VERSION"));
+        assert_ne!(
+            span.status,
+            StatusCode::Error,
+            "{} failed:\n{}",
+            span.name,
+            trace.render()
+        );
+    }
+}
+
+#[tokio::test]
+async fn declined_card_answers_402_with_trace_id_and_marks_the_payment_client_span_failed() {
+    let stack = TestStack::start().await;
+    let token = stack.login("bob", "bob123").await;
+    let reply = stack
+        .place_order(&token, json!([{ "sku": "gizmo", "quantity": 2 }]), DECLINED)
+        .await;
+    assert_eq!(reply.status, 402, "{:?}", reply.body);
+    assert_eq!(reply.body["error"], "payment declined");
+    assert_eq!(reply.body["reason"], "card_declined");
+    let trace_id = reply.trace_id.expect("traceresponse header");
+    assert_eq!(reply.body["trace_id"], trace_id.as_str());
+
+    let trace = stack.wait_for_trace(&trace_id, &all_services()).await;
+    let calls = trace.http_client_spans();
+    let payment_call = calls
+        .iter()
+        .find(|s| {
+            s.service_name == "order-service"
+                && s.attr_str("peer.service") == Some("payment-service")
+        })
+        .expect("the payment CLIENT span");
+    assert_eq!(payment_call.status, StatusCode::Error, "{}", trace.render());
+    assert_eq!(int(payment_call, "http.response.status_code"), Some(402));
+    let declined = payment_call
+        .event("payment_declined")
+        .expect("payment_declined event");
+    assert_eq!(declined.attributes["reason"], "card_declined");
+    // A 4xx is the caller's error: the payment SERVER span is not failed, the root neither.
+    let payment_server = trace.children(payment_call)[0];
+    assert_eq!(payment_server.status, StatusCode::Unset);
+    assert_eq!(
+        int(trace.roots()[0], "http.response.status_code"),
+        Some(402)
+    );
+
+    // The reservation was released in the same trace, and the stock is back.
+    assert!(
+        trace
+            .http_client_spans()
+            .iter()
+            .any(
+                |s| s.attr_str("url.template") == Some("/api/reservations/{id}")
+                    && int(s, "http.response.status_code") == Some(204)
+            ),
+        "no release call:\n{}",
+        trace.render()
+    );
+    let stock = stack
+        .call(Method::GET, "/api/inventory/gizmo", None, &[], None)
+        .await;
+    assert_eq!(
+        (
+            stock.body["available"].as_i64(),
+            stock.body["reserved"].as_i64()
+        ),
+        (Some(5), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn request_errors_answer_json_with_the_trace_id() {
+    let stack = TestStack::start().await;
+    let alice = stack.login("alice", "alice123").await;
+
+    let short = stack
+        .place_order(&alice, json!([{ "sku": "gizmo", "quantity": 6 }]), APPROVED)
+        .await;
+    assert_eq!(short.status, 409);
+    let denied = stack
+        .call(Method::GET, "/api/users/2", Some(&alice), &[], None)
+        .await;
+    assert_eq!(
+        (denied.status, denied.body["error"].as_str()),
+        (403, Some("Permission denied"))
+    );
+    let unknown = stack
+        .call(Method::GET, "/api/inventory/nope", None, &[], None)
+        .await;
+    assert_eq!(unknown.status, 404);
+    let anonymous = stack
+        .place_order(
+            "not-a-token",
+            json!([{ "sku": "widget", "quantity": 1 }]),
+            APPROVED,
+        )
+        .await;
+    assert_eq!(anonymous.status, 401);
+    let bad_login = stack
+        .call(
+            Method::POST,
+            "/api/login",
+            None,
+            &[],
+            Some(json!({ "username": "alice", "password": "wrong" })),
+        )
+        .await;
+    assert_eq!(bad_login.status, 401);
+    let malformed = stack
+        .call(
+            Method::POST,
+            "/api/orders",
+            Some(&alice),
+            &[("content-type", "application/json")],
+            None,
+        )
+        .await;
+    assert_eq!(malformed.status, 400, "{:?}", malformed.body);
+
+    for reply in [
+        &short, &denied, &unknown, &anonymous, &bad_login, &malformed,
+    ] {
+        assert!(reply.body["error"].is_string(), "{reply:?}");
+        assert_eq!(
+            reply.body["trace_id"].as_str(),
+            reply.trace_id.as_deref(),
+            "{reply:?}"
+        );
+    }
+
+    // The 403 trace shows where access was refused, with the user-service span's attributes.
+    let trace = stack
+        .wait_for_trace(
+            denied.trace_id.as_deref().unwrap(),
+            &["gateway", "user-service", "auth-service"],
+        )
+        .await;
+    let users = trace.one("user-service", "GET /api/users/{id}");
+    assert_eq!(int(users, "http.response.status_code"), Some(403));
+    assert_eq!(int(users, "user_id"), Some(2));
+    assert_eq!(users.attr_str("endpoint"), Some("get_user"));
+    assert_eq!(
+        int(
+            trace.one("auth-service", "POST /api/verify"),
+            "http.response.status_code"
+        ),
+        Some(403)
+    );
+}
+
+#[tokio::test]
+async fn malformed_traceparent_still_succeeds_with_a_fresh_trace() {
+    let stack = TestStack::start().await;
+    let bad = "00-ZZZZ2f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for traceparent in [
+        bad,
+        "garbage",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    ] {
+        let reply = stack
+            .call(
+                Method::GET,
+                "/api/inventory/widget",
+                None,
+                &[("traceparent", traceparent)],
+                None,
+            )
+            .await;
+        assert_eq!(
+            reply.status, 200,
+            "traceparent {traceparent:?}: {:?}",
+            reply.body
+        );
+        let trace_id = reply.trace_id.expect("traceresponse header");
+        assert_eq!(trace_id.len(), 32);
+        assert_ne!(trace_id, "0".repeat(32));
+        let trace = stack
+            .wait_for_trace(&trace_id, &["gateway", "inventory-service"])
+            .await;
+        let roots = trace.roots();
+        assert_eq!(roots.len(), 1, "{}", trace.render());
+        assert_eq!(roots[0].name, "GET /api/inventory/{sku}");
+    }
+    // A valid caller context is joined instead.
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let reply = stack
+        .call(
+            Method::GET,
+            "/api/inventory/widget",
+            None,
+            &[("traceparent", parent)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        reply.trace_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+}
+
+#[tokio::test]
+async fn no_span_attribute_or_log_line_carries_a_token_password_or_card_number() {
+    let mut stack = TestStack::start().await;
+    let token = stack.login("alice", "alice123").await;
+    for card in [APPROVED, DECLINED, "4000000000009995"] {
+        stack
+            .place_order(&token, json!([{ "sku": "widget", "quantity": 1 }]), card)
+            .await;
+    }
+    stack
+        .call(Method::GET, "/api/users/1", Some(&token), &[], None)
+        .await;
+    // SIGTERM flushes every queued span and ends every log.
+    stack.stop().await;
+
+    let secrets = [
+        token.as_str(),
+        "alice123",
+        stack.jwt_secret.as_str(),
+        APPROVED,
+        DECLINED,
+        "4000000000009995",
+    ];
+    let spans = serde_json::to_string(&stack.spans().spans()).unwrap();
+    let logs = stack.logs();
+    assert!(
+        spans.contains("\"card.last4\":\"4242\""),
+        "card.last4 is expected on the payment span"
+    );
+    assert!(
+        logs.contains("\"trace_id\""),
+        "log lines inside a span carry the trace id"
+    );
+    for secret in secrets {
+        assert!(
+            !spans.contains(secret),
+            "a span carries a secret ({}…)",
+            &secret[..4]
+        );
+        assert!(
+            !logs.contains(secret),
+            "a log line carries a secret ({}…)",
+            &secret[..4]
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_flushes_the_spans_still_queued_in_every_service() {
+    // A one-minute batch delay: nothing is exported on schedule during this test.
+    let mut stack = TestStack::start_with(&[("OTEL_BSP_SCHEDULE_DELAY", "60000")]).await;
+    let token = stack.login("alice", "alice123").await;
+    let reply = stack
+        .place_order(
+            &token,
+            json!([{ "sku": "gadget", "quantity": 1 }]),
+            APPROVED,
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+    let trace_id = reply.trace_id.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        stack.spans().trace(&trace_id).is_empty(),
+        "spans were exported before shutdown"
+    );
+
+    stack.stop().await;
+    let trace = stack.wait_for_trace(&trace_id, &all_services()).await;
+    assert_eq!(trace.roots().len(), 1);
+}
