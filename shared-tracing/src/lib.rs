@@ -4,6 +4,7 @@
 //!   and returns a [`TelemetryGuard`] that flushes queued spans when dropped.
 //! - [`server::instrument`] wraps a router in SERVER spans joined to the caller's trace.
 //! - [`client::Downstream`] makes CLIENT spans and injects the trace context into requests.
+//! - [`messaging`] carries the trace context in NATS headers and in stored outbox rows.
 //! - [`db::connect`] opens a SQLite pool; [`db::query`] makes CLIENT spans for its calls.
 //! - [`ApiError`], [`Json`] and [`Path`] give every error the same body: `{"error", "trace_id"}`.
 
@@ -11,6 +12,7 @@ pub mod client;
 pub mod db;
 mod error;
 mod logs;
+pub mod messaging;
 pub mod propagation;
 pub mod server;
 mod settings;

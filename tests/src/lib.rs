@@ -1,8 +1,11 @@
 //! Helpers for the end-to-end tests: build and start the six real service binaries on free ports,
-//! pointed at an in-process OTLP receiver, and query the traces they export.
+//! pointed at an in-process OTLP receiver and a real `nats-server -js`, and query the traces they
+//! export.
 
+mod nats;
 mod stack;
 mod trace;
 
+pub use nats::NatsServer;
 pub use stack::{Reply, SERVICES, TestStack};
 pub use trace::Trace;

@@ -1,7 +1,7 @@
 //! [`TestStack`]: the six service binaries as real processes, wired to each other and to an
 //! OTLP receiver, with their logs captured.
 
-use crate::Trace;
+use crate::{NatsServer, Trace};
 use otlp_receiver::{Receiver, SpanStore};
 use serde_json::Value;
 use std::{
@@ -91,7 +91,7 @@ fn binaries() -> &'static HashMap<String, PathBuf> {
     })
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -121,6 +121,7 @@ pub struct Reply {
 /// The six services, started as processes on free ports, exporting to an in-process receiver.
 pub struct TestStack {
     receiver: Receiver,
+    nats: NatsServer,
     services: Vec<Service>,
     http: reqwest::Client,
     dir: tempfile::TempDir,
@@ -136,11 +137,12 @@ impl TestStack {
 
     /// Starts the stack with `extra` environment variables for every service.
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
-        let binaries = binaries();
+        binaries(); // build before anything starts, so a build error fails fast
         let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
             .await
             .expect("starting the OTLP receiver");
         let dir = tempfile::tempdir().expect("a temporary directory");
+        let nats = NatsServer::start(dir.path()).await;
         let ports: HashMap<&str, u16> = SERVICES
             .iter()
             .map(|(name, _)| (*name, free_port()))
@@ -157,6 +159,12 @@ impl TestStack {
                 ),
                 ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint()),
                 ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+                ("NATS_URL".into(), nats.url()),
+                // Fast retries so dead-lettering takes a second, not a minute.
+                ("CONSUMER_MAX_DELIVER".into(), "3".into()),
+                ("CONSUMER_RETRY_DELAY_MS".into(), "100".into()),
+                // A killed consumer's unacknowledged events come back after 2 s, not 30.
+                ("CONSUMER_ACK_WAIT_MS".into(), "2000".into()),
                 ("AUTH_JWT_SECRET".into(), jwt_secret.clone()),
                 ("RUST_LOG".into(), "info".into()),
             ];
@@ -177,18 +185,52 @@ impl TestStack {
         }
         let mut stack = TestStack {
             receiver,
+            nats,
             services,
             http: reqwest::Client::new(),
             dir,
             jwt_secret,
         };
         for (name, _) in SERVICES {
-            stack.spawn(name, &binaries[name]);
+            stack.spawn(name);
         }
         for (name, _) in SERVICES {
             stack.wait_healthy(name).await;
         }
         stack
+    }
+
+    /// The stack's NATS server.
+    pub fn nats(&mut self) -> &mut NatsServer {
+        &mut self.nats
+    }
+
+    /// Stops one service with SIGTERM (a graceful stop that flushes its spans).
+    pub async fn stop_service(&mut self, name: &str) {
+        if let Some(mut child) = self.service(name).child.take() {
+            terminate(child.id());
+            wait_or_kill(&mut child, Duration::from_secs(10)).await;
+        }
+    }
+
+    /// Kills one service with SIGKILL: no draining, no flushing, as in a crash.
+    pub fn kill_service(&mut self, name: &str) {
+        if let Some(mut child) = self.service(name).child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped service again with `overrides` on top of its environment (an override
+    /// stays until overridden again), and waits until it is healthy.
+    pub async fn start_service(&mut self, name: &str, overrides: &[(&str, &str)]) {
+        let service = self.service(name);
+        for (key, value) in overrides {
+            service.env.retain(|(k, _)| k != key);
+            service.env.push((key.to_string(), value.to_string()));
+        }
+        self.spawn(name);
+        self.wait_healthy(name).await;
     }
 
     fn service(&mut self, name: &str) -> &mut Service {
@@ -198,7 +240,8 @@ impl TestStack {
             .unwrap_or_else(|| panic!("no service {name}"))
     }
 
-    fn spawn(&mut self, name: &str, binary: &Path) {
+    fn spawn(&mut self, name: &str) {
+        let binary = &binaries()[name];
         let service = self.service(name);
         let log = File::options()
             .create(true)
@@ -337,9 +380,32 @@ impl TestStack {
         .await
     }
 
-    /// Waits until the trace holds spans of every service in `services` and no span's parent is
-    /// missing, then returns it. Panics with what did arrive when that takes too long.
+    /// Waits until the trace holds spans of every service in `services`, no span's parent is
+    /// missing and every outgoing HTTP call has its callee's span (services export in batches of
+    /// their own, so a trace arrives piece by piece). Panics with what did arrive on timeout.
     pub async fn wait_for_trace(&self, trace_id: &str, services: &[&str]) -> Trace {
+        self.wait_for(
+            trace_id,
+            &format!("joined spans of {services:?}"),
+            |trace| {
+                services.iter().all(|name| trace.has_service(name))
+                    && trace
+                        .http_client_spans()
+                        .iter()
+                        .all(|call| !trace.children(call).is_empty())
+            },
+        )
+        .await
+    }
+
+    /// Waits until the trace has no orphan span and `done` holds for it, then returns it. Panics
+    /// with `what` and the spans that did arrive when that takes too long.
+    pub async fn wait_for(
+        &self,
+        trace_id: &str,
+        what: &str,
+        done: impl Fn(&Trace) -> bool,
+    ) -> Trace {
         let complete = |spans: &[otlp_receiver::SpanRecord]| {
             let trace = Trace::new(
                 spans
@@ -348,15 +414,15 @@ impl TestStack {
                     .cloned()
                     .collect(),
             );
-            services.iter().all(|name| trace.has_service(name)) && trace.orphans().is_empty()
+            trace.orphans().is_empty() && done(&trace)
         };
         if !self
             .spans()
-            .wait_until(Duration::from_secs(20), complete)
+            .wait_until(Duration::from_secs(30), complete)
             .await
         {
             panic!(
-                "trace {trace_id} did not complete with {services:?}; received:\n{}",
+                "trace {trace_id} never had {what}; received:\n{}",
                 Trace::new(self.spans().trace(trace_id)).render()
             );
         }
@@ -378,6 +444,36 @@ impl TestStack {
             }
         }
     }
+
+    /// The stock of a SKU as inventory-service reports it.
+    pub async fn stock(&self, sku: &str) -> Value {
+        let url = format!("{}/api/stock/{sku}", self.url("inventory-service"));
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("stock")
+            .json()
+            .await
+            .expect("stock JSON")
+    }
+
+    /// Polls `check` (every 20 ms, up to `timeout`) until it returns `Some`.
+    pub async fn eventually<T, F: Future<Output = Option<T>>>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut check: impl FnMut() -> F,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for TestStack {
@@ -391,14 +487,13 @@ impl Drop for TestStack {
     }
 }
 
-/// SIGTERM through kill(1): the workspace forbids `unsafe`, so no libc call.
-fn terminate(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
+/// SIGTERM, what `docker stop` and Kubernetes send: the service drains and flushes its spans.
+pub(crate) fn terminate(pid: u32) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid fits in i32"));
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
 }
 
-async fn wait_or_kill(child: &mut Child, grace: Duration) {
+pub(crate) async fn wait_or_kill(child: &mut Child, grace: Duration) {
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

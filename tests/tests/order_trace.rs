@@ -65,6 +65,13 @@ async fn order_through_the_gateway_is_one_connected_trace_across_all_six_service
     assert_eq!(reply.body["total"], 19.98);
     let trace_id = reply.trace_id.expect("traceresponse header");
 
+    // Complete once the async hop is back: the consumer told order-service the order is fulfilled.
+    stack
+        .wait_for(&trace_id, "the fulfilment call", |t| {
+            !t.named("order-service", "POST /internal/orders/{id}/fulfilled")
+                .is_empty()
+        })
+        .await;
     let trace = stack.wait_for_trace(&trace_id, &all_services()).await;
     assert_eq!(trace.services().len(), 6, "{}", trace.render());
 
@@ -93,6 +100,11 @@ async fn order_through_the_gateway_is_one_connected_trace_across_all_six_service
         ("user-service", "auth-service", "/api/verify"),
         ("order-service", "inventory-service", "/api/reservations"),
         ("order-service", "payment-service", "/api/payments"),
+        (
+            "inventory-service",
+            "order-service",
+            "/internal/orders/{id}/fulfilled",
+        ),
     ] {
         assert!(
             trace

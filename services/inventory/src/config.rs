@@ -1,6 +1,6 @@
 //! Configuration from the environment (or flags; `--help` lists them).
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 /// inventory-service settings.
 #[derive(Debug, Clone, clap::Parser)]
@@ -12,4 +12,48 @@ pub struct Config {
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:inventory.db")]
     pub database_url: String,
+    /// NATS server with JetStream, for the `orders.created` events.
+    #[arg(long, env = "NATS_URL", default_value = "nats://localhost:4222")]
+    pub nats_url: String,
+    /// Run the `orders.created` consumer in this process. `false` serves the API only, so API
+    /// and workers can be scaled apart.
+    #[arg(long, env = "INVENTORY_CONSUMER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub inventory_consumer: bool,
+    /// Base URL of order-service, told when an order's stock is sold.
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_URL",
+        default_value = "http://localhost:8083"
+    )]
+    pub order_service_url: String,
+    /// Timeout of calls to order-service, in milliseconds.
+    #[arg(long, env = "ORDER_TIMEOUT_MS", default_value_t = 2000)]
+    pub order_timeout_ms: u64,
+    /// Deliveries of one event before it goes to `orders.dlq`.
+    #[arg(long, env = "CONSUMER_MAX_DELIVER", default_value_t = 5)]
+    pub consumer_max_deliver: i64,
+    /// How long a delivered event may stay unacknowledged before JetStream delivers it again
+    /// (after a crash mid-batch, for instance), in milliseconds.
+    #[arg(long, env = "CONSUMER_ACK_WAIT_MS", default_value_t = 30000)]
+    pub consumer_ack_wait_ms: u64,
+    /// Delay before a failed event is delivered again, in milliseconds.
+    #[arg(long, env = "CONSUMER_RETRY_DELAY_MS", default_value_t = 1000)]
+    pub consumer_retry_delay_ms: u64,
+}
+
+impl Config {
+    /// Timeout of calls to order-service.
+    pub fn order_timeout(&self) -> Duration {
+        Duration::from_millis(self.order_timeout_ms)
+    }
+
+    /// How long a delivered event may stay unacknowledged.
+    pub fn consumer_ack_wait(&self) -> Duration {
+        Duration::from_millis(self.consumer_ack_wait_ms)
+    }
+
+    /// Delay before a failed event is delivered again.
+    pub fn consumer_retry_delay(&self) -> Duration {
+        Duration::from_millis(self.consumer_retry_delay_ms)
+    }
 }

@@ -5,8 +5,13 @@
 //!   priced from the catalogue; 409 when stock is short, 404 for an unknown SKU
 //! - `DELETE /api/reservations/{id}` → 204, returns the held stock (idempotent)
 //! - `GET /healthz`
+//!
+//! The [`consumer`] processes `orders.created` from NATS JetStream (durable consumer `inventory`):
+//! each event's held stock is sold, once, in a CONSUMER span joined to the order's trace.
 
+mod clients;
 mod config;
+pub mod consumer;
 mod error;
 mod routes;
 mod store;
@@ -27,10 +32,32 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the database named in `config` and runs the migrations (which seed the catalogue).
+    /// Opens the database named in `config`, runs the migrations (which seed the catalogue) and,
+    /// unless `INVENTORY_CONSUMER=false`, starts the event consumer (NATS is connected in the
+    /// background: the API serves while it is down).
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = shared_tracing::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
+        if config.inventory_consumer {
+            let nats = async_nats::ConnectOptions::new()
+                .name(SERVICE_NAME)
+                .retry_on_initial_connect()
+                .connect(config.nats_url.as_str())
+                .await?;
+            let consumer = consumer::Consumer::new(
+                db.clone(),
+                async_nats::jetstream::new(nats),
+                clients::OrderClient::new(&config.order_service_url, config.order_timeout()),
+                consumer::Settings {
+                    max_deliver: config.consumer_max_deliver,
+                    ack_wait: config.consumer_ack_wait(),
+                    retry_delay: config.consumer_retry_delay(),
+                },
+            );
+            tokio::spawn(consumer.run());
+        } else {
+            tracing::info!("INVENTORY_CONSUMER=false: serving the API only");
+        }
         Ok(Self { db })
     }
 }

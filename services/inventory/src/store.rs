@@ -136,6 +136,51 @@ pub(crate) async fn release(pool: &SqlitePool, reservation_id: &str) -> Result<R
     Ok(Release::Released)
 }
 
+/// What committing an order's reservation found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Held stock moved from reserved to sold.
+    Committed,
+    /// Done before (a redelivered event): nothing changed.
+    AlreadyCommitted,
+}
+
+/// Moves the stock held for `order_id` from reserved to sold, once: the event consumer's unit of
+/// work, idempotent by order id.
+pub(crate) async fn commit_reservation(pool: &SqlitePool, order_id: &str) -> Result<Commit, Error> {
+    let mut tx = db::begin_write(pool).await?;
+    let found = sqlx::query_as::<_, (String, String)>(
+        "SELECT id, status FROM reservations WHERE order_id = ?",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx);
+    let (reservation_id, status) = db::query("SELECT", "reservations", found)
+        .await?
+        .ok_or(Error::ReservationNotFound)?;
+    match status.as_str() {
+        "committed" => return Ok(Commit::AlreadyCommitted),
+        "released" => {
+            return Err(Error::Conflict(format!(
+                "reservation {reservation_id} was released"
+            )));
+        }
+        _ => {}
+    }
+    let sell = sqlx::query(
+        "UPDATE products SET reserved = reserved - i.quantity, sold = sold + i.quantity
+         FROM reservation_items AS i WHERE i.reservation_id = ? AND products.sku = i.sku",
+    )
+    .bind(&reservation_id)
+    .execute(&mut *tx);
+    db::query("UPDATE", "products", sell).await?;
+    let mark = sqlx::query("UPDATE reservations SET status = 'committed' WHERE id = ?")
+        .bind(&reservation_id)
+        .execute(&mut *tx);
+    db::query("UPDATE", "reservations", mark).await?;
+    tx.commit().await?;
+    Ok(Commit::Committed)
+}
+
 pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
     db::query(
         "SELECT",

@@ -12,6 +12,9 @@ pub struct Config {
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:order.db")]
     pub database_url: String,
+    /// NATS server with JetStream, for the `orders.created` events.
+    #[arg(long, env = "NATS_URL", default_value = "nats://localhost:4222")]
+    pub nats_url: String,
     /// Base URL of auth-service.
     #[arg(
         long,

@@ -27,6 +27,9 @@ pub enum Error {
     /// Not enough stock.
     #[error("{0}")]
     OutOfStock(String),
+    /// The order is in a state that does not allow the change.
+    #[error("{0}")]
+    WrongState(String),
     /// The card was declined; the reservation has been released.
     #[error("payment declined")]
     PaymentDeclined {
@@ -58,7 +61,7 @@ impl IntoResponse for Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
-            Error::OutOfStock(_) => StatusCode::CONFLICT,
+            Error::OutOfStock(_) | Error::WrongState(_) => StatusCode::CONFLICT,
             Error::PaymentDeclined { reason, order_id } => {
                 return ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment declined")
                     .with("reason", reason.as_str())

@@ -6,11 +6,18 @@
 //!   402 `{error, reason, order_id, trace_id}` when the card is declined (the reservation is
 //!   released); 502/504 when a downstream fails
 //! - `GET /api/orders/{id}` → the order, for its owner only (403 otherwise, 404 if unknown)
+//! - `POST /internal/orders/{id}/fulfilled` → 204; inventory-service calls it once the order's stock
+//!   is committed (not routed by the gateway)
 //! - `GET /healthz`
+//!
+//! A confirmed order and its `order.created` event are written in one transaction (the outbox);
+//! the [`relay`] publishes the event to NATS JetStream `orders.created` with the trace context in
+//! the message headers.
 
 mod clients;
 mod config;
 mod error;
+pub mod relay;
 mod routes;
 mod store;
 
@@ -31,14 +38,24 @@ pub struct AppState {
     users: clients::UserClient,
     inventory: clients::InventoryClient,
     payment: clients::PaymentClient,
+    relay: relay::Relay,
 }
 
 impl AppState {
-    /// Opens the database named in `config`, runs the migrations and sets up the clients.
+    /// Opens the database named in `config`, runs the migrations, sets up the clients and starts
+    /// the outbox relay. NATS is connected in the background: orders are taken while it is down.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = shared_tracing::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
+        let nats = async_nats::ConnectOptions::new()
+            .name(SERVICE_NAME)
+            .retry_on_initial_connect()
+            .connect(config.nats_url.as_str())
+            .await?;
+        let relay = relay::Relay::new(db.clone(), async_nats::jetstream::new(nats));
+        tokio::spawn(relay.clone().run());
         Ok(Self {
+            relay,
             db,
             auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout()),
             users: clients::UserClient::new(&config.user_service_url, config.user_timeout()),

@@ -3,7 +3,8 @@
 use crate::{
     AppState, Error, Result,
     clients::Charge,
-    store::{self, NewOrder},
+    relay::ORDER_CREATED_SUBJECT,
+    store::{self, NewEvent, NewOrder},
 };
 use axum::{
     Router,
@@ -13,13 +14,14 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_tracing::{Json, Path};
+use shared_tracing::{Json, Path, messaging};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/orders", post(create_order))
         .route("/api/orders/{id}", get(get_order))
+        .route("/internal/orders/{id}/fulfilled", post(fulfil_order))
         .route("/healthz", get(healthz))
 }
 
@@ -99,6 +101,27 @@ async fn create_order(
         Err(Error::PaymentDeclined { .. }) => "payment_declined",
         Err(error) => return Err(error),
     };
+    let lines = lines(&request.items);
+    // A confirmed order is announced; the event carries this request's trace context.
+    let payload = json!({
+        "event_type": "order.created",
+        "order_id": order_id,
+        "user_id": user.user_id,
+        "reservation_id": reservation.reservation_id,
+        "items": lines.iter().map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity })).collect::<Vec<_>>(),
+        "total": reservation.total,
+        "currency": request.currency,
+    })
+    .to_string();
+    let trace_context = serde_json::to_string(&messaging::context_to_map(&span.context()))
+        .expect("a string map always serialises");
+    let event = NewEvent {
+        message_id: &order_id,
+        subject: ORDER_CREATED_SUBJECT,
+        event_type: "order.created",
+        payload: &payload,
+        trace_context: &trace_context,
+    };
     store::insert_order(
         &state.db,
         &NewOrder {
@@ -111,11 +134,13 @@ async fn create_order(
             payment_id: charged.as_ref().ok().map(|p| p.payment_id.as_str()),
             card_last4,
             receipt_email: &customer.email,
-            lines: &lines(&request.items),
+            lines: &lines,
         },
+        (status == "confirmed").then_some(&event),
     )
     .await?;
     charged?;
+    state.relay.wake();
     tracing::info!(order_id, total_cents, "order confirmed");
     Ok((
         StatusCode::CREATED,
@@ -161,6 +186,18 @@ async fn get_order(
         "items": items,
         "created_at": order.created_at,
     })))
+}
+
+/// Called by inventory-service once the order's stock is sold.
+async fn fulfil_order(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    tracing::Span::current().set_attribute("order_id", id.clone());
+    match store::mark_fulfilled(&state.db, &id).await?.as_deref() {
+        Some("fulfilled") => Ok(StatusCode::NO_CONTENT),
+        Some(status) => Err(Error::WrongState(format!(
+            "a {status} order cannot be fulfilled"
+        ))),
+        None => Err(Error::NotFound),
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {

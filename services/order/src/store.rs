@@ -35,8 +35,33 @@ pub(crate) struct NewOrder<'a> {
     pub(crate) lines: &'a [(String, i64)],
 }
 
-/// Stores an order and its lines in one transaction.
-pub(crate) async fn insert_order(pool: &SqlitePool, order: &NewOrder<'_>) -> sqlx::Result<()> {
+/// An event to publish once the order is committed.
+pub(crate) struct NewEvent<'a> {
+    pub(crate) message_id: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) event_type: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) trace_context: &'a str,
+}
+
+/// An outbox row waiting to be published.
+#[derive(Debug, FromRow)]
+pub(crate) struct PendingEvent {
+    pub(crate) id: i64,
+    pub(crate) message_id: String,
+    pub(crate) subject: String,
+    pub(crate) event_type: String,
+    pub(crate) payload: String,
+    pub(crate) trace_context: String,
+    pub(crate) attempts: i64,
+}
+
+/// Stores an order, its lines and (for a confirmed order) its event in one transaction.
+pub(crate) async fn insert_order(
+    pool: &SqlitePool,
+    order: &NewOrder<'_>,
+    event: Option<&NewEvent<'_>>,
+) -> sqlx::Result<()> {
     let mut tx = db::begin_write(pool).await?;
     let insert = sqlx::query(
         "INSERT INTO orders (id, user_id, status, total_cents, currency, reservation_id, payment_id,
@@ -63,7 +88,75 @@ pub(crate) async fn insert_order(pool: &SqlitePool, order: &NewOrder<'_>) -> sql
                 .execute(&mut *tx);
         db::query("INSERT", "order_items", insert).await?;
     }
+    if let Some(event) = event {
+        let insert = sqlx::query(
+            "INSERT INTO outbox (message_id, subject, event_type, payload, trace_context)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(event.message_id)
+        .bind(event.subject)
+        .bind(event.event_type)
+        .bind(event.payload)
+        .bind(event.trace_context)
+        .execute(&mut *tx);
+        db::query("INSERT", "outbox", insert).await?;
+    }
     tx.commit().await
+}
+
+/// Marks a confirmed order fulfilled (idempotent). `None` when there is no such order, the
+/// order's status otherwise.
+pub(crate) async fn mark_fulfilled(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<String>> {
+    let update = sqlx::query_scalar(
+        "UPDATE orders SET status = 'fulfilled' WHERE id = ? AND status IN ('confirmed', 'fulfilled')
+         RETURNING status",
+    )
+    .bind(id)
+    .fetch_optional(pool);
+    if let Some(status) = db::query("UPDATE", "orders", update).await? {
+        return Ok(Some(status));
+    }
+    let select = sqlx::query_scalar("SELECT status FROM orders WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool);
+    db::query("SELECT", "orders", select).await
+}
+
+/// The oldest unpublished events. Not traced: the relay polls it, and an idle poll is noise.
+pub(crate) async fn pending_events(
+    pool: &SqlitePool,
+    limit: i64,
+) -> sqlx::Result<Vec<PendingEvent>> {
+    sqlx::query_as(
+        "SELECT id, message_id, subject, event_type, payload, trace_context, attempts
+         FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub(crate) async fn mark_published(pool: &SqlitePool, id: i64) -> sqlx::Result<()> {
+    let update = sqlx::query(
+        "UPDATE outbox SET published_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), attempts = attempts + 1
+         WHERE id = ?",
+    )
+    .bind(id)
+    .execute(pool);
+    db::query("UPDATE", "outbox", update).await.map(|_| ())
+}
+
+pub(crate) async fn record_publish_failure(
+    pool: &SqlitePool,
+    id: i64,
+    error: &str,
+) -> sqlx::Result<()> {
+    let update =
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?")
+            .bind(error)
+            .bind(id)
+            .execute(pool);
+    db::query("UPDATE", "outbox", update).await.map(|_| ())
 }
 
 pub(crate) async fn order(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Order>> {

@@ -1,0 +1,176 @@
+//! The outbox relay: publishes committed `order.created` events to NATS JetStream, marks them sent
+//! once the stream has acknowledged them, and retries with backoff while NATS is unreachable.
+//!
+//! Every attempt is a PRODUCER span `publish orders.created` whose parent is the trace context
+//! stored with the row, so the publish — and the consumer after it — join the request's trace
+//! even when the broker was down at the time.
+
+use crate::store::{self, PendingEvent};
+use async_nats::{
+    HeaderMap,
+    jetstream::{self, stream},
+};
+use shared_tracing::messaging;
+use sqlx::SqlitePool;
+use std::{collections::HashMap, sync::Arc, time::Duration};
+use tokio::sync::Notify;
+use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// The stream that holds every order event (`orders.>`, including the `orders.dlq` dead letters).
+pub(crate) const STREAM: &str = "ORDERS";
+/// Where confirmed orders are announced.
+pub(crate) const ORDER_CREATED_SUBJECT: &str = "orders.created";
+
+const BATCH: i64 = 100;
+const IDLE_POLL: Duration = Duration::from_secs(2);
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Publishes the outbox. Cheap to clone: `wake` after committing an event to publish it now.
+#[derive(Clone)]
+pub(crate) struct Relay {
+    db: SqlitePool,
+    jetstream: jetstream::Context,
+    wake: Arc<Notify>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("ensuring the {STREAM} stream: {0}")]
+    Stream(#[from] jetstream::context::CreateStreamError),
+    #[error("publishing: {0}")]
+    Publish(#[from] jetstream::context::PublishError),
+    #[error("outbox: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored trace context is not a JSON map: {0}")]
+    Context(#[from] serde_json::Error),
+}
+
+impl Relay {
+    pub(crate) fn new(db: SqlitePool, jetstream: jetstream::Context) -> Self {
+        Self {
+            db,
+            jetstream,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Asks the relay to look at the outbox now.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs until the process ends: ensures the stream, then publishes whatever is pending.
+    pub(crate) async fn run(self) {
+        let mut backoff = MIN_BACKOFF;
+        let mut stream_ready = false;
+        loop {
+            let round = async {
+                if !stream_ready {
+                    ensure_stream(&self.jetstream).await?;
+                    stream_ready = true;
+                }
+                self.publish_pending().await
+            };
+            match round.await {
+                Ok(()) => {
+                    backoff = MIN_BACKOFF;
+                    let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn publish_pending(&self) -> Result<(), RelayError> {
+        loop {
+            let batch = store::pending_events(&self.db, BATCH).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for event in &batch {
+                self.publish(event).await?;
+            }
+        }
+    }
+
+    async fn publish(&self, event: &PendingEvent) -> Result<(), RelayError> {
+        let span = tracing::info_span!(
+            parent: None,
+            "publish",
+            otel.name = format!("publish {}", event.subject),
+            otel.kind = "producer",
+            otel.status_code = Empty,
+            messaging.system = "nats",
+            messaging.destination.name = event.subject.as_str(),
+            messaging.operation.type = "send",
+            messaging.operation.name = "publish",
+            messaging.message.id = event.message_id.as_str(),
+            messaging.nats.stream.sequence = Empty,
+            order_id = event.message_id.as_str(),
+            event_type = event.event_type.as_str(),
+            outbox.attempt = event.attempts + 1,
+            error.type = Empty,
+        );
+        let stored: HashMap<String, String> = serde_json::from_str(&event.trace_context)?;
+        // Right after creation: the parent can only be set before the span starts.
+        let _ = span.set_parent(messaging::context_from_map(&stored));
+
+        let mut headers = HeaderMap::new();
+        messaging::inject_nats(&span.context(), &mut headers);
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            event.message_id.as_str(),
+        );
+        let payload = event.payload.clone().into_bytes().into();
+        let acked = async {
+            self.jetstream
+                .publish_with_headers(event.subject.clone(), headers, payload)
+                .await?
+                .await
+        }
+        .instrument(span.clone())
+        .await;
+        match acked {
+            Ok(ack) => {
+                span.record("messaging.nats.stream.sequence", ack.sequence as i64);
+                store::mark_published(&self.db, event.id)
+                    .instrument(span)
+                    .await?;
+                Ok(())
+            }
+            Err(error) => {
+                span.record("otel.status_code", "error");
+                span.record("error.type", "publish_failed");
+                span.in_scope(|| {
+                    tracing::error!(exception.type = "publish_failed", exception.message = %error, "exception");
+                });
+                store::record_publish_failure(&self.db, event.id, &error.to_string())
+                    .instrument(span)
+                    .await?;
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// Creates the ORDERS stream unless it exists: file storage, and a two-minute window in which a
+/// republished `Nats-Msg-Id` is dropped as a duplicate.
+async fn ensure_stream(jetstream: &jetstream::Context) -> Result<(), RelayError> {
+    jetstream
+        .get_or_create_stream(stream::Config {
+            name: STREAM.to_owned(),
+            subjects: vec!["orders.>".to_owned()],
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await?;
+    tracing::info!(stream = STREAM, "stream ready");
+    Ok(())
+}
