@@ -25,7 +25,11 @@ pub(crate) struct Keys {
 
 impl Keys {
     pub(crate) fn new(secret: &SecretString, ttl: Duration) -> Self {
-        let secret = secret.expose_secret();
+        // An empty value (e.g. `AUTH_JWT_SECRET=` from compose) counts as unset: never sign with "".
+        let secret = match secret.expose_secret() {
+            "" => DEV_JWT_SECRET,
+            secret => secret,
+        };
         if secret == DEV_JWT_SECRET {
             tracing::warn!(
                 "AUTH_JWT_SECRET is not set: tokens are signed with the PUBLIC development secret. \
@@ -80,6 +84,13 @@ mod tests {
         let keys = keys("test-secret", 60);
         let claims = keys.verify(&keys.issue(7, "alice").unwrap()).unwrap();
         assert_eq!((claims.sub.as_str(), claims.name.as_str()), ("7", "alice"));
+    }
+
+    #[test]
+    fn an_empty_secret_falls_back_to_the_development_secret() {
+        let token = keys("", 60).issue(1, "alice").unwrap();
+        assert!(keys(DEV_JWT_SECRET, 60).verify(&token).is_ok());
+        assert!(keys("other", 60).verify(&token).is_err());
     }
 
     #[test]

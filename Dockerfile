@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# One image per service, from one Dockerfile:
+#   docker build --build-arg SERVICE=order-service -t order-service .
+# SERVICE is a binary name: gateway, user-service, auth-service, order-service,
+# inventory-service or payment-service.
+
+ARG RUST_VERSION=1.95
+
+# cargo-chef computes a "recipe" of the workspace's dependencies, so they are built in a layer
+# of their own that stays cached until Cargo.toml or Cargo.lock change.
+FROM rust:${RUST_VERSION}-slim-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /app
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /app/recipe.json recipe.json
+# Dependencies of the whole workspace: one layer that all six service images share.
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+ARG SERVICE
+RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<binary name>" && exit 1)
+RUN cargo build --release --locked --bin "${SERVICE}" --bin healthcheck \
+    && cp "target/release/${SERVICE}" /app/service \
+    && mkdir -p /data
+
+# Distroless: glibc and CA certificates, no shell, no package manager, a non-root user (65532).
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+ARG SERVICE
+LABEL org.opencontainers.image.title="${SERVICE}" \
+      org.opencontainers.image.description="Distributed tracing reference service"
+COPY --from=builder /app/service /usr/local/bin/service
+# A tiny probe of GET /healthz on LISTEN_ADDR's port: there is no curl or wget in this image.
+COPY --from=builder /app/target/release/healthcheck /usr/local/bin/healthcheck
+# SQLite databases live here; a named volume mounted on it inherits the non-root owner.
+COPY --from=builder --chown=65532:65532 /data /data
+USER nonroot
+ENV RUST_LOG=info
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=6 \
+    CMD ["/usr/local/bin/healthcheck"]
+ENTRYPOINT ["/usr/local/bin/service"]

@@ -1,0 +1,573 @@
+//! Static checks of the Docker deployment: `docker-compose.yml`, `.env`, the collector and Jaeger
+//! configurations and the Dockerfile. No Docker engine runs here, so these files are checked as
+//! data: against the Compose specification's JSON schema, and against each other and the code.
+
+use serde_json::Value;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+    process::Command,
+};
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn read(file: &str) -> String {
+    std::fs::read_to_string(workspace().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn yaml(file: &str) -> Value {
+    serde_norway::from_str(&read(file)).unwrap_or_else(|e| panic!("{file} is not valid YAML: {e}"))
+}
+
+fn compose() -> Value {
+    yaml("docker-compose.yml")
+}
+
+fn services(compose: &Value) -> &serde_json::Map<String, Value> {
+    compose["services"].as_object().expect("services")
+}
+
+/// `.env` as a map.
+fn dotenv() -> BTreeMap<String, String> {
+    read(".env")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Resolves `${VAR:-default}` the way compose does, with `.env` as the environment.
+fn interpolate(value: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closing brace") + start;
+        let expr = &rest[start + 2..end];
+        let (name, default) = expr.split_once(":-").unwrap_or((expr, ""));
+        out.push_str(env.get(name).map_or(default, String::as_str));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn env_of(service: &Value) -> BTreeMap<&str, &str> {
+    service["environment"]
+        .as_object()
+        .map(|env| {
+            env.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str().expect("string env values")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The port of a `host:port` or `scheme://host:port[/...]`.
+fn port_of(address: &str) -> u16 {
+    let authority = address
+        .split("://")
+        .last()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    authority
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {address}"))
+}
+
+/// The `[[bin]]` names of the packages under `services/`, from `cargo metadata`.
+fn service_binaries() -> BTreeSet<String> {
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace())
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .expect("cargo metadata");
+    assert!(output.status.success());
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let services_dir = workspace().join("services");
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| Path::new(p["manifest_path"].as_str().unwrap()).starts_with(&services_dir))
+        .flat_map(|p| p["targets"].as_array().unwrap().clone())
+        .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn compose_file_is_valid_against_the_compose_specification() {
+    let schema: Value = serde_json::from_str(&read("tests/fixtures/compose-spec.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the compose schema compiles");
+    let compose = compose();
+    let errors: Vec<String> = validator
+        .iter_errors(&compose)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "docker-compose.yml breaks the spec:\n{}",
+        errors.join("\n")
+    );
+}
+
+#[test]
+fn every_service_binary_has_a_compose_service_built_with_its_service_arg() {
+    let binaries = service_binaries();
+    assert_eq!(binaries.len(), 6, "{binaries:?}");
+    let compose = compose();
+    for binary in &binaries {
+        let service = &services(&compose)[binary.as_str()];
+        assert_eq!(service["build"]["context"], ".", "{binary}");
+        assert_eq!(
+            service["build"]["args"]["SERVICE"],
+            binary.as_str(),
+            "{binary}"
+        );
+        assert_eq!(env_of(service)["OTEL_SERVICE_NAME"], binary, "{binary}");
+        assert_eq!(env_of(service)["SERVICE_NAMESPACE"], "shop", "{binary}");
+        assert!(env_of(service).contains_key("ENVIRONMENT"), "{binary}");
+    }
+}
+
+#[test]
+fn downstream_urls_point_at_existing_services_and_the_ports_they_listen_on() {
+    let compose = compose();
+    let services = services(&compose);
+    let mut checked = 0;
+    for (name, service) in services {
+        for (var, url) in env_of(service) {
+            if !(var.ends_with("_SERVICE_URL") || var == "NATS_URL") {
+                continue;
+            }
+            let host = url.split("://").nth(1).unwrap().split(':').next().unwrap();
+            let target = services
+                .get(host)
+                .unwrap_or_else(|| panic!("{name}: {var}={url} names no service"));
+            let expected = match env_of(target).get("LISTEN_ADDR") {
+                Some(listen) => port_of(listen),
+                None => 4222, // nats-server's client port
+            };
+            assert_eq!(port_of(url), expected, "{name}: {var}={url}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "only {checked} URLs checked");
+}
+
+#[test]
+fn every_service_exports_to_the_collector_and_the_collector_listens_there() {
+    let compose = compose();
+    for binary in service_binaries() {
+        let env = env_of(&services(&compose)[binary.as_str()]);
+        assert_eq!(
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://otel-collector:4318",
+            "{binary}"
+        );
+    }
+    for file in [
+        "otel-collector.yaml",
+        "otel-collector.tail-sampling.yaml",
+        "jaeger.yaml",
+    ] {
+        let config = yaml(file);
+        let protocols = &config["receivers"]["otlp"]["protocols"];
+        assert_eq!(protocols["http"]["endpoint"], "0.0.0.0:4318", "{file}");
+        assert_eq!(protocols["grpc"]["endpoint"], "0.0.0.0:4317", "{file}");
+    }
+    for file in ["otel-collector.yaml", "otel-collector.tail-sampling.yaml"] {
+        let exporter = &yaml(file)["exporters"]["otlp_grpc/jaeger"];
+        assert_eq!(exporter["endpoint"], "jaeger:4317", "{file}");
+        assert_eq!(exporter["tls"]["insecure"], true, "{file}");
+    }
+    // The collector's config file is the one compose mounts, selectable through .env.
+    let collector = &services(&compose)["otel-collector"];
+    let mount = interpolate(collector["volumes"][0].as_str().unwrap(), &dotenv());
+    let source = mount.split(':').next().unwrap();
+    assert!(workspace().join(source).is_file(), "{source}");
+    assert!(mount.ends_with(":/etc/otelcol-contrib/config.yaml:ro"));
+}
+
+#[test]
+fn health_checks_and_depends_on_conditions_give_an_acyclic_start_order() {
+    let compose = compose();
+    let services = services(&compose);
+    let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for binary in service_binaries() {
+        let test = &services[binary.as_str()]["healthcheck"]["test"];
+        assert_eq!(
+            test,
+            &serde_json::json!(["CMD", "/usr/local/bin/healthcheck"]),
+            "{binary}"
+        );
+    }
+    assert!(services["nats"]["healthcheck"]["test"][1] == "wget");
+    for (name, service) in services {
+        let deps = service["depends_on"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (dep, spec) in &deps {
+            let target = services
+                .get(dep)
+                .unwrap_or_else(|| panic!("{name} depends on unknown {dep}"));
+            match spec["condition"].as_str() {
+                Some("service_healthy") => {
+                    assert!(
+                        target.get("healthcheck").is_some(),
+                        "{name} waits for {dep}, which has no healthcheck"
+                    )
+                }
+                Some("service_started") => {}
+                other => panic!("{name} → {dep}: condition {other:?}"),
+            }
+        }
+        graph.insert(
+            name,
+            deps.keys()
+                .map(|k| services.get_key_value(k).unwrap().0.as_str())
+                .collect(),
+        );
+    }
+    // Kahn's algorithm: everything can start iff there is no cycle.
+    let mut started: BTreeSet<&str> = BTreeSet::new();
+    while started.len() < graph.len() {
+        let ready: Vec<&str> = graph
+            .iter()
+            .filter(|(name, deps)| {
+                !started.contains(*name) && deps.iter().all(|d| started.contains(d))
+            })
+            .map(|(name, _)| *name)
+            .collect();
+        assert!(
+            !ready.is_empty(),
+            "depends_on has a cycle among {:?}",
+            graph
+                .keys()
+                .filter(|n| !started.contains(*n))
+                .collect::<Vec<_>>()
+        );
+        started.extend(ready);
+    }
+    // The order the stack needs: the broker before its users, the gateway after the rest.
+    for dep in [
+        "auth-service",
+        "user-service",
+        "order-service",
+        "inventory-service",
+    ] {
+        assert!(graph["gateway"].contains(&dep));
+    }
+    assert!(
+        graph["order-service"].contains(&"nats") && graph["inventory-service"].contains(&"nats")
+    );
+}
+
+#[test]
+fn stateful_services_keep_their_database_on_a_named_volume() {
+    let compose = compose();
+    let declared: BTreeSet<&String> = compose["volumes"].as_object().unwrap().keys().collect();
+    for (name, service) in services(&compose) {
+        let Some(url) = env_of(service).get("DATABASE_URL").copied() else {
+            continue;
+        };
+        let path = url.strip_prefix("sqlite:").expect("a sqlite URL");
+        let mounts: Vec<&str> = service["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let covered = mounts.iter().any(|m| {
+            let (volume, target) = m.split_once(':').unwrap();
+            declared.contains(&volume.to_owned()) && path.starts_with(&format!("{target}/"))
+        });
+        assert!(
+            covered,
+            "{name}: {path} is not on a named volume ({mounts:?})"
+        );
+    }
+}
+
+#[test]
+fn only_the_gateway_and_the_jaeger_ui_are_published() {
+    let compose = compose();
+    let published: BTreeMap<&str, Vec<&str>> = services(&compose)
+        .iter()
+        .filter_map(|(name, s)| {
+            s["ports"].as_array().map(|p| {
+                (
+                    name.as_str(),
+                    p.iter().map(|v| v.as_str().unwrap()).collect(),
+                )
+            })
+        })
+        .collect();
+    let expected = BTreeMap::from([
+        ("gateway", vec!["8080:8080"]),
+        ("jaeger", vec!["16686:16686"]),
+    ]);
+    assert_eq!(published, expected);
+}
+
+#[test]
+fn pulled_images_are_pinned_and_jaeger_is_v2() {
+    let compose = compose();
+    let env = dotenv();
+    for var in ["JAEGER_VERSION", "OTELCOL_VERSION", "NATS_VERSION"] {
+        assert!(env.contains_key(var), ".env lacks {var}");
+    }
+    for (name, service) in services(&compose) {
+        if service.get("build").is_some() {
+            continue;
+        }
+        let raw = service["image"].as_str().unwrap();
+        let image = interpolate(raw, &env);
+        let (_, tag) = image
+            .rsplit_once(':')
+            .unwrap_or_else(|| panic!("{name}: {image} has no tag"));
+        assert!(
+            tag != "latest" && tag.chars().next().unwrap().is_ascii_digit(),
+            "{name}: {image}"
+        );
+        // The fallback written in the compose file agrees with .env.
+        let fallback = interpolate(raw, &BTreeMap::new());
+        assert_eq!(fallback, image, "{name}: compose default and .env disagree");
+    }
+    let jaeger = interpolate(
+        services(&compose)["jaeger"]["image"].as_str().unwrap(),
+        &env,
+    );
+    assert!(jaeger.starts_with("jaegertracing/jaeger:2."), "{jaeger}");
+    let text = read("docker-compose.yml");
+    assert!(
+        !text.contains("all-in-one") && !text.contains("COLLECTOR_OTLP_ENABLED"),
+        "retired Jaeger v1 settings"
+    );
+}
+
+/// The `type[/name]` ids of a collector section.
+fn component_ids(config: &Value, section: &str) -> BTreeSet<String> {
+    config[section]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn names(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn collector_pipelines_use_exactly_the_components_they_define_and_no_retired_ones() {
+    for file in [
+        "otel-collector.yaml",
+        "otel-collector.tail-sampling.yaml",
+        "jaeger.yaml",
+    ] {
+        let config = yaml(file);
+        let service = &config["service"];
+        let mut used: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for pipeline in service["pipelines"]
+            .as_object()
+            .expect("pipelines")
+            .values()
+        {
+            for section in ["receivers", "processors", "exporters"] {
+                used.entry(section)
+                    .or_default()
+                    .extend(names(&pipeline[section]));
+            }
+        }
+        used.insert("extensions", names(&service["extensions"]));
+        for (section, ids) in &used {
+            assert_eq!(
+                ids,
+                &component_ids(&config, section),
+                "{file}: {section} defined vs used"
+            );
+        }
+        let retired = ["jaeger", "logging", "otlp", "otlphttp", "jaeger_thrift"];
+        for id in component_ids(&config, "exporters") {
+            let kind = id.split('/').next().unwrap();
+            assert!(
+                !retired.contains(&kind),
+                "{file}: exporter {id} is retired or deprecated in the pinned version"
+            );
+        }
+    }
+    let collector = yaml("otel-collector.yaml");
+    assert!(collector["service"]["pipelines"]["traces"].is_object());
+    let processors = names(&collector["service"]["pipelines"]["traces"]["processors"]);
+    assert!(processors.contains("memory_limiter") && processors.contains("batch"));
+    assert_eq!(collector["exporters"]["debug"]["verbosity"], "basic");
+    assert_eq!(
+        collector["extensions"]["health_check"]["endpoint"],
+        "0.0.0.0:13133"
+    );
+    // memory_limiter must come first in the pipeline.
+    assert_eq!(
+        collector["service"]["pipelines"]["traces"]["processors"][0],
+        "memory_limiter"
+    );
+}
+
+#[test]
+fn the_collector_deletes_attributes_that_could_carry_secrets() {
+    for file in ["otel-collector.yaml", "otel-collector.tail-sampling.yaml"] {
+        let config = yaml(file);
+        let actions = config["processors"]["attributes/scrub-secrets"]["actions"]
+            .as_array()
+            .unwrap();
+        let deleted: BTreeSet<&str> = actions
+            .iter()
+            .filter(|a| a["action"] == "delete")
+            .filter_map(|a| a["key"].as_str())
+            .collect();
+        for key in [
+            "http.request.header.authorization",
+            "card_number",
+            "password",
+            "token",
+        ] {
+            assert!(deleted.contains(key), "{file} keeps {key}");
+        }
+        let pattern = actions
+            .iter()
+            .find_map(|a| a["pattern"].as_str())
+            .expect("a pattern rule");
+        assert!(
+            pattern.contains("authorization") && pattern.contains("card"),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn tail_sampling_keeps_errors_slow_traces_and_ten_percent() {
+    let config = yaml("otel-collector.tail-sampling.yaml");
+    let policies = config["processors"]["tail_sampling"]["policies"]
+        .as_array()
+        .unwrap();
+    let by_type: BTreeMap<&str, &Value> = policies
+        .iter()
+        .map(|p| (p["type"].as_str().unwrap(), p))
+        .collect();
+    assert_eq!(
+        by_type["status_code"]["status_code"]["status_codes"],
+        serde_json::json!(["ERROR"])
+    );
+    assert_eq!(by_type["latency"]["latency"]["threshold_ms"], 500);
+    assert_eq!(
+        by_type["probabilistic"]["probabilistic"]["sampling_percentage"],
+        10
+    );
+    let processors = names(&config["service"]["pipelines"]["traces"]["processors"]);
+    assert!(processors.contains("tail_sampling"));
+    assert_eq!(
+        dotenv()["OTELCOL_CONFIG"],
+        "otel-collector.yaml",
+        "tail sampling is opt-in"
+    );
+}
+
+#[test]
+fn jaeger_keeps_traces_in_capped_memory() {
+    let config = yaml("jaeger.yaml");
+    let backend = &config["extensions"]["jaeger_query"]["storage"]["traces"];
+    let store = &config["extensions"]["jaeger_storage"]["backends"][backend.as_str().unwrap()];
+    assert!(
+        store["memory"]["max_traces"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+    assert_eq!(
+        config["exporters"]["jaeger_storage_exporter"]["trace_storage"],
+        *backend
+    );
+}
+
+#[test]
+fn dockerfile_builds_one_service_per_build_arg_on_a_cached_dependency_layer() {
+    let dockerfile = read("Dockerfile");
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    let stages: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .copied()
+        .collect();
+    assert_eq!(
+        stages.len(),
+        4,
+        "chef, planner, builder, runtime: {stages:?}"
+    );
+    let stage_names: Vec<&str> = stages
+        .iter()
+        .filter_map(|s| s.split_whitespace().nth(3))
+        .collect();
+    for stage in &stages {
+        let image = stage.split_whitespace().nth(1).unwrap();
+        if stage_names.contains(&image) {
+            continue; // an earlier stage, not an image
+        }
+        assert!(
+            image.contains(':') && !image.ends_with(":latest"),
+            "unpinned base image {image}"
+        );
+    }
+    let position = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle}"))
+    };
+    // Dependencies are cooked from the recipe before the sources are copied in.
+    assert!(position("cargo chef prepare") < position("cargo chef cook"));
+    let builder = position("AS builder");
+    let cook = position("cargo chef cook");
+    let sources = builder
+        + lines[builder..]
+            .iter()
+            .position(|l| *l == "COPY . .")
+            .unwrap();
+    assert!(
+        cook < sources,
+        "the dependency layer must not depend on the sources"
+    );
+    // SERVICE is declared after the cook step, so all six images share that layer.
+    assert!(position("ARG SERVICE") > cook);
+    assert!(dockerfile.contains("--bin \"${SERVICE}\" --bin healthcheck"));
+    let runtime = &lines[position("AS runtime")..];
+    assert!(runtime[0].contains("distroless"), "{}", runtime[0]);
+    assert!(runtime.contains(&"USER nonroot"));
+    assert!(runtime.iter().any(|l| l.starts_with("HEALTHCHECK")));
+    assert!(
+        runtime
+            .iter()
+            .any(|l| l.starts_with("CMD [\"/usr/local/bin/healthcheck\"]"))
+    );
+    assert!(
+        runtime
+            .iter()
+            .any(|l| l.starts_with("ENTRYPOINT [\"/usr/local/bin/service\"]"))
+    );
+
+    let ignored: BTreeSet<&str> = read(".dockerignore").leak().lines().collect();
+    for entry in ["target/", ".git/", "*.db", ".nats/"] {
+        assert!(ignored.contains(entry), ".dockerignore lacks {entry}");
+    }
+}
