@@ -7,5 +7,5 @@ mod stack;
 mod trace;
 
 pub use nats::NatsServer;
-pub use stack::{Reply, SERVICES, TestStack};
+pub use stack::{Reply, SERVICES, TestStack, binary};
 pub use trace::Trace;

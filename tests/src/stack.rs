@@ -23,6 +23,9 @@ pub const SERVICES: [(&str, &str); 6] = [
     ("payment-service", "payment"),
 ];
 
+/// Tools the tests run as processes too, with their packages.
+const TOOLS: [(&str, &str); 1] = [("tracecheck", "tracecheck")];
+
 /// Which downstream URL variable points at which service.
 const URL_VARS: [(&str, &str); 5] = [
     ("AUTH_SERVICE_URL", "auth-service"),
@@ -57,7 +60,7 @@ fn binaries() -> &'static HashMap<String, PathBuf> {
             "--bins",
             "--message-format=json-render-diagnostics",
         ]);
-        for (_, package) in SERVICES {
+        for (_, package) in SERVICES.iter().chain(&TOOLS) {
             build.args(["-p", package]);
         }
         if !cfg!(debug_assertions) {
@@ -81,14 +84,22 @@ fn binaries() -> &'static HashMap<String, PathBuf> {
                 Some((name, PathBuf::from(executable)))
             })
             .collect();
-        for (binary, _) in SERVICES {
+        for (binary, _) in SERVICES.iter().chain(&TOOLS) {
             assert!(
-                binaries.contains_key(binary),
+                binaries.contains_key(*binary),
                 "cargo built no `{binary}` binary"
             );
         }
         binaries
     })
+}
+
+/// The path of a workspace binary the tests run (a service or a tool such as `tracecheck`),
+/// built on first use.
+pub fn binary(name: &str) -> &'static Path {
+    binaries()
+        .get(name)
+        .unwrap_or_else(|| panic!("no binary {name}"))
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -294,6 +305,11 @@ impl TestStack {
             .find(|s| s.name == name)
             .expect("known service");
         format!("http://127.0.0.1:{}", service.port)
+    }
+
+    /// The base URL of the receiver's Jaeger-compatible query API (`/api/traces/{id}`).
+    pub fn query_api(&self) -> String {
+        self.receiver.query_url()
     }
 
     /// The spans received so far.

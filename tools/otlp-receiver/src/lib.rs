@@ -2,12 +2,15 @@
 //!
 //! Real exporters post `ExportTraceServiceRequest` protobufs to `/v1/traces`; [`Receiver`] decodes
 //! them with the official generated types into flat [`SpanRecord`]s that tests (and tools) can
-//! query and wait on. It is the one OTLP receiver of the workspace.
+//! query and wait on, and serves them back through Jaeger's HTTP query API ([`query_router`]).
+//! It is the one OTLP receiver of the workspace.
 
+mod jaeger;
 mod model;
 mod server;
 mod store;
 
+pub use jaeger::{query_router, to_jaeger_trace};
 pub use model::{EventRecord, SpanKind, SpanRecord, StatusCode, decode_export_request};
 pub use server::{Receiver, router};
 pub use store::SpanStore;

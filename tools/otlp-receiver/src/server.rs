@@ -1,6 +1,6 @@
 //! The OTLP/HTTP endpoint: `POST /v1/traces` with `application/x-protobuf` bodies.
 
-use crate::{SpanStore, decode_export_request};
+use crate::{SpanStore, decode_export_request, query_router};
 use axum::{
     Router,
     body::Bytes,
@@ -49,7 +49,8 @@ async fn export_traces(
     }
 }
 
-/// A running receiver: an HTTP server on its own task, storing what it receives.
+/// A running receiver: an HTTP server on its own task, storing what it receives and answering
+/// Jaeger's `/api/traces/{id}` on the same port.
 #[derive(Debug)]
 pub struct Receiver {
     addr: SocketAddr,
@@ -63,7 +64,7 @@ impl Receiver {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let store = Arc::new(SpanStore::default());
-        let app = router(store.clone());
+        let app = router(store.clone()).merge(query_router(store.clone()));
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "OTLP receiver stopped");
@@ -79,6 +80,11 @@ impl Receiver {
 
     /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` (the exporter appends `/v1/traces`).
     pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The base URL of the Jaeger-compatible query API.
+    pub fn query_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 

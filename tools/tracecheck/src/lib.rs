@@ -1,0 +1,191 @@
+//! Trace completeness checks over Jaeger's JSON trace model (`GET /api/traces/{id}`), shared by
+//! the `tracecheck` CLI and the tests: which services are present, exactly one root, no orphan
+//! span, every CLIENT→SERVER and PRODUCER→CONSUMER hop joined. Plus an indented tree printout.
+
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// The six services a complete order trace crosses.
+pub const ORDER_SERVICES: [&str; 6] = [
+    "gateway",
+    "user-service",
+    "auth-service",
+    "order-service",
+    "inventory-service",
+    "payment-service",
+];
+
+/// One span, as Jaeger describes it.
+#[derive(Debug, Clone)]
+pub struct Span {
+    /// 16 hex digits.
+    pub span_id: String,
+    /// The CHILD_OF reference, if any.
+    pub parent_id: Option<String>,
+    /// The `serviceName` of the span's process.
+    pub service: String,
+    /// The operation (span name).
+    pub operation: String,
+    /// `span.kind`: server, client, producer, consumer, internal (absent when unset).
+    pub kind: Option<String>,
+    /// Start, in microseconds since the epoch.
+    pub start_us: u64,
+    /// Duration in microseconds.
+    pub duration_us: u64,
+    /// Whether the span is marked failed (`error=true` or `otel.status_code=ERROR`).
+    pub error: bool,
+    /// Whether the span is an outgoing HTTP call (it has `http.request.method`).
+    pub http: bool,
+}
+
+/// The spans of one trace.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// The trace id.
+    pub trace_id: String,
+    /// Its spans.
+    pub spans: Vec<Span>,
+}
+
+impl Trace {
+    /// Reads one trace object of Jaeger's JSON model (an element of the response's `data`).
+    pub fn from_jaeger(trace: &Value) -> Result<Self, String> {
+        let processes = trace["processes"]
+            .as_object()
+            .ok_or("trace has no processes")?;
+        let spans = trace["spans"].as_array().ok_or("trace has no spans")?;
+        let spans = spans
+            .iter()
+            .map(|span| {
+                let tags = span["tags"].as_array().cloned().unwrap_or_default();
+                let tag = |key: &str| tags.iter().find(|t| t["key"] == key).map(|t| &t["value"]);
+                let process = span["processID"].as_str().ok_or("span without processID")?;
+                Ok(Span {
+                    span_id: span["spanID"]
+                        .as_str()
+                        .ok_or("span without spanID")?
+                        .to_owned(),
+                    parent_id: span["references"]
+                        .as_array()
+                        .and_then(|refs| refs.iter().find(|r| r["refType"] == "CHILD_OF"))
+                        .and_then(|r| r["spanID"].as_str())
+                        .map(str::to_owned),
+                    service: processes
+                        .get(process)
+                        .and_then(|p| p["serviceName"].as_str())
+                        .ok_or_else(|| format!("unknown process {process}"))?
+                        .to_owned(),
+                    operation: span["operationName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    kind: tag("span.kind").and_then(Value::as_str).map(str::to_owned),
+                    start_us: span["startTime"].as_u64().unwrap_or_default(),
+                    duration_us: span["duration"].as_u64().unwrap_or_default(),
+                    error: tag("error") == Some(&Value::Bool(true))
+                        || tag("otel.status_code").and_then(Value::as_str) == Some("ERROR"),
+                    http: tag("http.request.method").is_some(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Trace {
+            trace_id: trace["traceID"].as_str().unwrap_or_default().to_owned(),
+            spans,
+        })
+    }
+
+    /// Reads the first trace of a `GET /api/traces/{id}` response body.
+    pub fn from_response(body: &Value) -> Result<Self, String> {
+        let first = body["data"]
+            .as_array()
+            .and_then(|d| d.first())
+            .ok_or("the response holds no trace")?;
+        Self::from_jaeger(first)
+    }
+
+    fn children<'a>(&'a self, span: &Span) -> impl Iterator<Item = &'a Span> {
+        let id = span.span_id.clone();
+        self.spans
+            .iter()
+            .filter(move |s| s.parent_id.as_deref() == Some(id.as_str()))
+    }
+
+    /// Everything that keeps the trace from being complete; empty when it is.
+    pub fn problems(&self, expected_services: &[&str]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let present: BTreeSet<&str> = self.spans.iter().map(|s| s.service.as_str()).collect();
+        for service in expected_services {
+            if !present.contains(service) {
+                problems.push(format!("no span from {service}"));
+            }
+        }
+        let ids: HashSet<&str> = self.spans.iter().map(|s| s.span_id.as_str()).collect();
+        let roots: Vec<&Span> = self
+            .spans
+            .iter()
+            .filter(|s| s.parent_id.is_none())
+            .collect();
+        if roots.len() != 1 {
+            problems.push(format!("{} root spans, expected exactly one", roots.len()));
+        }
+        for span in &self.spans {
+            if let Some(parent) = &span.parent_id
+                && !ids.contains(parent.as_str())
+            {
+                problems.push(format!(
+                    "orphan: {} {} (parent {parent} missing)",
+                    span.service, span.operation
+                ));
+            }
+            let joined = |kind: &str| self.children(span).any(|c| c.kind.as_deref() == Some(kind));
+            match span.kind.as_deref() {
+                Some("client") if span.http && !joined("server") => problems.push(format!(
+                    "unjoined call: {} {} has no SERVER child",
+                    span.service, span.operation
+                )),
+                // A failed publish attempt has nothing to join; the retry that succeeded does.
+                Some("producer") if !span.error && !joined("consumer") => problems.push(format!(
+                    "unjoined message: {} {} has no CONSUMER child",
+                    span.service, span.operation
+                )),
+                _ => {}
+            }
+        }
+        problems
+    }
+
+    /// The trace as an indented tree: service, operation, kind, duration, failures marked.
+    pub fn render(&self) -> String {
+        let mut by_parent: HashMap<Option<&str>, Vec<&Span>> = HashMap::new();
+        let ids: HashSet<&str> = self.spans.iter().map(|s| s.span_id.as_str()).collect();
+        for span in &self.spans {
+            // Orphans are printed as roots, so nothing is hidden.
+            let parent = span.parent_id.as_deref().filter(|p| ids.contains(p));
+            by_parent.entry(parent).or_default().push(span);
+        }
+        for children in by_parent.values_mut() {
+            children.sort_by_key(|s| s.start_us);
+        }
+        let mut out = String::new();
+        let mut stack: Vec<(&Span, usize)> = by_parent
+            .get(&None)
+            .map(|r| r.iter().rev().map(|s| (*s, 0)).collect())
+            .unwrap_or_default();
+        while let Some((span, depth)) = stack.pop() {
+            out.push_str(&format!(
+                "{:indent$}{:<18} {:<44} {:<9} {:>9.2} ms{}\n",
+                "",
+                span.service,
+                span.operation,
+                span.kind.as_deref().unwrap_or("-"),
+                span.duration_us as f64 / 1000.0,
+                if span.error { "  ERROR" } else { "" },
+                indent = depth * 2,
+            ));
+            if let Some(children) = by_parent.get(&Some(span.span_id.as_str())) {
+                stack.extend(children.iter().rev().map(|c| (*c, depth + 1)));
+            }
+        }
+        out
+    }
+}

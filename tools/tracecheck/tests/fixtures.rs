@@ -1,0 +1,68 @@
+//! The checks against traces in Jaeger's `GET /api/traces/{id}` response format.
+
+use serde_json::Value;
+use tracecheck::Trace;
+
+fn fixture(name: &str) -> Trace {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let body: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    Trace::from_response(&body).unwrap()
+}
+
+#[test]
+fn a_complete_trace_has_no_problems_and_renders_as_a_tree() {
+    let trace = fixture("complete.json");
+    assert_eq!(trace.spans.len(), 7);
+    assert_eq!(
+        trace.problems(&["gateway", "order-service", "inventory-service"]),
+        Vec::<String>::new()
+    );
+    let tree = trace.render();
+    let lines: Vec<&str> = tree.lines().collect();
+    assert!(lines[0].starts_with("gateway "), "{tree}");
+    assert!(lines[2].starts_with("    order-service "), "{tree}");
+    let consumer = lines
+        .iter()
+        .find(|l| l.contains("process orders.created"))
+        .unwrap();
+    assert!(
+        consumer.starts_with("        inventory-service"),
+        "the consumer sits under its producer:\n{tree}"
+    );
+    assert!(
+        tree.lines()
+            .any(|l| l.contains("publish orders.created") && l.ends_with("ERROR")),
+        "{tree}"
+    );
+}
+
+#[test]
+fn missing_services_roots_orphans_and_unjoined_hops_are_all_reported() {
+    let trace = fixture("broken.json");
+    let problems = trace.problems(&["gateway", "order-service", "payment-service"]);
+    let expected = [
+        "no span from payment-service",
+        "2 root spans, expected exactly one",
+        "unjoined call: gateway POST /api/orders has no SERVER child",
+        "orphan: order-service INSERT orders (parent ffffffffffffffff missing)",
+        "unjoined message: order-service publish orders.created has no CONSUMER child",
+    ];
+    for problem in expected {
+        assert!(
+            problems.iter().any(|p| p == problem),
+            "missing {problem:?} in {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    // Orphans are still printed.
+    assert!(trace.render().contains("INSERT orders"));
+}
+
+#[test]
+fn a_response_without_a_trace_is_an_error() {
+    let not_found: Value = serde_json::json!({
+        "data": null, "total": 0, "limit": 0, "offset": 0,
+        "errors": [{ "code": 404, "msg": "trace not found" }]
+    });
+    assert!(Trace::from_response(&not_found).is_err());
+}
