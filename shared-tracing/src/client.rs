@@ -5,18 +5,27 @@
 //! at opentelemetry 0.32 and sends no `traceparent` with 0.33, and callers need the span handle
 //! to record business events (`payment_declined`) on the CLIENT span itself.
 
-use crate::propagation;
+use crate::{
+    breaker::{Admission, BreakerConfig, CircuitBreaker, CircuitState, Transition},
+    propagation,
+};
 use serde::de::DeserializeOwned;
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tracing::{Instrument, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// A downstream service: its name (for spans and errors), base URL and a client with a timeout.
+/// A downstream service: its name (for spans and errors), base URL, a client with a timeout, and
+/// optionally a circuit breaker.
 #[derive(Debug, Clone)]
 pub struct Downstream {
     service: &'static str,
     base_url: String,
     http: reqwest::Client,
+    timeout: Duration,
+    breaker: Option<Arc<CircuitBreaker>>,
 }
 
 /// Why a downstream call produced no usable answer.
@@ -28,16 +37,23 @@ pub enum ClientError {
         /// The downstream service.
         service: &'static str,
     },
-    /// Connection refused or reset, DNS failure, broken request.
-    #[error("{service} is unreachable: {source}")]
+    /// Connection refused or reset, DNS failure, broken request. The message names only the
+    /// service (it may reach a caller); the cause is on the span's `exception` event.
+    #[error("{service} is unreachable")]
     Unavailable {
         /// The downstream service.
         service: &'static str,
         /// The transport error.
         source: reqwest::Error,
     },
+    /// The circuit breaker refused the call without sending it.
+    #[error("{service} unavailable (circuit open)")]
+    CircuitOpen {
+        /// The downstream service.
+        service: &'static str,
+    },
     /// The body was not what the contract promises.
-    #[error("{service} sent an invalid response: {source}")]
+    #[error("{service} sent an invalid response")]
     InvalidResponse {
         /// The downstream service.
         service: &'static str,
@@ -61,6 +77,7 @@ impl ClientError {
             Self::Timeout { .. } => "timeout",
             Self::Unavailable { source, .. } if source.is_connect() => "connection_error",
             Self::Unavailable { .. } => "transport_error",
+            Self::CircuitOpen { .. } => "circuit_open",
             Self::InvalidResponse { .. } => "invalid_response",
         }
     }
@@ -77,7 +94,20 @@ impl Downstream {
             service,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             http,
+            timeout,
+            breaker: None,
         }
+    }
+
+    /// Sends every call through a circuit breaker (a span `circuit_breaker.call` around it).
+    pub fn with_circuit_breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = Some(Arc::new(CircuitBreaker::new(config)));
+        self
+    }
+
+    /// The breaker's state, if this downstream has one.
+    pub fn circuit_state(&self) -> Option<CircuitState> {
+        self.breaker.as_ref().map(|breaker| breaker.state())
     }
 
     /// The downstream's service name.
@@ -93,9 +123,73 @@ impl Downstream {
 
     /// Sends `request` inside a CLIENT span named `{METHOD} {template}`, where `template` is the
     /// low-cardinality path (`/api/reservations/{id}`). 4xx and 5xx answers mark the span as an
-    /// error (the semantic conventions' rule for client spans) but are returned as responses;
-    /// timeouts and transport failures are recorded as an `exception` event and returned as errors.
+    /// error (the semantic conventions' rule for client spans) but are returned as responses; a
+    /// timeout adds a `timeout` event, a transport failure an `exception` event, and both are
+    /// returned as errors. With a breaker, the call is wrapped in a `circuit_breaker.call` span
+    /// and refused at once while the circuit is open.
     pub async fn send(
+        &self,
+        template: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<TracedResponse, ClientError> {
+        match &self.breaker {
+            Some(breaker) => self.send_through(breaker, template, request).await,
+            None => self.send_traced(template, request).await,
+        }
+    }
+
+    async fn send_through(
+        &self,
+        breaker: &CircuitBreaker,
+        template: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<TracedResponse, ClientError> {
+        let span = tracing::info_span!(
+            "circuit_breaker.call",
+            service_name = self.service,
+            circuit_state = breaker.state().as_str(),
+            otel.status_code = Empty,
+        );
+        let call = async {
+            let probe = match breaker.admit(Instant::now()) {
+                Admission::Refused => {
+                    tracing::warn!(service_name = self.service, "circuit_open");
+                    return Err(ClientError::CircuitOpen {
+                        service: self.service,
+                    });
+                }
+                Admission::Allowed { probe, transition } => {
+                    record_transition(transition);
+                    if probe {
+                        tracing::info!(service_name = self.service, "circuit_half_open_attempt");
+                    }
+                    ProbeGuard {
+                        breaker,
+                        armed: probe,
+                    }
+                }
+            };
+            let result = self.send_traced(template, request).await;
+            // Timeouts, transport errors and 5xx count; 4xx is the caller's business, not an outage.
+            let success = result.as_ref().is_ok_and(|r| !r.status().is_server_error());
+            probe.disarm();
+            let transition = breaker.record(success, Instant::now());
+            if success {
+                tracing::info!(service_name = self.service, "circuit_success");
+            } else {
+                tracing::warn!(service_name = self.service, "circuit_failure");
+            }
+            record_transition(transition);
+            result
+        };
+        let result = call.instrument(span.clone()).await;
+        if result.is_err() {
+            span.record("otel.status_code", "error");
+        }
+        result
+    }
+
+    async fn send_traced(
         &self,
         template: &'static str,
         request: reqwest::RequestBuilder,
@@ -141,15 +235,73 @@ impl Downstream {
                 let error = ClientError::from_reqwest(self.service, source);
                 span.record("otel.status_code", "error");
                 span.record("error.type", error.kind());
-                span.in_scope(|| {
-                    tracing::error!(
+                span.in_scope(|| match &error {
+                    ClientError::Timeout { .. } => tracing::error!(
+                        service = self.service,
+                        timeout_ms = self.timeout.as_millis() as i64,
+                        "timeout"
+                    ),
+                    _ => tracing::error!(
                         exception.type = error.kind(),
-                        exception.message = %error,
+                        exception.message = %cause_chain(&error),
                         "exception"
-                    );
+                    ),
                 });
                 Err(error)
             }
+        }
+    }
+}
+
+/// An error and its causes, `outer: inner: innermost` (reqwest hides "connection refused" three
+/// levels down).
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// Records a breaker state change as a `circuit_state_change` event on the current span.
+fn record_transition(transition: Option<Transition>) {
+    if let Some((from, to)) = transition {
+        if to == CircuitState::Open {
+            tracing::warn!(
+                from = from.as_str(),
+                to = to.as_str(),
+                "circuit_state_change"
+            );
+        } else {
+            tracing::info!(
+                from = from.as_str(),
+                to = to.as_str(),
+                "circuit_state_change"
+            );
+        }
+    }
+}
+
+/// Hands a half-open probe back if its call is dropped before it finishes (the caller gave up),
+/// so the circuit is not left waiting for an outcome that never comes.
+struct ProbeGuard<'a> {
+    breaker: &'a CircuitBreaker,
+    armed: bool,
+}
+
+impl ProbeGuard<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.breaker.abandon_probe();
         }
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! - [`init`] sets up the OTLP/HTTP exporter, resource, sampler, W3C propagators and JSON logs,
 //!   and returns a [`TelemetryGuard`] that flushes queued spans when dropped.
-//! - [`server::instrument`] wraps a router in SERVER spans joined to the caller's trace.
+//! - [`server::instrument`] wraps a router in SERVER spans joined to the caller's trace, and
+//!   honours per-request faults named in W3C baggage (`fault.<service>=error|slow:<ms>|drop`).
 //! - [`client::Downstream`] makes CLIENT spans and injects the trace context into requests.
 //! - [`messaging`] carries the trace context in NATS headers and in stored outbox rows.
 //! - [`db::connect`] opens a SQLite pool; [`db::query`] makes CLIENT spans for its calls.
 //! - [`ApiError`], [`Json`] and [`Path`] give every error the same body: `{"error", "trace_id"}`.
 
+pub mod breaker;
 pub mod client;
 pub mod db;
 mod error;
@@ -18,6 +20,7 @@ pub mod server;
 mod settings;
 mod telemetry;
 
+pub use breaker::{BreakerArgs, BreakerConfig, CircuitState};
 pub use client::{ClientError, Downstream, TracedResponse};
 pub use error::{ApiError, Json, Path};
 pub use server::{serve, shutdown_signal};

@@ -1,14 +1,17 @@
 //! The server side every service shares: the request-span layer, the `traceresponse` header,
-//! JSON 404s and panics, and serving until SIGTERM or Ctrl-C.
+//! per-request faults from baggage, JSON 404s and panics, and serving until SIGTERM or Ctrl-C.
 
 use crate::{error::ApiError, propagation};
 use axum::{
     Router,
+    body::{Body, Bytes},
     extract::{MatchedPath, Request},
     http::{HeaderValue, StatusCode, header::HOST},
+    middleware::Next,
     response::{IntoResponse, Response},
 };
-use std::time::Duration;
+use opentelemetry::baggage::BaggageExt;
+use std::{sync::OnceLock, time::Duration};
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -26,6 +29,7 @@ where
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
+        .layer(axum::middleware::from_fn(inject_fault))
         .layer(axum::middleware::map_response(add_traceresponse))
         .layer(
             TraceLayer::new_for_http()
@@ -34,6 +38,105 @@ where
                 .on_response(record_response)
                 .on_failure(()),
         )
+}
+
+/// [`instrument`] for the public edge (the gateway): when fault injection is off, inbound
+/// `baggage` is dropped before anything reads it, so outsiders cannot steer faults or smuggle
+/// entries into the system.
+pub fn instrument_edge<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    instrument(router).layer(axum::middleware::map_request(strip_baggage_unless_faults))
+}
+
+async fn strip_baggage_unless_faults(mut request: Request) -> Request {
+    if !faults().enabled {
+        request.headers_mut().remove("baggage");
+    }
+    request
+}
+
+/// Which service this process is, and whether it honours faults from baggage; set by `init`.
+#[derive(Debug)]
+struct Faults {
+    service: String,
+    enabled: bool,
+}
+
+static FAULTS: OnceLock<Faults> = OnceLock::new();
+
+pub(crate) fn configure_faults(service: &str, enabled: bool) {
+    let _ = FAULTS.set(Faults {
+        service: service.to_owned(),
+        enabled,
+    });
+}
+
+/// Disabled until `init` says otherwise (in-process tests, for instance).
+fn faults() -> &'static Faults {
+    FAULTS.get_or_init(|| Faults {
+        service: String::new(),
+        enabled: false,
+    })
+}
+
+/// A fault a request asks this service for, in the baggage entry `fault.<service>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer 500.
+    Error,
+    /// Sleep this many milliseconds, then handle the request.
+    Slow(u64),
+    /// Close the connection without an answer.
+    Drop,
+}
+
+impl Fault {
+    /// Parses `error`, `slow:<ms>` or `drop`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "error" => Some(Self::Error),
+            "drop" => Some(Self::Drop),
+            other => other.strip_prefix("slow:")?.parse().ok().map(Self::Slow),
+        }
+    }
+}
+
+/// Applies the fault the request's baggage names for this service, if fault injection is on,
+/// recording a `fault_injected` event on the SERVER span.
+async fn inject_fault(request: Request, next: Next) -> Response {
+    let faults = faults();
+    if !faults.enabled {
+        return next.run(request).await;
+    }
+    let key = format!("fault.{}", faults.service);
+    let context = tracing::Span::current().context();
+    let Some(value) = context.baggage().get(key.as_str()).map(|v| v.to_string()) else {
+        return next.run(request).await;
+    };
+    let Some(fault) = Fault::parse(&value) else {
+        tracing::warn!(entry = %key, value, "unknown fault kind ignored");
+        return next.run(request).await;
+    };
+    tracing::warn!(fault.kind = ?fault, fault.entry = %value, service = %faults.service, "fault_injected");
+    match fault {
+        Fault::Error => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "injected fault").into_response()
+        }
+        Fault::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            next.run(request).await
+        }
+        // A body that fails before its first byte makes hyper abort the connection: the caller
+        // sees it closed with no answer, like a crashed process.
+        Fault::Drop => {
+            let failing = futures_util::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::other("injected fault: drop"))
+            });
+            Response::new(Body::from_stream(failing))
+        }
+    }
 }
 
 /// The SERVER span for one request, named `{METHOD} {route}` with the stable HTTP semantic
@@ -137,4 +240,18 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received, draining requests and flushing spans");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fault;
+
+    #[test]
+    fn fault_kinds_parse() {
+        assert_eq!(Fault::parse("error"), Some(Fault::Error));
+        assert_eq!(Fault::parse("slow:250"), Some(Fault::Slow(250)));
+        assert_eq!(Fault::parse(" drop "), Some(Fault::Drop));
+        assert_eq!(Fault::parse("slow:soon"), None);
+        assert_eq!(Fault::parse("explode"), None);
+    }
 }

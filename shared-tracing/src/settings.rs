@@ -22,6 +22,9 @@ pub struct Settings {
     pub sample_ratio: f64,
     /// `x-api-key` header for the exporter, from `OTEL_API_KEY` (never logged).
     pub api_key: Option<String>,
+    /// Honour `fault.<service>` baggage entries: `FAULT_INJECTION`, by default on unless
+    /// `ENVIRONMENT=production`.
+    pub fault_injection: bool,
 }
 
 impl Settings {
@@ -47,12 +50,21 @@ impl Settings {
             .iter()
             .find(|kv| kv.key.as_str() == "service.name")
             .map(|kv| kv.value.to_string());
+        let environment = get("ENVIRONMENT").unwrap_or_else(|| "development".to_owned());
         Settings {
+            fault_injection: get("FAULT_INJECTION")
+                .map(|raw| {
+                    matches!(
+                        raw.to_ascii_lowercase().as_str(),
+                        "true" | "1" | "yes" | "on"
+                    )
+                })
+                .unwrap_or(environment != "production"),
             service_name: get("OTEL_SERVICE_NAME")
                 .or(from_attributes)
                 .unwrap_or_else(|| default_service_name.to_owned()),
             service_namespace: get("SERVICE_NAMESPACE").unwrap_or_else(|| "default".to_owned()),
-            environment: get("ENVIRONMENT").unwrap_or_else(|| "development".to_owned()),
+            environment,
             resource_attributes,
             sample_ratio: get("OTEL_TRACES_SAMPLER_ARG")
                 .or_else(|| get("OTEL_SAMPLE_RATIO"))
@@ -127,6 +139,16 @@ mod tests {
         assert_eq!(s.sample_ratio, 1.0);
         assert!(s.api_key.is_none());
         assert!(s.exporter_headers().is_empty());
+        assert!(s.fault_injection);
+    }
+
+    #[test]
+    fn fault_injection_is_off_in_production_unless_asked_for() {
+        assert!(!settings(&[("ENVIRONMENT", "production")]).fault_injection);
+        assert!(
+            settings(&[("ENVIRONMENT", "production"), ("FAULT_INJECTION", "true")]).fault_injection
+        );
+        assert!(!settings(&[("FAULT_INJECTION", "false")]).fault_injection);
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
         BatchSpanProcessor::builder(exporter).build(),
     );
     propagation::install_propagators();
+    crate::server::configure_faults(&settings.service_name, settings.fault_injection);
     global::set_tracer_provider(provider.clone());
 
     let tracer = provider.tracer("shared-tracing");
@@ -99,6 +100,7 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
     tracing::info!(
         service.name = %settings.service_name,
         sample_ratio = settings.sample_ratio,
+        fault_injection = settings.fault_injection,
         "telemetry initialised"
     );
     Ok(TelemetryGuard {

@@ -148,6 +148,15 @@ impl TestStack {
 
     /// Starts the stack with `extra` environment variables for every service.
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        Self::start_configured(extra, &[]).await
+    }
+
+    /// Starts the stack with `extra` variables for every service and `per_service`
+    /// `(service, variable, value)` settings on top.
+    pub async fn start_configured(
+        extra: &[(&str, &str)],
+        per_service: &[(&str, &str, &str)],
+    ) -> Self {
         binaries(); // build before anything starts, so a build error fails fast
         let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
             .await
@@ -186,6 +195,12 @@ impl TestStack {
                 )
             }));
             env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            env.extend(
+                per_service
+                    .iter()
+                    .filter(|(service, _, _)| *service == name)
+                    .map(|(_, k, v)| (k.to_string(), v.to_string())),
+            );
             services.push(Service {
                 name,
                 port: ports[name],

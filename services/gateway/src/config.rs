@@ -1,5 +1,6 @@
 //! Configuration from the environment (or flags; `--help` lists them).
 
+use shared_tracing::BreakerArgs;
 use std::{net::SocketAddr, time::Duration};
 
 /// gateway settings.
@@ -37,6 +38,9 @@ pub struct Config {
         default_value = "http://localhost:8084"
     )]
     pub inventory_service_url: String,
+    /// Circuit breaker settings, one breaker per upstream service.
+    #[command(flatten)]
+    pub breaker: BreakerArgs,
     /// Timeout of calls to auth-service, in milliseconds.
     #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = 2000)]
     pub auth_timeout_ms: u64,

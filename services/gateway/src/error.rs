@@ -21,7 +21,9 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = match &self {
             Error::Upstream(ClientError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
-            Error::Upstream(ClientError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Upstream(ClientError::Unavailable { .. } | ClientError::CircuitOpen { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Upstream(ClientError::InvalidResponse { .. }) => StatusCode::BAD_GATEWAY,
         };
         tracing::error!(error = %self, "upstream failure");

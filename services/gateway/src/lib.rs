@@ -7,7 +7,9 @@
 //! - `GET /api/inventory/{sku}` → inventory-service `GET /api/stock/{sku}`
 //! - `GET /healthz`
 //!
-//! Every response carries `traceresponse`; every error body is `{"error", "trace_id"}`.
+//! Every response carries `traceresponse`; every error body is `{"error", "trace_id"}`. Each
+//! upstream has a circuit breaker; with `FAULT_INJECTION=false` inbound `baggage` is dropped here,
+//! at the public edge.
 
 mod config;
 mod error;
@@ -33,34 +35,42 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Clients for the upstream services named in `config`.
+    /// Clients for the upstream services named in `config`, each with its own circuit breaker.
     pub fn new(config: &Config) -> Self {
+        let upstream = |service, url: &str, timeout| {
+            Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
+        };
         Self {
-            auth: Downstream::new(
+            auth: upstream(
                 "auth-service",
                 &config.auth_service_url,
                 config.auth_timeout(),
             ),
-            user: Downstream::new(
+            user: upstream(
                 "user-service",
                 &config.user_service_url,
                 config.user_timeout(),
             ),
-            order: Downstream::new(
+            order: upstream(
                 "order-service",
                 &config.order_service_url,
                 config.order_timeout(),
             ),
-            inventory: Downstream::new(
+            inventory: upstream(
                 "inventory-service",
                 &config.inventory_service_url,
                 config.inventory_timeout(),
             ),
         }
     }
+
+    /// Every upstream with its circuit state, for `/healthz`.
+    pub(crate) fn upstreams(&self) -> [&Downstream; 4] {
+        [&self.auth, &self.user, &self.order, &self.inventory]
+    }
 }
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    shared_tracing::server::instrument(routes::router()).with_state(state)
+    shared_tracing::server::instrument_edge(routes::router()).with_state(state)
 }

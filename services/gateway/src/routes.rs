@@ -106,6 +106,12 @@ async fn index() -> Html<&'static str> {
     Html(include_str!("../static/index.html"))
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok", "service": crate::SERVICE_NAME }))
+/// Health, and each upstream's circuit state (visible without a trace).
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    let circuits: serde_json::Map<String, Value> = state
+        .upstreams()
+        .iter()
+        .filter_map(|u| Some((u.service().to_owned(), u.circuit_state()?.as_str().into())))
+        .collect();
+    Json(json!({ "status": "ok", "service": crate::SERVICE_NAME, "circuits": circuits }))
 }

@@ -1,5 +1,6 @@
 //! Configuration from the environment (or flags; `--help` lists them).
 
+use shared_tracing::BreakerArgs;
 use std::{net::SocketAddr, time::Duration};
 
 /// order-service settings.
@@ -52,6 +53,9 @@ pub struct Config {
     /// Timeout of calls to inventory-service, in milliseconds.
     #[arg(long, env = "INVENTORY_TIMEOUT_MS", default_value_t = 2000)]
     pub inventory_timeout_ms: u64,
+    /// Circuit breaker settings, one breaker per downstream.
+    #[command(flatten)]
+    pub breaker: BreakerArgs,
     /// Timeout of calls to payment-service, in milliseconds.
     #[arg(long, env = "PAYMENT_TIMEOUT_MS", default_value_t = 2000)]
     pub payment_timeout_ms: u64,

@@ -69,6 +69,7 @@ impl IntoResponse for Error {
                     .into_response();
             }
             Error::Upstream(ClientError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Error::Upstream(ClientError::CircuitOpen { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Upstream(_) | Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
             Error::Database(error) => return ApiError::internal(error).into_response(),
         };

@@ -25,6 +25,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
+use shared_tracing::Downstream;
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
@@ -54,20 +55,46 @@ impl AppState {
             .await?;
         let relay = relay::Relay::new(db.clone(), async_nats::jetstream::new(nats));
         tokio::spawn(relay.clone().run());
+        // One circuit breaker per downstream: an outage of one does not hold up calls to others.
+        let downstream = |service, url: &str, timeout| {
+            Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
+        };
         Ok(Self {
             relay,
             db,
-            auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout()),
-            users: clients::UserClient::new(&config.user_service_url, config.user_timeout()),
-            inventory: clients::InventoryClient::new(
+            auth: clients::AuthClient::new(downstream(
+                "auth-service",
+                &config.auth_service_url,
+                config.auth_timeout(),
+            )),
+            users: clients::UserClient::new(downstream(
+                "user-service",
+                &config.user_service_url,
+                config.user_timeout(),
+            )),
+            inventory: clients::InventoryClient::new(downstream(
+                "inventory-service",
                 &config.inventory_service_url,
                 config.inventory_timeout(),
-            ),
-            payment: clients::PaymentClient::new(
+            )),
+            payment: clients::PaymentClient::new(downstream(
+                "payment-service",
                 &config.payment_service_url,
                 config.payment_timeout(),
-            ),
+            )),
         })
+    }
+}
+
+impl AppState {
+    /// Every downstream with its circuit state, for `/healthz`.
+    pub(crate) fn downstreams(&self) -> [&Downstream; 4] {
+        [
+            self.auth.downstream(),
+            self.users.downstream(),
+            self.inventory.downstream(),
+            self.payment.downstream(),
+        ]
     }
 }
 

@@ -200,9 +200,15 @@ async fn fulfil_order(State(state): State<AppState>, Path(id): Path<String>) -> 
     }
 }
 
+/// Health, and each downstream's circuit state (visible without a trace).
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     store::ping(&state.db).await?;
+    let circuits: serde_json::Map<String, Value> = state
+        .downstreams()
+        .iter()
+        .filter_map(|d| Some((d.service().to_owned(), d.circuit_state()?.as_str().into())))
+        .collect();
     Ok(Json(
-        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
+        json!({ "status": "ok", "service": crate::SERVICE_NAME, "circuits": circuits }),
     ))
 }

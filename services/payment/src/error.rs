@@ -23,6 +23,12 @@ pub enum Error {
         /// `card_declined` or `insufficient_funds`.
         reason: &'static str,
     },
+    /// The (fake) card processor failed.
+    #[error("payment {payment_id}: the processor failed")]
+    ProcessingError {
+        /// The stored attempt.
+        payment_id: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -36,6 +42,15 @@ impl IntoResponse for Error {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment declined")
                     .with("reason", reason)
                     .with("payment_id", payment_id)
+            }
+            Error::ProcessingError { payment_id } => {
+                tracing::error!(payment_id, "card processor failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "payment processing failed",
+                )
+                .with("reason", "processing_error")
+                .with("payment_id", payment_id)
             }
             Error::Database(error) => ApiError::internal(&error),
         }

@@ -1,7 +1,8 @@
 //! payment-service: charges cards against a fake processor driven by Stripe-style test cards.
 //!
 //! - `POST /api/payments` `{order_id, amount, currency, card_number}` → 200 `{payment_id, status}`,
-//!   402 `{error, reason, payment_id, trace_id}` when declined, 400 on bad input.
+//!   402 `{error, reason, payment_id, trace_id}` when declined, 500 `{error, reason, trace_id}`
+//!   with `reason: processing_error` when the processor fails, 400 on bad input.
 //! - `GET /healthz`
 //!
 //! Only the last four digits of a card are ever stored, logged or put on a span.
@@ -25,6 +26,7 @@ pub const SERVICE_NAME: &str = "payment-service";
 #[derive(Clone)]
 pub struct AppState {
     db: SqlitePool,
+    slow: std::time::Duration,
 }
 
 impl AppState {
@@ -32,7 +34,10 @@ impl AppState {
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = shared_tracing::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            slow: config.payment_slow(),
+        })
     }
 }
 

@@ -5,14 +5,21 @@
 pub(crate) enum Decision {
     Approved,
     Declined(&'static str),
+    /// The processor itself fails.
+    ProcessingError,
+    /// The processor takes `PAYMENT_SLOW_MS`, then approves.
+    SlowApproval,
 }
 
-/// Test cards: `4000000000000002` is declined, `4000000000009995` has insufficient funds, any
+/// Test cards: `4000000000000002` is declined, `4000000000009995` has insufficient funds,
+/// `4000000000000119` fails with a processing error, `4000000000000036` is approved slowly; any
 /// other well-formed number is approved.
 pub(crate) fn decide(card_number: &str) -> Decision {
     match card_number {
         "4000000000000002" => Decision::Declined("card_declined"),
         "4000000000009995" => Decision::Declined("insufficient_funds"),
+        "4000000000000119" => Decision::ProcessingError,
+        "4000000000000036" => Decision::SlowApproval,
         _ => Decision::Approved,
     }
 }
@@ -62,6 +69,8 @@ mod tests {
             decide("4000000000009995"),
             Decision::Declined("insufficient_funds")
         );
+        assert_eq!(decide("4000000000000119"), Decision::ProcessingError);
+        assert_eq!(decide("4000000000000036"), Decision::SlowApproval);
     }
 
     #[test]
@@ -70,7 +79,12 @@ mod tests {
             normalise_card("4242 4242 4242 4242").as_deref(),
             Some("4242424242424242")
         );
-        for card in ["4000000000000002", "4000000000009995"] {
+        for card in [
+            "4000000000000002",
+            "4000000000009995",
+            "4000000000000119",
+            "4000000000000036",
+        ] {
             assert!(normalise_card(card).is_some(), "{card}");
         }
         assert_eq!(normalise_card("4242424242424241"), None);

@@ -58,9 +58,17 @@ async fn create_payment(
 
     let payment_id = uuid::Uuid::new_v4().to_string();
     let decision = processor::decide(&card);
+    if decision == Decision::SlowApproval {
+        tracing::info!(
+            delay_ms = state.slow.as_millis() as i64,
+            "processor is slow"
+        );
+        tokio::time::sleep(state.slow).await;
+    }
     let (status, reason) = match decision {
-        Decision::Approved => ("approved", None),
+        Decision::Approved | Decision::SlowApproval => ("approved", None),
         Decision::Declined(reason) => ("declined", Some(reason)),
+        Decision::ProcessingError => ("failed", Some("processing_error")),
     };
     store::insert_payment(
         &state.db,
@@ -79,12 +87,13 @@ async fn create_payment(
     let span = tracing::Span::current();
     span.set_attribute("payment_id", payment_id.clone());
     span.set_attribute("payment.status", status);
-    match reason {
-        None => {
+    match (decision, reason) {
+        (Decision::ProcessingError, _) => Err(Error::ProcessingError { payment_id }),
+        (_, None) => {
             tracing::info!(payment_id, card.last4 = card_last4, "payment approved");
             Ok(Json(PaymentResponse { payment_id, status }))
         }
-        Some(reason) => {
+        (_, Some(reason)) => {
             tracing::warn!(
                 payment_id,
                 reason,

@@ -17,10 +17,13 @@ pub(crate) struct Identity {
 }
 
 impl AuthClient {
-    pub(crate) fn new(base_url: &str, timeout: std::time::Duration) -> Self {
-        Self {
-            downstream: Downstream::new("auth-service", base_url, timeout),
-        }
+    pub(crate) fn new(downstream: Downstream) -> Self {
+        Self { downstream }
+    }
+
+    /// The traced, circuit-broken connection to the service.
+    pub(crate) fn downstream(&self) -> &Downstream {
+        &self.downstream
     }
 
     /// The user the `authorization` header belongs to; 401 from auth-service passes through.

@@ -20,10 +20,13 @@ pub(crate) struct Reservation {
 }
 
 impl InventoryClient {
-    pub(crate) fn new(base_url: &str, timeout: std::time::Duration) -> Self {
-        Self {
-            downstream: Downstream::new("inventory-service", base_url, timeout),
-        }
+    pub(crate) fn new(downstream: Downstream) -> Self {
+        Self { downstream }
+    }
+
+    /// The traced, circuit-broken connection to the service.
+    pub(crate) fn downstream(&self) -> &Downstream {
+        &self.downstream
     }
 
     /// Holds `items` for `order_id`. 409 (short) and 400/404 (bad SKU) pass through.

@@ -32,10 +32,13 @@ struct Declined {
 }
 
 impl PaymentClient {
-    pub(crate) fn new(base_url: &str, timeout: std::time::Duration) -> Self {
-        Self {
-            downstream: Downstream::new("payment-service", base_url, timeout),
-        }
+    pub(crate) fn new(downstream: Downstream) -> Self {
+        Self { downstream }
+    }
+
+    /// The traced, circuit-broken connection to the service.
+    pub(crate) fn downstream(&self) -> &Downstream {
+        &self.downstream
     }
 
     /// Charges the card. A decline becomes `Error::PaymentDeclined` and a `payment_declined`
@@ -76,6 +79,21 @@ impl PaymentClient {
                 Err(Error::PaymentDeclined {
                     reason: declined.reason,
                     order_id: charge.order_id.to_owned(),
+                })
+            }
+            status if status.is_server_error() => {
+                let span = response.span().clone();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                span.in_scope(|| {
+                    tracing::error!(
+                        http.response.status_code = i64::from(status.as_u16()),
+                        reason = body["reason"].as_str(),
+                        "payment_error"
+                    );
+                });
+                Err(Error::UpstreamStatus {
+                    service: self.downstream.service(),
+                    status,
                 })
             }
             status => Err(Error::UpstreamStatus {

@@ -18,10 +18,13 @@ pub(crate) struct Customer {
 }
 
 impl UserClient {
-    pub(crate) fn new(base_url: &str, timeout: std::time::Duration) -> Self {
-        Self {
-            downstream: Downstream::new("user-service", base_url, timeout),
-        }
+    pub(crate) fn new(downstream: Downstream) -> Self {
+        Self { downstream }
+    }
+
+    /// The traced, circuit-broken connection to the service.
+    pub(crate) fn downstream(&self) -> &Downstream {
+        &self.downstream
     }
 
     /// The profile of `user_id`, read with the caller's `authorization`.

@@ -1,0 +1,340 @@
+//! Every way an order can fail reads clearly in its trace, with the right HTTP answer: timeouts,
+//! processing errors, a dead service behind a circuit breaker, and faults injected through W3C
+//! baggage. Real processes, spans asserted.
+
+use e2e::{TestStack, Trace};
+use otlp_receiver::{SpanKind, SpanRecord, StatusCode};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const APPROVED: &str = "4242424242424242";
+const SLOW: &str = "4000000000000036";
+const PROCESSING_ERROR: &str = "4000000000000119";
+
+/// order-service's CLIENT spans calling `callee`.
+fn calls_to<'a>(trace: &'a Trace, callee: &str) -> Vec<&'a SpanRecord> {
+    trace
+        .http_client_spans()
+        .into_iter()
+        .filter(|s| s.service_name == "order-service" && s.attr_str("peer.service") == Some(callee))
+        .collect()
+}
+
+fn has_release(trace: &Trace) -> bool {
+    trace
+        .http_client_spans()
+        .iter()
+        .any(|s| s.attr_str("url.template") == Some("/api/reservations/{id}"))
+}
+
+async fn order(
+    stack: &TestStack,
+    token: &str,
+    card: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value, String) {
+    let body = json!({ "items": [{ "sku": "gizmo", "quantity": 1 }], "card_number": card });
+    let reply = stack
+        .call(
+            Method::POST,
+            "/api/orders",
+            Some(token),
+            headers,
+            Some(body),
+        )
+        .await;
+    let trace_id = reply.trace_id.expect("traceresponse");
+    assert_eq!(
+        reply.body["trace_id"].as_str().unwrap_or(&trace_id),
+        trace_id
+    );
+    (reply.status, reply.body, trace_id)
+}
+
+async fn gizmo_stock(stack: &TestStack) -> (i64, i64) {
+    let stock = stack.stock("gizmo").await;
+    (
+        stock["available"].as_i64().unwrap(),
+        stock["reserved"].as_i64().unwrap(),
+    )
+}
+
+async fn circuit(stack: &TestStack, service: &str, downstream: &str) -> String {
+    let health: Value = reqwest::get(format!("{}/healthz", stack.url(service)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["circuits"][downstream]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_slow_payment_times_out_with_504_a_timeout_event_and_the_reservation_released() {
+    let stack = TestStack::start_configured(
+        &[],
+        &[
+            ("order-service", "PAYMENT_TIMEOUT_MS", "1000"),
+            ("payment-service", "PAYMENT_SLOW_MS", "3000"),
+        ],
+    )
+    .await;
+    let token = stack.login("alice", "alice123").await;
+    let started = Instant::now();
+    let (status, body, trace_id) = order(&stack, &token, SLOW, &[]).await;
+    let took = started.elapsed();
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "answered after {took:?}, the timeout is 1000 ms"
+    );
+    assert_eq!(body["error"], "payment-service did not answer in time");
+
+    let trace = stack
+        .wait_for(&trace_id, "the release after the timeout", has_release)
+        .await;
+    let payment = calls_to(&trace, "payment-service");
+    assert_eq!(payment.len(), 1, "{}", trace.render());
+    assert_eq!(payment[0].status, StatusCode::Error);
+    let timeout = payment[0]
+        .event("timeout")
+        .unwrap_or_else(|| panic!("no timeout event:\n{}", trace.render()));
+    assert_eq!(timeout.attributes["service"], "payment-service");
+    assert_eq!(timeout.attributes["timeout_ms"], 1000);
+    assert_eq!(
+        trace.roots()[0].attr("http.response.status_code"),
+        Some(&json!(504))
+    );
+    assert_eq!(
+        gizmo_stock(&stack).await,
+        (5, 0),
+        "the reservation is released"
+    );
+}
+
+#[tokio::test]
+async fn a_processing_error_answers_502_with_a_payment_error_event_and_the_reservation_released() {
+    let stack = TestStack::start().await;
+    let token = stack.login("bob", "bob123").await;
+    let (status, body, trace_id) = order(&stack, &token, PROCESSING_ERROR, &[]).await;
+    assert_eq!(status, 502, "{body}");
+
+    let trace = stack.wait_for(&trace_id, "the release", has_release).await;
+    let payment = calls_to(&trace, "payment-service");
+    assert_eq!(payment[0].status, StatusCode::Error);
+    assert_eq!(
+        payment[0].attr("http.response.status_code"),
+        Some(&json!(500))
+    );
+    let error = payment[0]
+        .event("payment_error")
+        .unwrap_or_else(|| panic!("no payment_error:\n{}", trace.render()));
+    assert_eq!(error.attributes["http.response.status_code"], 500);
+    assert_eq!(error.attributes["reason"], "processing_error");
+    // payment-service's own SERVER span failed too (a 5xx is its error).
+    let server = trace.one("payment-service", "POST /api/payments");
+    assert_eq!(server.status, StatusCode::Error);
+    assert_eq!(gizmo_stock(&stack).await, (5, 0));
+}
+
+#[tokio::test]
+async fn a_dead_payment_service_opens_the_circuit_and_a_probe_closes_it_after_restart() {
+    let mut stack = TestStack::start_configured(
+        &[],
+        &[
+            ("order-service", "CB_FAILURE_THRESHOLD", "3"),
+            ("order-service", "CB_OPEN_MS", "1500"),
+            // Keep the gateway's own breaker out of this test.
+            ("gateway", "CB_FAILURE_THRESHOLD", "100"),
+        ],
+    )
+    .await;
+    let token = stack.login("alice", "alice123").await;
+    stack.kill_service("payment-service");
+
+    // Failures 1..3: connection refused, each an exception on the payment CLIENT span.
+    for attempt in 1..=3 {
+        let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
+        assert!(
+            status == 502 || status == 503,
+            "attempt {attempt}: {status} {body}"
+        );
+        let trace = stack.wait_for(&trace_id, "the release", has_release).await;
+        let call = calls_to(&trace, "payment-service")[0];
+        let exception = call
+            .event("exception")
+            .unwrap_or_else(|| panic!("no exception:\n{}", trace.render()));
+        assert_eq!(exception.attributes["exception.type"], "connection_error");
+        assert!(
+            exception.attributes["exception.message"]
+                .as_str()
+                .unwrap()
+                .contains("onnection refused")
+        );
+        let breaker = trace.parent(call).unwrap();
+        assert_eq!(breaker.name, "circuit_breaker.call");
+        assert_eq!(breaker.attr_str("service_name"), Some("payment-service"));
+        assert!(breaker.event("circuit_failure").is_some());
+        if attempt == 3 {
+            let change = breaker
+                .event("circuit_state_change")
+                .expect("closed → open");
+            assert_eq!(
+                (&change.attributes["from"], &change.attributes["to"]),
+                (&json!("closed"), &json!("open"))
+            );
+        }
+    }
+    assert_eq!(
+        circuit(&stack, "order-service", "payment-service").await,
+        "open"
+    );
+    assert_eq!(
+        circuit(&stack, "order-service", "inventory-service").await,
+        "closed"
+    );
+
+    // Open: refused at once, and no call leaves for payment-service.
+    let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "payment-service unavailable (circuit open)");
+    let trace = stack.wait_for(&trace_id, "the release", has_release).await;
+    let refused = trace
+        .named("order-service", "circuit_breaker.call")
+        .into_iter()
+        .find(|s| s.attr_str("service_name") == Some("payment-service"))
+        .expect("the breaker span");
+    assert_eq!(refused.attr_str("circuit_state"), Some("open"));
+    assert!(refused.event("circuit_open").is_some());
+    assert!(trace.children(refused).is_empty() && calls_to(&trace, "payment-service").is_empty());
+
+    // Back up, and after CB_OPEN_MS one probe goes through and closes the circuit.
+    stack.start_service("payment-service", &[]).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
+    assert_eq!(status, 201, "{body}");
+    let trace = stack
+        .wait_for_trace(&trace_id, &["order-service", "payment-service"])
+        .await;
+    let probe = trace
+        .named("order-service", "circuit_breaker.call")
+        .into_iter()
+        .find(|s| s.attr_str("service_name") == Some("payment-service"))
+        .unwrap();
+    assert!(
+        probe.event("circuit_half_open_attempt").is_some(),
+        "{}",
+        trace.render()
+    );
+    let changes: Vec<(Value, Value)> = probe
+        .events
+        .iter()
+        .filter(|e| e.name == "circuit_state_change")
+        .map(|e| (e.attributes["from"].clone(), e.attributes["to"].clone()))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (json!("open"), json!("half_open")),
+            (json!("half_open"), json!("closed"))
+        ]
+    );
+    assert_eq!(
+        circuit(&stack, "order-service", "payment-service").await,
+        "closed"
+    );
+    let (status, _, _) = order(&stack, &token, APPROVED, &[]).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn a_fault_in_baggage_affects_only_the_request_that_carries_it() {
+    let stack =
+        TestStack::start_configured(&[], &[("order-service", "INVENTORY_TIMEOUT_MS", "1000")])
+            .await;
+    let token = stack.login("alice", "alice123").await;
+
+    let slow = [("baggage", "fault.inventory-service=slow:3000")];
+    let (status, body, trace_id) = order(&stack, &token, APPROVED, &slow).await;
+    assert_eq!(status, 504, "{body}");
+    let trace = stack
+        .wait_for(&trace_id, "inventory's span", |t| {
+            !t.named("inventory-service", "POST /api/reservations")
+                .is_empty()
+        })
+        .await;
+    let inventory = trace.one("inventory-service", "POST /api/reservations");
+    let fault = inventory
+        .event("fault_injected")
+        .expect("fault_injected on the SERVER span");
+    assert_eq!(fault.attributes["service"], "inventory-service");
+    assert_eq!(fault.attributes["fault.entry"], "slow:3000");
+    assert!(
+        calls_to(&trace, "inventory-service")[0]
+            .event("timeout")
+            .is_some()
+    );
+
+    let (status, body, _) = order(&stack, &token, APPROVED, &[]).await;
+    assert_eq!(
+        status, 201,
+        "the next order, without the header, is untouched: {body}"
+    );
+
+    // error and drop, further down the chain.
+    let (status, _, trace_id) = order(
+        &stack,
+        &token,
+        APPROVED,
+        &[("baggage", "fault.payment-service=error")],
+    )
+    .await;
+    assert_eq!(status, 502);
+    let trace = stack.wait_for_trace(&trace_id, &["payment-service"]).await;
+    let payment = trace.one("payment-service", "POST /api/payments");
+    assert!(payment.event("fault_injected").is_some());
+    assert_eq!(payment.attr("http.response.status_code"), Some(&json!(500)));
+    let (status, _, trace_id) = order(
+        &stack,
+        &token,
+        APPROVED,
+        &[("baggage", "fault.payment-service=drop")],
+    )
+    .await;
+    assert_eq!(status, 502);
+    let trace = stack.wait_for(&trace_id, "the release", has_release).await;
+    let call = calls_to(&trace, "payment-service")[0];
+    assert_eq!(call.kind, SpanKind::Client);
+    assert!(
+        call.event("exception").is_some(),
+        "a dropped connection is an exception:\n{}",
+        trace.render()
+    );
+}
+
+#[tokio::test]
+async fn with_fault_injection_off_the_baggage_header_changes_nothing() {
+    let stack = TestStack::start_with(&[("FAULT_INJECTION", "false")]).await;
+    let token = stack.login("alice", "alice123").await;
+    let headers = [(
+        "baggage",
+        "fault.inventory-service=slow:3000,fault.payment-service=error",
+    )];
+    let (status, body, trace_id) = order(&stack, &token, APPROVED, &headers).await;
+    assert_eq!(status, 201, "{body}");
+    let trace = stack
+        .wait_for_trace(&trace_id, &["inventory-service", "payment-service"])
+        .await;
+    assert!(
+        trace
+            .spans
+            .iter()
+            .all(|s| s.event("fault_injected").is_none()),
+        "{}",
+        trace.render()
+    );
+}
