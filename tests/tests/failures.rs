@@ -95,7 +95,17 @@ async fn a_slow_payment_times_out_with_504_a_timeout_event_and_the_reservation_r
     assert_eq!(body["error"], "payment-service did not answer in time");
 
     let trace = stack
-        .wait_for(&trace_id, "the release after the timeout", has_release)
+        .wait_for(
+            &trace_id,
+            "the timeout, the release and the gateway's root",
+            |t| {
+                has_release(t)
+                    && t.roots().iter().any(|r| r.service_name == "gateway")
+                    && calls_to(t, "payment-service")
+                        .iter()
+                        .any(|c| c.event("timeout").is_some())
+            },
+        )
         .await;
     let payment = calls_to(&trace, "payment-service");
     assert_eq!(payment.len(), 1, "{}", trace.render());
@@ -123,7 +133,11 @@ async fn a_processing_error_answers_502_with_a_payment_error_event_and_the_reser
     let (status, body, trace_id) = order(&stack, &token, PROCESSING_ERROR, &[]).await;
     assert_eq!(status, 502, "{body}");
 
-    let trace = stack.wait_for(&trace_id, "the release", has_release).await;
+    let trace = stack
+        .wait_for(&trace_id, "the release and payment-service's span", |t| {
+            has_release(t) && !t.named("payment-service", "POST /api/payments").is_empty()
+        })
+        .await;
     let payment = calls_to(&trace, "payment-service");
     assert_eq!(payment[0].status, StatusCode::Error);
     assert_eq!(
@@ -262,9 +276,12 @@ async fn a_fault_in_baggage_affects_only_the_request_that_carries_it() {
     let (status, body, trace_id) = order(&stack, &token, APPROVED, &slow).await;
     assert_eq!(status, 504, "{body}");
     let trace = stack
-        .wait_for(&trace_id, "inventory's span", |t| {
+        .wait_for(&trace_id, "inventory's span and the timeout", |t| {
             !t.named("inventory-service", "POST /api/reservations")
                 .is_empty()
+                && calls_to(t, "inventory-service")
+                    .iter()
+                    .any(|c| c.event("timeout").is_some())
         })
         .await;
     let inventory = trace.one("inventory-service", "POST /api/reservations");
