@@ -4,19 +4,261 @@
 use crate::{SpanKind, SpanRecord, SpanStore, StatusCode};
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode as HttpStatus,
     response::IntoResponse,
     routing::get,
 };
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
-/// `GET /api/traces/{traceID}` over `store`.
+/// Jaeger's query API over `store`: `/api/services`, `/api/services/{service}/operations`,
+/// `/api/traces` (search), `/api/traces/{traceID}` and `/api/dependencies`.
 pub fn query_router(store: Arc<SpanStore>) -> Router {
     Router::new()
+        .route("/api/services", get(get_services))
+        .route("/api/services/{service}/operations", get(get_operations))
+        .route("/api/traces", get(search_traces))
         .route("/api/traces/{trace_id}", get(get_trace))
+        .route("/api/dependencies", get(get_dependencies))
         .with_state(store)
+}
+
+/// Jaeger's envelope: `{data, total, limit, offset, errors}`.
+fn envelope(data: Value, total: usize) -> Json<Value> {
+    Json(json!({ "data": data, "total": total, "limit": 0, "offset": 0, "errors": null }))
+}
+
+fn bad_request(message: String) -> (HttpStatus, Json<Value>) {
+    let body = json!({
+        "data": null, "total": 0, "limit": 0, "offset": 0,
+        "errors": [{ "code": 400, "msg": message }],
+    });
+    (HttpStatus::BAD_REQUEST, Json(body))
+}
+
+async fn get_services(State(store): State<Arc<SpanStore>>) -> Json<Value> {
+    let services: BTreeSet<String> = store
+        .traces()
+        .into_iter()
+        .flatten()
+        .map(|s| s.service_name)
+        .collect();
+    let total = services.len();
+    envelope(json!(services), total)
+}
+
+async fn get_operations(
+    State(store): State<Arc<SpanStore>>,
+    Path(service): Path<String>,
+) -> Json<Value> {
+    let operations: BTreeSet<String> = store
+        .filter(|s| s.service_name == service)
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let total = operations.len();
+    envelope(json!(operations), total)
+}
+
+/// The search parameters of `GET /api/traces`, as Jaeger's UI sends them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TraceQuery {
+    service: Option<String>,
+    operation: Option<String>,
+    /// JSON object of tag → value, e.g. `{"error":"true","http.route":"/api/orders"}`.
+    tags: Option<String>,
+    min_duration: Option<String>,
+    max_duration: Option<String>,
+    /// `1h`, `2d`, ... or `custom` (then `start`/`end` apply).
+    lookback: Option<String>,
+    /// Microseconds since the epoch.
+    start: Option<u64>,
+    /// Microseconds since the epoch.
+    end: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn search_traces(
+    State(store): State<Arc<SpanStore>>,
+    Query(query): Query<TraceQuery>,
+) -> Result<Json<Value>, (HttpStatus, Json<Value>)> {
+    let filter = TraceFilter::new(&query, now_micros()).map_err(bad_request)?;
+    let limit = query.limit.filter(|l| *l > 0).unwrap_or(20);
+    let traces: Vec<Value> = store
+        .traces()
+        .into_iter()
+        .filter(|trace| filter.matches(trace))
+        .take(limit)
+        .map(|trace| to_jaeger_trace(&trace[0].trace_id, &trace))
+        .collect();
+    let total = traces.len();
+    Ok(envelope(Value::Array(traces), total))
+}
+
+/// A parsed `/api/traces` query: a trace matches when one span satisfies every criterion.
+struct TraceFilter {
+    service: Option<String>,
+    operation: Option<String>,
+    tags: Vec<(String, String)>,
+    min: Option<Duration>,
+    max: Option<Duration>,
+    /// The window on the trace's start, in microseconds.
+    window: (u64, u64),
+}
+
+impl TraceFilter {
+    fn new(query: &TraceQuery, now_us: u64) -> Result<Self, String> {
+        let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        let tags = match non_empty(&query.tags) {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str::<Map<String, Value>>(&raw)
+                .map_err(|e| format!("tags must be a JSON object: {e}"))?
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                .collect(),
+        };
+        let duration =
+            |v: &Option<String>| non_empty(v).map(|raw| parse_duration(&raw)).transpose();
+        let window = match non_empty(&query.lookback).as_deref() {
+            Some("custom") | None if query.start.is_some() || query.end.is_some() => {
+                (query.start.unwrap_or(0), query.end.unwrap_or(u64::MAX))
+            }
+            None | Some("custom") => (0, u64::MAX),
+            Some(lookback) => {
+                let span = parse_duration(lookback)?.as_micros() as u64;
+                (now_us.saturating_sub(span), u64::MAX)
+            }
+        };
+        Ok(Self {
+            service: non_empty(&query.service),
+            operation: non_empty(&query.operation).filter(|op| op != "all"),
+            tags,
+            min: duration(&query.min_duration)?,
+            max: duration(&query.max_duration)?,
+            window,
+        })
+    }
+
+    fn matches(&self, trace: &[SpanRecord]) -> bool {
+        let start_us = trace
+            .iter()
+            .map(|s| s.start_time_unix_nano / 1_000)
+            .min()
+            .unwrap_or(0);
+        if start_us < self.window.0 || start_us > self.window.1 {
+            return false;
+        }
+        trace.iter().any(|span| self.span_matches(span))
+    }
+
+    fn span_matches(&self, span: &SpanRecord) -> bool {
+        let duration = Duration::from_nanos(span.duration_nanos());
+        self.service
+            .as_ref()
+            .is_none_or(|s| &span.service_name == s)
+            && self.operation.as_ref().is_none_or(|op| &span.name == op)
+            && self.min.is_none_or(|min| duration >= min)
+            && self.max.is_none_or(|max| duration <= max)
+            && self
+                .tags
+                .iter()
+                .all(|(key, want)| tag_value(span, key).as_deref() == Some(want.as_str()))
+    }
+}
+
+/// A span's tag as Jaeger shows it: attributes, `span.kind`, `error` and `otel.status_code`.
+fn tag_value(span: &SpanRecord, key: &str) -> Option<String> {
+    match key {
+        "error" => (span.status == StatusCode::Error).then(|| "true".to_owned()),
+        "otel.status_code" => (span.status == StatusCode::Error).then(|| "ERROR".to_owned()),
+        "span.kind" => kind_tag(span.kind).map(str::to_owned),
+        _ => span
+            .attr(key)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
+    }
+}
+
+/// Jaeger's duration strings: `500us`, `100ms`, `1.5s`, `2m`, `1h`, `2d`.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| c.is_ascii_alphabetic() || c == 'µ')
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {raw:?}"))?;
+    let seconds = match unit {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" | "" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return Err(format!("invalid duration unit in {raw:?}")),
+    };
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(format!("invalid duration {raw:?}"));
+    }
+    Ok(Duration::from_secs_f64(value * seconds))
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DependencyQuery {
+    /// Milliseconds since the epoch (default now).
+    end_ts: Option<u64>,
+    /// Milliseconds (default 24 h).
+    lookback: Option<u64>,
+}
+
+/// Service-to-service call counts: one per span whose parent belongs to another service.
+async fn get_dependencies(
+    State(store): State<Arc<SpanStore>>,
+    Query(query): Query<DependencyQuery>,
+) -> Json<Value> {
+    let end_us = query.end_ts.map_or_else(now_micros, |ms| ms * 1_000);
+    let start_us = end_us.saturating_sub(query.lookback.unwrap_or(86_400_000) * 1_000);
+    let mut calls: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for trace in store.traces() {
+        let services: HashMap<&str, &str> = trace
+            .iter()
+            .map(|s| (s.span_id.as_str(), s.service_name.as_str()))
+            .collect();
+        for span in &trace {
+            let start = span.start_time_unix_nano / 1_000;
+            if start < start_us || start > end_us {
+                continue;
+            }
+            let parent = span.parent_span_id.as_deref().and_then(|p| services.get(p));
+            if let Some(parent) = parent.filter(|p| **p != span.service_name) {
+                *calls
+                    .entry(((*parent).to_owned(), span.service_name.clone()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let data: Vec<Value> = calls
+        .into_iter()
+        .map(|((parent, child), count)| json!({ "parent": parent, "child": child, "callCount": count }))
+        .collect();
+    let total = data.len();
+    envelope(Value::Array(data), total)
 }
 
 async fn get_trace(
@@ -60,6 +302,9 @@ pub fn to_jaeger_trace(trace_id: &str, spans: &[SpanRecord]) -> Value {
             .parent_span_id
             .iter()
             .map(|parent| json!({ "refType": "CHILD_OF", "traceID": span.trace_id, "spanID": parent }))
+            .chain(span.links.iter().map(|link| {
+                json!({ "refType": "FOLLOWS_FROM", "traceID": link.trace_id, "spanID": link.span_id })
+            }))
             .collect();
         let mut span_tags = tags(&span.attributes);
         if let Some(kind) = kind_tag(span.kind) {

@@ -11,6 +11,9 @@ mod server;
 mod store;
 
 pub use jaeger::{query_router, to_jaeger_trace};
-pub use model::{EventRecord, SpanKind, SpanRecord, StatusCode, decode_export_request};
+pub use model::{
+    EventRecord, LinkRecord, SpanKind, SpanRecord, StatusCode, decode_export_request,
+    decode_export_request_json,
+};
 pub use server::{Receiver, router};
-pub use store::SpanStore;
+pub use store::{DEFAULT_MAX_SPANS, SpanStore};

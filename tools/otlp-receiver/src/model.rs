@@ -50,6 +50,17 @@ pub struct EventRecord {
     pub attributes: Map<String, Value>,
 }
 
+/// A link from a span to another span (possibly of another trace).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkRecord {
+    /// The linked span's trace.
+    pub trace_id: String,
+    /// The linked span.
+    pub span_id: String,
+    /// The link's attributes.
+    pub attributes: Map<String, Value>,
+}
+
 /// One received span with its resource's service name and attributes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpanRecord {
@@ -73,6 +84,8 @@ pub struct SpanRecord {
     pub attributes: Map<String, Value>,
     /// Span events.
     pub events: Vec<EventRecord>,
+    /// Links to other spans.
+    pub links: Vec<LinkRecord>,
     /// Status code.
     pub status: StatusCode,
     /// Status description (set with `Error`).
@@ -108,7 +121,15 @@ impl SpanRecord {
 
 /// Decodes an OTLP/HTTP protobuf body into span records.
 pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::DecodeError> {
-    let request = ExportTraceServiceRequest::decode(body)?;
+    Ok(records(ExportTraceServiceRequest::decode(body)?))
+}
+
+/// Decodes an OTLP/HTTP JSON body (the protobuf JSON mapping: camelCase, hex ids) into span records.
+pub fn decode_export_request_json(body: &[u8]) -> Result<Vec<SpanRecord>, serde_json::Error> {
+    Ok(records(serde_json::from_slice(body)?))
+}
+
+fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
     let mut records = Vec::new();
     for resource_spans in request.resource_spans {
         let resource = resource_spans
@@ -144,6 +165,15 @@ pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::Deco
                             attributes: attributes(event.attributes),
                         })
                         .collect(),
+                    links: span
+                        .links
+                        .into_iter()
+                        .map(|link| LinkRecord {
+                            trace_id: hex(&link.trace_id),
+                            span_id: hex(&link.span_id),
+                            attributes: attributes(link.attributes),
+                        })
+                        .collect(),
                     status: match status::StatusCode::try_from(status.code) {
                         Ok(status::StatusCode::Ok) => StatusCode::Ok,
                         Ok(status::StatusCode::Error) => StatusCode::Error,
@@ -156,7 +186,7 @@ pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::Deco
             }
         }
     }
-    Ok(records)
+    records
 }
 
 fn kind(raw: i32) -> SpanKind {
@@ -264,6 +294,32 @@ mod tests {
             (StatusCode::Error, "boom")
         );
         assert_eq!(span.scope, "test");
+    }
+
+    #[test]
+    fn decodes_the_otlp_json_mapping() {
+        let body = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"cli"}}]},
+            "scopeSpans":[{"scope":{"name":"curl"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c",
+            "spanId":"eee19b7ec3c1b174","parentSpanId":"eee19b7ec3c1b173","name":"GET /","kind":2,
+            "startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000",
+            "attributes":[{"key":"http.response.status_code","value":{"intValue":"200"}}],
+            "links":[{"traceId":"5b8efff798038103d269b633813fc60d","spanId":"eee19b7ec3c1b175"}],
+            "status":{"code":2,"message":"boom"}}]}]}]}"#;
+        let spans = decode_export_request_json(body).unwrap();
+        let span = &spans[0];
+        assert_eq!(span.trace_id, "5b8efff798038103d269b633813fc60c");
+        assert_eq!(span.parent_span_id.as_deref(), Some("eee19b7ec3c1b173"));
+        assert_eq!(
+            (span.kind, span.service_name.as_str()),
+            (SpanKind::Server, "cli")
+        );
+        assert_eq!(span.duration_nanos(), 1_000_000_000);
+        assert_eq!(
+            span.attr("http.response.status_code"),
+            Some(&Value::from(200))
+        );
+        assert_eq!(span.links[0].span_id, "eee19b7ec3c1b175");
+        assert_eq!(span.status, StatusCode::Error);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The OTLP/HTTP endpoint: `POST /v1/traces` with `application/x-protobuf` bodies.
+//! The OTLP/HTTP endpoint: `POST /v1/traces` with `application/x-protobuf` or `application/json`
+//! bodies.
 
-use crate::{SpanStore, decode_export_request, query_router};
+use crate::{SpanStore, decode_export_request, decode_export_request_json, query_router};
 use axum::{
     Router,
     body::Bytes,
@@ -28,22 +29,32 @@ async fn export_traces(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !content_type.starts_with("application/x-protobuf") {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "only application/x-protobuf is accepted",
-        )
-            .into_response();
-    }
-    match decode_export_request(&body) {
+    let decoded = if content_type.starts_with("application/x-protobuf") {
+        decode_export_request(&body).map_err(|e| e.to_string())
+    } else if content_type.starts_with("application/json") {
+        decode_export_request_json(&body).map_err(|e| e.to_string())
+    } else {
+        let message = "use application/x-protobuf or application/json";
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response();
+    };
+    match decoded {
         Ok(spans) => {
             store.insert(spans);
-            // An empty body is the protobuf encoding of an empty ExportTraceServiceResponse.
-            ([(CONTENT_TYPE, "application/x-protobuf")], Bytes::new()).into_response()
+            // An empty body is the protobuf encoding of an empty ExportTraceServiceResponse;
+            // `{}` is its JSON encoding.
+            if content_type.starts_with("application/json") {
+                (
+                    [(CONTENT_TYPE, "application/json")],
+                    Bytes::from_static(b"{}"),
+                )
+                    .into_response()
+            } else {
+                ([(CONTENT_TYPE, "application/x-protobuf")], Bytes::new()).into_response()
+            }
         }
         Err(error) => (
             StatusCode::BAD_REQUEST,
-            format!("invalid OTLP protobuf: {error}"),
+            format!("invalid OTLP payload: {error}"),
         )
             .into_response(),
     }
