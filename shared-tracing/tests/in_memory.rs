@@ -63,7 +63,8 @@ fn app() -> Router {
     server::instrument(
         Router::new()
             .route("/items/{id}", get(|| async { "ok" }))
-            .route("/boom", get(|| async { StatusCode::SERVICE_UNAVAILABLE })),
+            .route("/boom", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+            .route("/healthz", get(|| async { "ok" })),
     )
 }
 
@@ -274,4 +275,13 @@ fn current_trace_id_is_none_outside_a_span() {
     let inside = span.in_scope(propagation::current_trace_id);
     assert_eq!(inside.map(|id| id.len()), Some(32));
     assert!(!Context::current().span().span_context().is_valid());
+}
+
+#[tokio::test]
+async fn health_probes_are_answered_but_not_traced() {
+    let harness = Harness::new(1.0);
+    let response = call("/healthz", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    assert!(harness.spans().is_empty());
 }

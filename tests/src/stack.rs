@@ -14,17 +14,10 @@ use std::{
 };
 
 /// The binaries (and `service.name`s) of the stack, with the package that builds each.
-pub const SERVICES: [(&str, &str); 6] = [
-    ("gateway", "gateway"),
-    ("user-service", "user"),
-    ("auth-service", "auth"),
-    ("order-service", "order"),
-    ("inventory-service", "inventory"),
-    ("payment-service", "payment"),
-];
+pub use stack::binaries::SERVICES;
 
 /// Tools the tests run as processes too, with their packages.
-const TOOLS: [(&str, &str); 1] = [("tracecheck", "tracecheck")];
+const TOOLS: [(&str, &str); 2] = [("tracecheck", "tracecheck"), ("stack", "stack")];
 
 /// Which downstream URL variable points at which service.
 const URL_VARS: [(&str, &str); 5] = [
@@ -51,39 +44,9 @@ const INHERITED_OTEL_VARS: [&str; 7] = [
 fn binaries() -> &'static HashMap<String, PathBuf> {
     static BINARIES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace root");
-        let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        build.current_dir(workspace).args([
-            "build",
-            "--bins",
-            "--message-format=json-render-diagnostics",
-        ]);
-        for (_, package) in SERVICES.iter().chain(&TOOLS) {
-            build.args(["-p", package]);
-        }
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        let output = build
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running cargo build for the service binaries");
-        assert!(
-            output.status.success(),
-            "cargo build of the service binaries failed"
-        );
-        let binaries: HashMap<String, PathBuf> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| message["reason"] == "compiler-artifact")
-            .filter_map(|message| {
-                let name = message["target"]["name"].as_str()?.to_owned();
-                let executable = message["executable"].as_str()?;
-                Some((name, PathBuf::from(executable)))
-            })
-            .collect();
+        let packages: Vec<&str> = SERVICES.iter().chain(&TOOLS).map(|(_, p)| *p).collect();
+        let binaries = stack::binaries::build(&packages, !cfg!(debug_assertions))
+            .unwrap_or_else(|e| panic!("building the service binaries: {e}"));
         for (binary, _) in SERVICES.iter().chain(&TOOLS) {
             assert!(
                 binaries.contains_key(*binary),

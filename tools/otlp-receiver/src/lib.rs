@@ -2,13 +2,15 @@
 //!
 //! Real exporters post `ExportTraceServiceRequest` protobufs to `/v1/traces`; [`Receiver`] decodes
 //! them with the official generated types into flat [`SpanRecord`]s that tests (and tools) can
-//! query and wait on, and serves them back through Jaeger's HTTP query API ([`query_router`]).
+//! query and wait on, and serves them back through Jaeger's HTTP query API ([`query_router`]) and
+//! a web UI ([`ui_router`]) — together the embedded trace viewer ([`viewer_router`]).
 //! It is the one OTLP receiver of the workspace.
 
 mod jaeger;
 mod model;
 mod server;
 mod store;
+mod ui;
 
 pub use jaeger::{query_router, to_jaeger_trace};
 pub use model::{
@@ -17,3 +19,9 @@ pub use model::{
 };
 pub use server::{Receiver, router};
 pub use store::{DEFAULT_MAX_SPANS, SpanStore};
+pub use ui::ui_router;
+
+/// The trace viewer: Jaeger's query API and the web UI over `store`, for one port (16686).
+pub fn viewer_router(store: std::sync::Arc<SpanStore>) -> axum::Router {
+    query_router(store).merge(ui_router())
+}

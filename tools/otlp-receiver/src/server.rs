@@ -1,7 +1,7 @@
 //! The OTLP/HTTP endpoint: `POST /v1/traces` with `application/x-protobuf` or `application/json`
 //! bodies.
 
-use crate::{SpanStore, decode_export_request, decode_export_request_json, query_router};
+use crate::{SpanStore, decode_export_request, decode_export_request_json};
 use axum::{
     Router,
     body::Bytes,
@@ -75,7 +75,7 @@ impl Receiver {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let store = Arc::new(SpanStore::default());
-        let app = router(store.clone()).merge(query_router(store.clone()));
+        let app = router(store.clone()).merge(crate::viewer_router(store.clone()));
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "OTLP receiver stopped");

@@ -1,0 +1,163 @@
+//! The one-command local stack (`cargo run -p stack`), run as a process: every service healthy,
+//! an order's trace complete in the embedded viewer, and Ctrl-C stopping every child cleanly.
+
+use e2e::binary;
+use serde_json::{Value, json};
+use std::{
+    collections::BTreeSet,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// An offset at which every port the stack uses is free right now.
+fn free_offset() -> u16 {
+    let base = 20_000 + (std::process::id() % 80) as u16 * 300;
+    (0..20)
+        .map(|i| base + i * 37)
+        .find(|offset| {
+            [8080u16, 8081, 8082, 8083, 8084, 8085, 4222, 4318, 16686]
+                .iter()
+                .all(|port| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
+        })
+        .expect("a free port offset")
+}
+
+async fn wait_for_line(lines: &Mutex<Vec<String>>, needle: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !lines.lock().unwrap().iter().any(|l| l.contains(needle)) {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in the stack's output:\n{}",
+            lines.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
+    let offset = free_offset();
+    let dir = tempfile::tempdir().unwrap();
+    let mut stack = tokio::process::Command::new(binary("stack"))
+        .args(["--port-offset", &offset.to_string()])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("NATS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the stack");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    for output in [
+        Box::new(stack.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        Box::new(stack.stderr.take().unwrap()),
+    ] {
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(output).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+    wait_for_line(&lines, "The stack is ready", Duration::from_secs(180)).await;
+
+    // What the banner's curl does.
+    let gateway = format!("http://127.0.0.1:{}", 8080 + offset);
+    let viewer = format!("http://127.0.0.1:{}", 16686 + offset);
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{gateway}/api/login"))
+        .json(&json!({ "username": "alice", "password": "alice123" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order = http
+        .post(format!("{gateway}/api/orders"))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .json(&json!({ "items": [{ "sku": "widget", "quantity": 2 }], "card_number": "4242424242424242" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(order.status(), 201);
+    let trace_id = order.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .split('-')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+
+    // Its trace, from the embedded viewer's Jaeger-compatible API, holds all six services.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let services = loop {
+        let body: Value = http
+            .get(format!("{viewer}/api/traces/{trace_id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let services: BTreeSet<String> = body["data"][0]["processes"]
+            .as_object()
+            .map(|p| {
+                p.values()
+                    .map(|p| p["serviceName"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if services.len() == 6 || Instant::now() > deadline {
+            break services;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(services.len(), 6, "{services:?}");
+    let page = http.get(format!("{viewer}/search")).send().await.unwrap();
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    // The children it started: six services and nats-server.
+    let pids: Vec<i32> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.split("started (pid ").nth(1))
+        .filter_map(|rest| rest.trim_end_matches(')').parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 7, "{:?}", lines.lock().unwrap());
+
+    // Ctrl-C: every child stops, nothing is left behind, and the stack exits 0.
+    let pid = nix::unistd::Pid::from_raw(stack.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), stack.wait())
+        .await
+        .expect("the stack exits")
+        .unwrap();
+    assert!(
+        status.success(),
+        "{status}: {}",
+        lines.lock().unwrap().join("\n")
+    );
+    wait_for_line(&lines, "stopped.", Duration::from_secs(5)).await;
+    for child in pids {
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), None).is_ok();
+        assert!(!alive, "pid {child} outlived the stack");
+    }
+    let output = lines.lock().unwrap().join("\n");
+    assert_eq!(
+        output.matches("stopped (exit status: 0)").count(),
+        6,
+        "every service exits cleanly:\n{output}"
+    );
+}

