@@ -36,6 +36,18 @@ async fn wait_for_line(lines: &Mutex<Vec<String>>, needle: &str, timeout: Durati
     }
 }
 
+/// The pids the stack reported starting for `name`, in order.
+fn started_pids(lines: &Mutex<Vec<String>>, name: &str) -> Vec<i32> {
+    let prefix = format!("{name} | started (pid ");
+    lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.trim_start().strip_prefix(&prefix))
+        .filter_map(|rest| rest.trim_end_matches(')').parse().ok())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
     let offset = free_offset();
@@ -127,15 +139,61 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
             .starts_with("text/html")
     );
 
-    // The children it started: six services and nats-server.
-    let pids: Vec<i32> = lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l.split("started (pid ").nth(1))
-        .filter_map(|rest| rest.trim_end_matches(')').parse().ok())
-        .collect();
-    assert_eq!(pids.len(), 7, "{:?}", lines.lock().unwrap());
+    // A crashed child is reported with its last lines and started again.
+    let payment_pid = started_pids(&lines, "payment-service")[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(payment_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for_line(
+        &lines,
+        "payment-service | exited unexpectedly",
+        Duration::from_secs(10),
+    )
+    .await;
+    wait_for_line(
+        &lines,
+        "payment-service | restarting in 1 s",
+        Duration::from_secs(5),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while started_pids(&lines, "payment-service").len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "payment-service was not restarted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let payment_url = format!("http://127.0.0.1:{}/healthz", 8085 + offset);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http
+        .get(&payment_url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted payment-service is not healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The children it runs now: six services (payment-service's second life) and nats-server.
+    let pids: Vec<i32> = [
+        "nats",
+        "gateway",
+        "user-service",
+        "auth-service",
+        "order-service",
+        "inventory-service",
+    ]
+    .iter()
+    .map(|name| started_pids(&lines, name)[0])
+    .chain([*started_pids(&lines, "payment-service").last().unwrap()])
+    .collect();
 
     // Ctrl-C: every child stops, nothing is left behind, and the stack exits 0.
     let pid = nix::unistd::Pid::from_raw(stack.id().unwrap() as i32);
