@@ -37,15 +37,15 @@ pub struct BreakerArgs {
     #[arg(long, env = "CB_FAILURE_THRESHOLD", default_value_t = 5)]
     pub cb_failure_threshold: u32,
     /// How long an open circuit refuses calls before one probe is let through, in milliseconds.
-    #[arg(long, env = "CB_OPEN_MS", default_value_t = 10000)]
-    pub cb_open_ms: u64,
+    #[arg(long = "cb-open-ms", env = "CB_OPEN_MS", default_value = "10000", value_parser = crate::config::millis)]
+    pub cb_open: Duration,
 }
 
 impl From<BreakerArgs> for BreakerConfig {
     fn from(args: BreakerArgs) -> Self {
         Self {
             failure_threshold: args.cb_failure_threshold.max(1),
-            open_for: Duration::from_millis(args.cb_open_ms),
+            open_for: args.cb_open,
         }
     }
 }

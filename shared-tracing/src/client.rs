@@ -71,6 +71,18 @@ impl ClientError {
         }
     }
 
+    /// What a service answers its own caller when this failure stops it: 504 for a timeout, 503
+    /// for an open circuit, 502 for an unreachable downstream or an invalid answer.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Self::Timeout { .. } => http::StatusCode::GATEWAY_TIMEOUT,
+            Self::CircuitOpen { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::InvalidResponse { .. } => {
+                http::StatusCode::BAD_GATEWAY
+            }
+        }
+    }
+
     /// A low-cardinality name for `error.type` and `exception.type`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -233,20 +245,16 @@ impl Downstream {
             }
             Err(source) => {
                 let error = ClientError::from_reqwest(self.service, source);
-                span.record("otel.status_code", "error");
-                span.record("error.type", error.kind());
-                span.in_scope(|| match &error {
-                    ClientError::Timeout { .. } => tracing::error!(
-                        service = self.service,
-                        timeout_ms = self.timeout.as_millis() as i64,
-                        "timeout"
-                    ),
-                    _ => tracing::error!(
-                        exception.type = error.kind(),
-                        exception.message = %cause_chain(&error),
-                        "exception"
-                    ),
-                });
+                if let ClientError::Timeout { .. } = error {
+                    span.record("otel.status_code", "error");
+                    span.record("error.type", error.kind());
+                    span.in_scope(|| {
+                        let timeout_ms = self.timeout.as_millis() as i64;
+                        tracing::error!(service = self.service, timeout_ms, "timeout");
+                    });
+                } else {
+                    crate::spans::record_exception(&span, error.kind(), &cause_chain(&error));
+                }
                 Err(error)
             }
         }

@@ -52,6 +52,17 @@ pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
         .await
 }
 
+/// A trivial query: the database answers (for `/healthz`).
+pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    query(
+        "SELECT",
+        "sqlite_schema",
+        sqlx::query("SELECT 1").execute(pool),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Starts a write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`), so
 /// concurrent writers wait for each other (up to the busy timeout) instead of failing with
 /// "database is locked" when a read inside the transaction turns into a write.

@@ -11,6 +11,7 @@
 
 pub mod breaker;
 pub mod client;
+pub mod config;
 pub mod db;
 mod error;
 mod logs;
@@ -18,6 +19,7 @@ pub mod messaging;
 pub mod propagation;
 pub mod server;
 mod settings;
+pub mod spans;
 mod telemetry;
 
 pub use breaker::{BreakerArgs, BreakerConfig, CircuitState};

@@ -123,7 +123,7 @@ async fn verify(
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
-    store::ping(&state.db).await?;
+    shared_tracing::db::ping(&state.db).await?;
     Ok(Json(
         json!({ "status": "ok", "service": crate::SERVICE_NAME }),
     ))

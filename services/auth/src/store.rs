@@ -19,13 +19,3 @@ pub(crate) async fn credentials(
         .fetch_optional(pool);
     db::query("SELECT", "users", select).await
 }
-
-pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query(
-        "SELECT",
-        "sqlite_schema",
-        sqlx::query("SELECT 1").execute(pool),
-    )
-    .await
-    .map(|_| ())
-}

@@ -1,9 +1,6 @@
 //! The service's error type and how each variant answers over HTTP.
 
-use axum::{
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
+use axum::response::{IntoResponse, Response};
 use shared_tracing::{ApiError, ClientError};
 
 /// Result with this service's [`Error`].
@@ -19,13 +16,8 @@ pub enum Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = match &self {
-            Error::Upstream(ClientError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
-            Error::Upstream(ClientError::Unavailable { .. } | ClientError::CircuitOpen { .. }) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Error::Upstream(ClientError::InvalidResponse { .. }) => StatusCode::BAD_GATEWAY,
-        };
+        let Error::Upstream(error) = &self;
+        let status = error.status();
         tracing::error!(error = %self, "upstream failure");
         ApiError::new(status, self.to_string()).into_response()
     }

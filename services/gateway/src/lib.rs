@@ -44,22 +44,22 @@ impl AppState {
             auth: upstream(
                 "auth-service",
                 &config.auth_service_url,
-                config.auth_timeout(),
+                config.auth_timeout,
             ),
             user: upstream(
                 "user-service",
                 &config.user_service_url,
-                config.user_timeout(),
+                config.user_timeout,
             ),
             order: upstream(
                 "order-service",
                 &config.order_service_url,
-                config.order_timeout(),
+                config.order_timeout,
             ),
             inventory: upstream(
                 "inventory-service",
                 &config.inventory_service_url,
-                config.inventory_timeout(),
+                config.inventory_timeout,
             ),
         }
     }

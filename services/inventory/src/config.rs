@@ -1,5 +1,6 @@
 //! Configuration from the environment (or flags; `--help` lists them).
 
+use shared_tracing::config::millis;
 use std::{net::SocketAddr, time::Duration};
 
 /// inventory-service settings.
@@ -27,33 +28,16 @@ pub struct Config {
     )]
     pub order_service_url: String,
     /// Timeout of calls to order-service, in milliseconds.
-    #[arg(long, env = "ORDER_TIMEOUT_MS", default_value_t = 2000)]
-    pub order_timeout_ms: u64,
+    #[arg(long = "order-timeout-ms", env = "ORDER_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub order_timeout: Duration,
     /// Deliveries of one event before it goes to `orders.dlq`.
     #[arg(long, env = "CONSUMER_MAX_DELIVER", default_value_t = 5)]
     pub consumer_max_deliver: i64,
     /// How long a delivered event may stay unacknowledged before JetStream delivers it again
     /// (after a crash mid-batch, for instance), in milliseconds.
-    #[arg(long, env = "CONSUMER_ACK_WAIT_MS", default_value_t = 30000)]
-    pub consumer_ack_wait_ms: u64,
+    #[arg(long = "consumer-ack-wait-ms", env = "CONSUMER_ACK_WAIT_MS", default_value = "30000", value_parser = millis)]
+    pub consumer_ack_wait: Duration,
     /// Delay before a failed event is delivered again, in milliseconds.
-    #[arg(long, env = "CONSUMER_RETRY_DELAY_MS", default_value_t = 1000)]
-    pub consumer_retry_delay_ms: u64,
-}
-
-impl Config {
-    /// Timeout of calls to order-service.
-    pub fn order_timeout(&self) -> Duration {
-        Duration::from_millis(self.order_timeout_ms)
-    }
-
-    /// How long a delivered event may stay unacknowledged.
-    pub fn consumer_ack_wait(&self) -> Duration {
-        Duration::from_millis(self.consumer_ack_wait_ms)
-    }
-
-    /// Delay before a failed event is delivered again.
-    pub fn consumer_retry_delay(&self) -> Duration {
-        Duration::from_millis(self.consumer_retry_delay_ms)
-    }
+    #[arg(long = "consumer-retry-delay-ms", env = "CONSUMER_RETRY_DELAY_MS", default_value = "1000", value_parser = millis)]
+    pub consumer_retry_delay: Duration,
 }

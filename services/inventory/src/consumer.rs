@@ -170,11 +170,7 @@ impl Consumer {
         let acked = match outcome {
             Ok(()) => message.double_ack().await,
             Err(error) => {
-                span.record("otel.status_code", "error");
-                span.record("error.type", error.kind());
-                span.in_scope(|| {
-                    tracing::error!(exception.type = error.kind(), exception.message = %error, "exception");
-                });
+                shared_tracing::spans::record_exception(&span, error.kind(), &error);
                 if delivered >= self.settings.max_deliver {
                     self.dead_letter(&message, &error)
                         .instrument(span.clone())

@@ -47,11 +47,11 @@ impl AppState {
             let consumer = consumer::Consumer::new(
                 db.clone(),
                 async_nats::jetstream::new(nats),
-                clients::OrderClient::new(&config.order_service_url, config.order_timeout()),
+                clients::OrderClient::new(&config.order_service_url, config.order_timeout),
                 consumer::Settings {
                     max_deliver: config.consumer_max_deliver,
-                    ack_wait: config.consumer_ack_wait(),
-                    retry_delay: config.consumer_retry_delay(),
+                    ack_wait: config.consumer_ack_wait,
+                    retry_delay: config.consumer_retry_delay,
                 },
             );
             tokio::spawn(consumer.run());

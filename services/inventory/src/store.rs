@@ -180,13 +180,3 @@ pub(crate) async fn commit_reservation(pool: &SqlitePool, order_id: &str) -> Res
     tx.commit().await?;
     Ok(Commit::Committed)
 }
-
-pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query(
-        "SELECT",
-        "sqlite_schema",
-        sqlx::query("SELECT 1").execute(pool),
-    )
-    .await
-    .map(|_| ())
-}

@@ -1,6 +1,6 @@
 //! Configuration from the environment (or flags; `--help` lists them).
 
-use shared_tracing::BreakerArgs;
+use shared_tracing::{BreakerArgs, config::millis};
 use std::{net::SocketAddr, time::Duration};
 
 /// order-service settings.
@@ -45,40 +45,18 @@ pub struct Config {
     )]
     pub payment_service_url: String,
     /// Timeout of calls to auth-service, in milliseconds.
-    #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = 2000)]
-    pub auth_timeout_ms: u64,
+    #[arg(long = "auth-timeout-ms", env = "AUTH_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub auth_timeout: Duration,
     /// Timeout of calls to user-service, in milliseconds (it calls auth-service in turn).
-    #[arg(long, env = "USER_TIMEOUT_MS", default_value_t = 4000)]
-    pub user_timeout_ms: u64,
+    #[arg(long = "user-timeout-ms", env = "USER_TIMEOUT_MS", default_value = "4000", value_parser = millis)]
+    pub user_timeout: Duration,
     /// Timeout of calls to inventory-service, in milliseconds.
-    #[arg(long, env = "INVENTORY_TIMEOUT_MS", default_value_t = 2000)]
-    pub inventory_timeout_ms: u64,
+    #[arg(long = "inventory-timeout-ms", env = "INVENTORY_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub inventory_timeout: Duration,
     /// Circuit breaker settings, one breaker per downstream.
     #[command(flatten)]
     pub breaker: BreakerArgs,
     /// Timeout of calls to payment-service, in milliseconds.
-    #[arg(long, env = "PAYMENT_TIMEOUT_MS", default_value_t = 2000)]
-    pub payment_timeout_ms: u64,
-}
-
-impl Config {
-    /// Timeout of calls to auth-service.
-    pub fn auth_timeout(&self) -> Duration {
-        Duration::from_millis(self.auth_timeout_ms)
-    }
-
-    /// Timeout of calls to user-service.
-    pub fn user_timeout(&self) -> Duration {
-        Duration::from_millis(self.user_timeout_ms)
-    }
-
-    /// Timeout of calls to inventory-service.
-    pub fn inventory_timeout(&self) -> Duration {
-        Duration::from_millis(self.inventory_timeout_ms)
-    }
-
-    /// Timeout of calls to payment-service.
-    pub fn payment_timeout(&self) -> Duration {
-        Duration::from_millis(self.payment_timeout_ms)
-    }
+    #[arg(long = "payment-timeout-ms", env = "PAYMENT_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub payment_timeout: Duration,
 }

@@ -68,9 +68,8 @@ impl IntoResponse for Error {
                     .with("order_id", order_id.as_str())
                     .into_response();
             }
-            Error::Upstream(ClientError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
-            Error::Upstream(ClientError::CircuitOpen { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Upstream(_) | Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
+            Error::Upstream(error) => error.status(),
+            Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
             Error::Database(error) => return ApiError::internal(error).into_response(),
         };
         if status.is_server_error() {

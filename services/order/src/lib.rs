@@ -65,22 +65,22 @@ impl AppState {
             auth: clients::AuthClient::new(downstream(
                 "auth-service",
                 &config.auth_service_url,
-                config.auth_timeout(),
+                config.auth_timeout,
             )),
             users: clients::UserClient::new(downstream(
                 "user-service",
                 &config.user_service_url,
-                config.user_timeout(),
+                config.user_timeout,
             )),
             inventory: clients::InventoryClient::new(downstream(
                 "inventory-service",
                 &config.inventory_service_url,
-                config.inventory_timeout(),
+                config.inventory_timeout,
             )),
             payment: clients::PaymentClient::new(downstream(
                 "payment-service",
                 &config.payment_service_url,
-                config.payment_timeout(),
+                config.payment_timeout,
             )),
         })
     }

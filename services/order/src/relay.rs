@@ -145,11 +145,7 @@ impl Relay {
                 Ok(())
             }
             Err(error) => {
-                span.record("otel.status_code", "error");
-                span.record("error.type", "publish_failed");
-                span.in_scope(|| {
-                    tracing::error!(exception.type = "publish_failed", exception.message = %error, "exception");
-                });
+                shared_tracing::spans::record_exception(&span, "publish_failed", &error);
                 store::record_publish_failure(&self.db, event.id, &error.to_string())
                     .instrument(span)
                     .await?;

@@ -202,7 +202,7 @@ async fn fulfil_order(State(state): State<AppState>, Path(id): Path<String>) -> 
 
 /// Health, and each downstream's circuit state (visible without a trace).
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
-    store::ping(&state.db).await?;
+    shared_tracing::db::ping(&state.db).await?;
     let circuits: serde_json::Map<String, Value> = state
         .downstreams()
         .iter()

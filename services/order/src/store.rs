@@ -175,13 +175,3 @@ pub(crate) async fn order_lines(pool: &SqlitePool, order_id: &str) -> sqlx::Resu
             .fetch_all(pool);
     db::query("SELECT", "order_items", select).await
 }
-
-pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query(
-        "SELECT",
-        "sqlite_schema",
-        sqlx::query("SELECT 1").execute(pool),
-    )
-    .await
-    .map(|_| ())
-}

@@ -1,5 +1,6 @@
 //! Configuration from the environment (or flags; `--help` lists them).
 
+use shared_tracing::config::millis;
 use std::{net::SocketAddr, time::Duration};
 
 /// payment-service settings.
@@ -13,13 +14,6 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:payment.db")]
     pub database_url: String,
     /// How long the processor takes for the slow test card `4000000000000036`, in milliseconds.
-    #[arg(long, env = "PAYMENT_SLOW_MS", default_value_t = 5000)]
-    pub payment_slow_ms: u64,
-}
-
-impl Config {
-    /// How long the processor takes for the slow test card.
-    pub fn payment_slow(&self) -> Duration {
-        Duration::from_millis(self.payment_slow_ms)
-    }
+    #[arg(long = "payment-slow-ms", env = "PAYMENT_SLOW_MS", default_value = "5000", value_parser = millis)]
+    pub payment_slow: Duration,
 }

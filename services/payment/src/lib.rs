@@ -36,7 +36,7 @@ impl AppState {
         sqlx::migrate!().run(&db).await?;
         Ok(Self {
             db,
-            slow: config.payment_slow(),
+            slow: config.payment_slow,
         })
     }
 }

@@ -29,13 +29,3 @@ pub(crate) async fn insert_payment(pool: &SqlitePool, p: &NewPayment<'_>) -> sql
     .execute(pool);
     db::query("INSERT", "payments", insert).await.map(|_| ())
 }
-
-pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query(
-        "SELECT",
-        "sqlite_schema",
-        sqlx::query("SELECT 1").execute(pool),
-    )
-    .await
-    .map(|_| ())
-}

@@ -1,5 +1,6 @@
 //! Configuration from the environment (or flags; `--help` lists them).
 
+use shared_tracing::config::millis;
 use std::{net::SocketAddr, time::Duration};
 
 /// user-service settings.
@@ -20,13 +21,6 @@ pub struct Config {
     )]
     pub auth_service_url: String,
     /// Timeout of calls to auth-service, in milliseconds.
-    #[arg(long, env = "AUTH_TIMEOUT_MS", default_value_t = 2000)]
-    pub auth_timeout_ms: u64,
-}
-
-impl Config {
-    /// Timeout of calls to auth-service.
-    pub fn auth_timeout(&self) -> Duration {
-        Duration::from_millis(self.auth_timeout_ms)
-    }
+    #[arg(long = "auth-timeout-ms", env = "AUTH_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub auth_timeout: Duration,
 }

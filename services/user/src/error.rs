@@ -43,8 +43,8 @@ impl IntoResponse for Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
-            Error::Upstream(ClientError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
-            Error::Upstream(_) | Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
+            Error::Upstream(error) => error.status(),
+            Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
             Error::Database(error) => return ApiError::internal(error).into_response(),
         };
         if status.is_server_error() {

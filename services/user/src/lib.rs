@@ -35,7 +35,7 @@ impl AppState {
         sqlx::migrate!().run(&db).await?;
         Ok(Self {
             db,
-            auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout()),
+            auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout),
         })
     }
 }

@@ -37,7 +37,7 @@ async fn get_user(
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
-    store::ping(&state.db).await?;
+    shared_tracing::db::ping(&state.db).await?;
     Ok(Json(
         json!({ "status": "ok", "service": crate::SERVICE_NAME }),
     ))

@@ -19,13 +19,3 @@ pub(crate) async fn profile(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<P
         .fetch_optional(pool);
     db::query("SELECT", "profiles", select).await
 }
-
-pub(crate) async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    db::query(
-        "SELECT",
-        "sqlite_schema",
-        sqlx::query("SELECT 1").execute(pool),
-    )
-    .await
-    .map(|_| ())
-}

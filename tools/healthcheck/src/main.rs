@@ -73,11 +73,12 @@ fn probe(addr: SocketAddr, path: &str) -> Result<(), String> {
     stream
         .set_write_timeout(Some(TIMEOUT))
         .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("sending: {e}"))?;
+    // One write: a request split over several packets can be half-read by a server that answers
+    // and closes early, and the unread half turns into a connection reset.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("sending: {e}"))?;
     let mut head = [0u8; 64];
     let read = stream
         .read(&mut head)
@@ -101,8 +102,12 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
-            let mut request = [0u8; 256];
-            let _ = stream.read(&mut request);
+            // Read the whole request head before answering, as a real server does.
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
             let _ =
                 stream.write_all(format!("{status_line}\r\ncontent-length: 0\r\n\r\n").as_bytes());
         });
