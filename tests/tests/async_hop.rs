@@ -96,6 +96,17 @@ async fn place(stack: &TestStack, token: &str, quantity: i64) -> (String, String
     )
 }
 
+/// Logs in as alice and places one order whose event goes all the way through, which proves the
+/// stream (created by order-service at start-up) and the consumer are running.
+async fn warm_up(stack: &TestStack) -> (String, String, String) {
+    let token = stack.login("alice", "alice123").await;
+    let (order_id, trace_id) = place(stack, &token, 1).await;
+    stack
+        .wait_for(&trace_id, "a consumer span", has_successful_consumer)
+        .await;
+    (token, order_id, trace_id)
+}
+
 async fn sold_widgets(stack: &TestStack) -> i64 {
     stack.stock("widget").await["sold"].as_i64().unwrap()
 }
@@ -218,12 +229,8 @@ async fn events_wait_for_a_stopped_consumer_and_are_processed_exactly_once_even_
 #[tokio::test]
 async fn orders_taken_while_nats_is_down_are_all_delivered_when_it_returns() {
     let mut stack = TestStack::start().await;
-    let token = stack.login("alice", "alice123").await;
-    // The stream exists (order-service created it at start-up) before the broker goes away.
-    let (first_order, first_trace) = place(&stack, &token, 1).await;
-    stack
-        .wait_for(&first_trace, "a consumer span", has_successful_consumer)
-        .await;
+    // The stream exists before the broker goes away.
+    let (token, first_order, first_trace) = warm_up(&stack).await;
 
     stack.nats().stop().await;
     let mut orders = Vec::new();
@@ -249,12 +256,7 @@ async fn orders_taken_while_nats_is_down_are_all_delivered_when_it_returns() {
 #[tokio::test]
 async fn a_poison_message_is_dead_lettered_with_its_trace_headers() {
     let mut stack = TestStack::start().await;
-    // order-service creates the stream at start-up; an order proves it is there.
-    let token = stack.login("alice", "alice123").await;
-    let (_, trace_id) = place(&stack, &token, 1).await;
-    stack
-        .wait_for(&trace_id, "a consumer span", has_successful_consumer)
-        .await;
+    warm_up(&stack).await;
 
     let jetstream = async_nats::jetstream::new(stack.nats().client().await);
     let poison_trace = "5a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1e";
@@ -330,11 +332,7 @@ async fn a_poison_message_is_dead_lettered_with_its_trace_headers() {
 #[tokio::test]
 async fn a_message_without_trace_headers_is_processed_under_a_new_root() {
     let mut stack = TestStack::start().await;
-    let token = stack.login("alice", "alice123").await;
-    let (_, trace_id) = place(&stack, &token, 1).await;
-    stack
-        .wait_for(&trace_id, "a consumer span", has_successful_consumer)
-        .await;
+    warm_up(&stack).await;
 
     // Another tool holds stock over HTTP and announces it without any trace context.
     let http = reqwest::Client::new();
