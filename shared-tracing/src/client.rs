@@ -234,8 +234,7 @@ impl Downstream {
                 let status = response.status();
                 span.record("http.response.status_code", i64::from(status.as_u16()));
                 if status.is_client_error() || status.is_server_error() {
-                    span.record("otel.status_code", "error");
-                    span.record("error.type", status.as_str());
+                    crate::spans::mark_failed(&span, status.as_str());
                 }
                 Ok(TracedResponse {
                     service: self.service,
@@ -246,8 +245,7 @@ impl Downstream {
             Err(source) => {
                 let error = ClientError::from_reqwest(self.service, source);
                 if let ClientError::Timeout { .. } = error {
-                    span.record("otel.status_code", "error");
-                    span.record("error.type", error.kind());
+                    crate::spans::mark_failed(&span, error.kind());
                     span.in_scope(|| {
                         let timeout_ms = self.timeout.as_millis() as i64;
                         tracing::error!(service = self.service, timeout_ms, "timeout");

@@ -196,8 +196,7 @@ fn record_response<B>(response: &Response<B>, _latency: Duration, span: &Span) {
     span.record("http.response.status_code", i64::from(status.as_u16()));
     // For SERVER spans only 5xx is an error: a 4xx is the caller's mistake, not ours.
     if status.is_server_error() {
-        span.record("otel.status_code", "error");
-        span.record("error.type", status.as_str());
+        crate::spans::mark_failed(span, status.as_str());
     }
 }
 

@@ -23,7 +23,7 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts `nats-server -js` on a free port with its store and log under `dir`.
     pub async fn start(dir: &Path) -> Self {
-        let binary = find_on_path("nats-server").unwrap_or_else(|| panic!("{MISSING}"));
+        let binary = stack::find_on_path("nats-server").unwrap_or_else(|| panic!("{MISSING}"));
         let mut server = NatsServer {
             binary,
             port: super::stack::free_port(),
@@ -100,10 +100,4 @@ impl Drop for NatsServer {
             let _ = child.wait();
         }
     }
-}
-
-fn find_on_path(binary: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(binary))
-        .find(|path| path.is_file())
 }

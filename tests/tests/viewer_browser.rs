@@ -12,11 +12,7 @@ const MISSING: &str = "no Chromium on PATH: the viewer's browser test needs one.
 fn chromium() -> PathBuf {
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .find_map(|name| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|dir| dir.join(name))
-                .find(|path| path.is_file())
-        })
+        .find_map(|name| stack::find_on_path(name))
         .unwrap_or_else(|| panic!("{MISSING}"))
 }
 

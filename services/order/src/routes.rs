@@ -102,26 +102,20 @@ async fn create_order(
         Err(error) => return Err(error),
     };
     let lines = lines(&request.items);
-    // A confirmed order is announced; the event carries this request's trace context.
-    let payload = json!({
-        "event_type": "order.created",
-        "order_id": order_id,
-        "user_id": user.user_id,
-        "reservation_id": reservation.reservation_id,
-        "items": lines.iter().map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity })).collect::<Vec<_>>(),
-        "total": reservation.total,
-        "currency": request.currency,
-    })
-    .to_string();
-    let trace_context = serde_json::to_string(&messaging::context_to_map(&span.context()))
-        .expect("a string map always serialises");
-    let event = NewEvent {
-        message_id: &order_id,
-        subject: ORDER_CREATED_SUBJECT,
-        event_type: "order.created",
-        payload: &payload,
-        trace_context: &trace_context,
-    };
+    // Only a confirmed order is announced; the event carries this request's trace context.
+    let event = (status == "confirmed").then(|| {
+        let payload = json!({
+            "event_type": ORDER_CREATED,
+            "order_id": order_id,
+            "user_id": user.user_id,
+            "reservation_id": reservation.reservation_id,
+            "items": lines.iter().map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity })).collect::<Vec<_>>(),
+            "total": reservation.total,
+            "currency": request.currency,
+        });
+        let trace_context = messaging::context_to_map(&span.context());
+        (payload.to_string(), serde_json::to_string(&trace_context).expect("a string map always serialises"))
+    });
     store::insert_order(
         &state.db,
         &NewOrder {
@@ -136,7 +130,16 @@ async fn create_order(
             receipt_email: &customer.email,
             lines: &lines,
         },
-        (status == "confirmed").then_some(&event),
+        event
+            .as_ref()
+            .map(|(payload, trace_context)| NewEvent {
+                message_id: &order_id,
+                subject: ORDER_CREATED_SUBJECT,
+                event_type: ORDER_CREATED,
+                payload,
+                trace_context,
+            })
+            .as_ref(),
     )
     .await?;
     charged?;
@@ -151,6 +154,9 @@ async fn create_order(
         }),
     ))
 }
+
+/// The `event_type` of the event a confirmed order publishes.
+const ORDER_CREATED: &str = "order.created";
 
 /// The order's lines with one entry per SKU, as stored.
 fn lines(items: &[Item]) -> Vec<(String, i64)> {

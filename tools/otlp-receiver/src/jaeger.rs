@@ -43,12 +43,8 @@ fn bad_request(message: String) -> (HttpStatus, Json<Value>) {
 }
 
 async fn get_services(State(store): State<Arc<SpanStore>>) -> Json<Value> {
-    let services: BTreeSet<String> = store
-        .traces()
-        .into_iter()
-        .flatten()
-        .map(|s| s.service_name)
-        .collect();
+    let services: BTreeSet<String> =
+        store.with_traces(|traces| traces.flatten().map(|s| s.service_name.clone()).collect());
     let total = services.len();
     envelope(json!(services), total)
 }
@@ -57,11 +53,13 @@ async fn get_operations(
     State(store): State<Arc<SpanStore>>,
     Path(service): Path<String>,
 ) -> Json<Value> {
-    let operations: BTreeSet<String> = store
-        .filter(|s| s.service_name == service)
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
+    let operations: BTreeSet<String> = store.with_traces(|traces| {
+        traces
+            .flatten()
+            .filter(|s| s.service_name == service)
+            .map(|s| s.name.clone())
+            .collect()
+    });
     let total = operations.len();
     envelope(json!(operations), total)
 }
@@ -91,13 +89,13 @@ async fn search_traces(
 ) -> Result<Json<Value>, (HttpStatus, Json<Value>)> {
     let filter = TraceFilter::new(&query, now_micros()).map_err(bad_request)?;
     let limit = query.limit.filter(|l| *l > 0).unwrap_or(20);
-    let traces: Vec<Value> = store
-        .traces()
-        .into_iter()
-        .filter(|trace| filter.matches(trace))
-        .take(limit)
-        .map(|trace| to_jaeger_trace(&trace[0].trace_id, &trace))
-        .collect();
+    let traces: Vec<Value> = store.with_traces(|traces| {
+        traces
+            .filter(|trace| filter.matches(trace))
+            .take(limit)
+            .map(|trace| to_jaeger_trace(&trace[0].trace_id, trace))
+            .collect()
+    });
     let total = traces.len();
     Ok(envelope(Value::Array(traces), total))
 }
@@ -235,24 +233,26 @@ async fn get_dependencies(
     let end_us = query.end_ts.map_or_else(now_micros, |ms| ms * 1_000);
     let start_us = end_us.saturating_sub(query.lookback.unwrap_or(86_400_000) * 1_000);
     let mut calls: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for trace in store.traces() {
-        let services: HashMap<&str, &str> = trace
-            .iter()
-            .map(|s| (s.span_id.as_str(), s.service_name.as_str()))
-            .collect();
-        for span in &trace {
-            let start = span.start_time_unix_nano / 1_000;
-            if start < start_us || start > end_us {
-                continue;
-            }
-            let parent = span.parent_span_id.as_deref().and_then(|p| services.get(p));
-            if let Some(parent) = parent.filter(|p| **p != span.service_name) {
-                *calls
-                    .entry(((*parent).to_owned(), span.service_name.clone()))
-                    .or_default() += 1;
+    store.with_traces(|traces| {
+        for trace in traces {
+            let services: HashMap<&str, &str> = trace
+                .iter()
+                .map(|s| (s.span_id.as_str(), s.service_name.as_str()))
+                .collect();
+            for span in trace {
+                let start = span.start_time_unix_nano / 1_000;
+                if start < start_us || start > end_us {
+                    continue;
+                }
+                let parent = span.parent_span_id.as_deref().and_then(|p| services.get(p));
+                if let Some(parent) = parent.filter(|p| **p != span.service_name) {
+                    *calls
+                        .entry(((*parent).to_owned(), span.service_name.clone()))
+                        .or_default() += 1;
+                }
             }
         }
-    }
+    });
     let data: Vec<Value> = calls
         .into_iter()
         .map(|((parent, child), count)| json!({ "parent": parent, "child": child, "callCount": count }))

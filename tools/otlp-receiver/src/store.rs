@@ -100,15 +100,19 @@ impl SpanStore {
             .unwrap_or_default()
     }
 
-    /// Every trace, newest first.
-    pub fn traces(&self) -> Vec<Vec<SpanRecord>> {
+    /// Runs `f` over every trace, newest first, under the store's lock: queries read in place
+    /// and copy only what they return (the store may hold hundreds of thousands of spans).
+    pub fn with_traces<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = &[SpanRecord]>) -> R,
+    ) -> R {
         let inner = self.lock();
-        inner
+        let mut traces = inner
             .order
             .iter()
             .rev()
-            .map(|id| inner.traces[id].clone())
-            .collect()
+            .map(|id| inner.traces[id].as_slice());
+        f(&mut traces)
     }
 
     /// The spans for which `keep` holds.
@@ -187,11 +191,8 @@ mod tests {
                 && store.trace("c").len() == 1
                 && store.trace("d").len() == 1
         );
-        let newest_first: Vec<String> = store
-            .traces()
-            .iter()
-            .map(|t| t[0].trace_id.clone())
-            .collect();
+        let newest_first: Vec<String> =
+            store.with_traces(|traces| traces.map(|t| t[0].trace_id.clone()).collect());
         assert_eq!(newest_first, ["d", "c"]);
     }
 

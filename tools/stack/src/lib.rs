@@ -250,7 +250,8 @@ The stack is ready.
     )
 }
 
-fn find_on_path(binary: &str) -> Option<PathBuf> {
+/// The first file called `binary` in a `PATH` directory, as a shell would find it.
+pub fn find_on_path(binary: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(binary))
         .find(|path| path.is_file())

@@ -81,25 +81,23 @@ impl PaymentClient {
                     order_id: charge.order_id.to_owned(),
                 })
             }
-            status if status.is_server_error() => {
-                let span = response.span().clone();
-                let body: serde_json::Value = response.json().await.unwrap_or_default();
-                span.in_scope(|| {
-                    tracing::error!(
-                        http.response.status_code = i64::from(status.as_u16()),
-                        reason = body["reason"].as_str(),
-                        "payment_error"
-                    );
-                });
+            status => {
+                if status.is_server_error() {
+                    let span = response.span().clone();
+                    let body: serde_json::Value = response.json().await.unwrap_or_default();
+                    span.in_scope(|| {
+                        tracing::error!(
+                            http.response.status_code = i64::from(status.as_u16()),
+                            reason = body["reason"].as_str(),
+                            "payment_error"
+                        );
+                    });
+                }
                 Err(Error::UpstreamStatus {
                     service: self.downstream.service(),
                     status,
                 })
             }
-            status => Err(Error::UpstreamStatus {
-                service: self.downstream.service(),
-                status,
-            }),
         }
     }
 }
