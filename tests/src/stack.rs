@@ -16,8 +16,8 @@ use std::{
 /// The binaries (and `service.name`s) of the stack, with the package that builds each.
 pub use stack::binaries::SERVICES;
 
-/// Tools the tests run as processes too, with their packages.
-const TOOLS: [(&str, &str); 2] = [("tracecheck", "tracecheck"), ("stack", "stack")];
+/// Tools the tests run as processes too.
+const TOOLS: [&str; 2] = ["tracecheck", "stack"];
 
 /// Which downstream URL variable points at which service.
 const URL_VARS: [(&str, &str); 5] = [
@@ -39,17 +39,22 @@ const INHERITED_OTEL_VARS: [&str; 7] = [
     "OTEL_RESOURCE_ATTRIBUTES",
 ];
 
-/// Builds the service binaries once per test process (a no-op when they are up to date) and
-/// returns their paths by name. Cargo reports the paths, so any target dir or profile works.
+/// Builds the workspace's binaries once per test process and returns their paths by name.
+/// Cargo reports the paths, so any target dir or profile works. The selection is the whole
+/// workspace with every target: the dependency graph `cargo test --workspace` has just built,
+/// so only the binaries are linked (a narrower `-p` selection unifies features differently and
+/// compiles much of the graph a second time).
 fn binaries() -> &'static HashMap<String, PathBuf> {
     static BINARIES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        let packages: Vec<&str> = SERVICES.iter().chain(&TOOLS).map(|(_, p)| *p).collect();
-        let binaries = stack::binaries::build(&packages, !cfg!(debug_assertions))
-            .unwrap_or_else(|e| panic!("building the service binaries: {e}"));
-        for (binary, _) in SERVICES.iter().chain(&TOOLS) {
+        let binaries = stack::binaries::build(
+            stack::binaries::Selection::WorkspaceAllTargets,
+            !cfg!(debug_assertions),
+        )
+        .unwrap_or_else(|e| panic!("building the service binaries: {e}"));
+        for binary in SERVICES.iter().map(|(binary, _)| *binary).chain(TOOLS) {
             assert!(
-                binaries.contains_key(*binary),
+                binaries.contains_key(binary),
                 "cargo built no `{binary}` binary"
             );
         }

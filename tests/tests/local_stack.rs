@@ -52,8 +52,13 @@ fn started_pids(lines: &Mutex<Vec<String>>, name: &str) -> Vec<i32> {
 async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
     let offset = free_offset();
     let dir = tempfile::tempdir().unwrap();
+    // The services the harness built: the stack's own `cargo build -p …` would compile a second
+    // variant of the dependency graph (see `stack::binaries::Selection`).
+    let bin_dir = binary("gateway").parent().unwrap();
     let mut stack = tokio::process::Command::new(binary("stack"))
         .args(["--port-offset", &offset.to_string()])
+        .arg("--bin-dir")
+        .arg(bin_dir)
         .current_dir(dir.path())
         .env("NO_COLOR", "1")
         .env_remove("NATS_URL")

@@ -18,6 +18,17 @@ pub const SERVICES: [(&str, &str); 6] = [
     ("payment-service", "payment"),
 ];
 
+/// What cargo builds. Cargo unifies dependency features over the selected packages, so the
+/// selection decides whether artifacts an earlier build made are reused or built again.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    /// The binaries of these packages only.
+    Packages(&'a [&'a str]),
+    /// Every target of the workspace, dev-dependencies included: the dependency graph of
+    /// `cargo test --workspace`, so from inside those tests nothing is compiled twice.
+    WorkspaceAllTargets,
+}
+
 /// The workspace root (this crate lives in `tools/stack`).
 pub fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,17 +37,23 @@ pub fn workspace_root() -> &'static Path {
         .expect("tools/stack sits two levels below the workspace root")
 }
 
-/// Builds the binaries of `packages` (a no-op when they are up to date), in release mode or
-/// not, and returns their paths by binary name. Cargo's own output goes to stderr.
-pub fn build(packages: &[&str], release: bool) -> Result<HashMap<String, PathBuf>, String> {
+/// Builds `selection` (a no-op when it is up to date), in release mode or not, and returns the
+/// paths of the binaries built by name. Cargo's own output goes to stderr.
+pub fn build(selection: Selection<'_>, release: bool) -> Result<HashMap<String, PathBuf>, String> {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.current_dir(workspace_root()).args([
-        "build",
-        "--bins",
-        "--message-format=json-render-diagnostics",
-    ]);
-    for package in packages {
-        cargo.args(["-p", package]);
+    cargo
+        .current_dir(workspace_root())
+        .args(["build", "--message-format=json-render-diagnostics"]);
+    match selection {
+        Selection::Packages(packages) => {
+            cargo.arg("--bins");
+            for package in packages {
+                cargo.args(["-p", package]);
+            }
+        }
+        Selection::WorkspaceAllTargets => {
+            cargo.args(["--workspace", "--all-targets"]);
+        }
     }
     if release {
         cargo.arg("--release");
@@ -52,9 +69,30 @@ pub fn build(packages: &[&str], release: bool) -> Result<HashMap<String, PathBuf
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["profile"]["test"] == false)
+        .filter(|message| {
+            message["target"]["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"))
+        })
         .filter_map(|message| {
             let name = message["target"]["name"].as_str()?.to_owned();
             Some((name, PathBuf::from(message["executable"].as_str()?)))
         })
         .collect())
+}
+
+/// The six service binaries in `dir` (e.g. `target/release` after a `cargo build`), by name.
+pub fn find_in(dir: &Path) -> Result<HashMap<String, PathBuf>, String> {
+    SERVICES
+        .iter()
+        .map(|(name, _)| {
+            let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+            if path.is_file() {
+                Ok((name.to_string(), path))
+            } else {
+                Err(format!("no {name} binary in {}", dir.display()))
+            }
+        })
+        .collect()
 }

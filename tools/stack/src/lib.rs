@@ -26,6 +26,8 @@ pub struct Options {
     pub port_offset: u16,
     /// Databases and the NATS store live here.
     pub data_dir: PathBuf,
+    /// Run the service binaries found here instead of building them.
+    pub bin_dir: Option<PathBuf>,
 }
 
 /// The services' default ports, in start order (dependencies first).
@@ -62,14 +64,21 @@ pub async fn run(options: Options) -> Result<(), String> {
         format!("http://127.0.0.1:{port}")
     };
 
-    println!(
-        "building the services (cargo build{})…",
-        if release() { " --release" } else { "" }
-    );
-    let packages: Vec<&str> = binaries::SERVICES.iter().map(|(_, p)| *p).collect();
-    let built = tokio::task::spawn_blocking(move || binaries::build(&packages, release()))
-        .await
-        .map_err(|e| e.to_string())??;
+    let built = match &options.bin_dir {
+        Some(dir) => binaries::find_in(dir)?,
+        None => {
+            println!(
+                "building the services (cargo build{})…",
+                if release() { " --release" } else { "" }
+            );
+            let packages: Vec<&str> = binaries::SERVICES.iter().map(|(_, p)| *p).collect();
+            tokio::task::spawn_blocking(move || {
+                binaries::build(binaries::Selection::Packages(&packages), release())
+            })
+            .await
+            .map_err(|e| e.to_string())??
+        }
+    };
 
     let data_dir = std::env::current_dir()
         .map_err(|e| e.to_string())?

@@ -19,6 +19,9 @@ struct Args {
     /// Folder for the SQLite databases and the NATS store.
     #[arg(long, default_value = ".stack")]
     data_dir: PathBuf,
+    /// Run the service binaries in this folder (e.g. target/release) instead of building them.
+    #[arg(long, env = "STACK_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -29,6 +32,7 @@ async fn main() -> ExitCode {
         max_spans: args.max_spans,
         port_offset: args.port_offset,
         data_dir: args.data_dir,
+        bin_dir: args.bin_dir,
     };
     match stack::run(options).await {
         Ok(()) => ExitCode::SUCCESS,
