@@ -355,3 +355,58 @@ async fn with_fault_injection_off_the_baggage_header_changes_nothing() {
         trace.render()
     );
 }
+
+#[tokio::test]
+async fn an_order_whose_caller_gives_up_is_still_finished_consistently() {
+    // The gateway gives up after 500 ms; payment-service answers after 1500 ms, well inside
+    // order-service's own 2000 ms payment timeout.
+    let stack = TestStack::start_configured(&[], &[("gateway", "ORDER_TIMEOUT_MS", "500")]).await;
+    let token = stack.login("alice", "alice123").await;
+    let slow = [("baggage", "fault.payment-service=slow:1500")];
+    let (status, body, trace_id) = order(&stack, &token, APPROVED, &slow).await;
+    assert_eq!(status, 504, "{body}");
+
+    // order-service finished the order after its caller left: payment, order row, event.
+    let trace = stack
+        .wait_for(&trace_id, "the order's PRODUCER span", |t| {
+            !t.named("order-service", "publish orders.created")
+                .is_empty()
+        })
+        .await;
+    let server = trace.one("order-service", "POST /api/orders");
+    let order_id = server
+        .attr_str("order_id")
+        .expect("order_id on order-service's SERVER span")
+        .to_owned();
+    let payment = trace.one("payment-service", "POST /api/payments");
+    assert_eq!(payment.attr("http.response.status_code"), Some(&json!(200)));
+    assert!(
+        server.end_time_unix_nano >= payment.end_time_unix_nano,
+        "the SERVER span lasts until the work is done:\n{}",
+        trace.render()
+    );
+
+    // The customer can find the order, and the stock moved once: sold, not left reserved.
+    let reply = stack
+        .call(
+            Method::GET,
+            &format!("/api/orders/{order_id}"),
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        ["confirmed", "fulfilled"].contains(&reply.body["status"].as_str().unwrap_or_default()),
+        "{}",
+        reply.body
+    );
+    stack
+        .eventually(
+            Duration::from_secs(15),
+            "one gizmo sold, none left held",
+            || async { (gizmo_stock(&stack).await == (4, 0)).then_some(()) },
+        )
+        .await;
+}

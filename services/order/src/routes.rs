@@ -15,6 +15,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared_tracing::{Json, Path, messaging};
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -59,10 +60,28 @@ fn bearer(headers: &HeaderMap) -> Result<&str> {
         .ok_or_else(|| Error::Unauthorized("missing bearer token".into()))
 }
 
+/// `POST /api/orders`. The work runs in a task of its own: hyper drops a handler whose caller
+/// hangs up (a gateway timeout, a closed curl), and a dropped handler would leave stock held and
+/// a card charged with no order. The task finishes what it started — release on failure, persist
+/// on success — under the request's span, which ends when the work does.
 async fn create_order(
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(request): Json<OrderRequest>,
+) -> Result<(StatusCode, Json<OrderCreated>)> {
+    let work = place_order(state, headers, request).instrument(tracing::Span::current());
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        // Nothing aborts the task, so only a panic ends it early; re-raised here, the server
+        // layer answers 500 for it as for any handler's panic.
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+async fn place_order(
+    state: AppState,
+    headers: HeaderMap,
+    request: OrderRequest,
 ) -> Result<(StatusCode, Json<OrderCreated>)> {
     let authorization = bearer(&headers)?;
     let user = state.auth.verify(authorization).await?;
