@@ -6,7 +6,10 @@ use axum::{
     Router,
     body::{Body, Bytes},
     extract::{MatchedPath, Request},
-    http::{HeaderValue, StatusCode, header::HOST},
+    http::{
+        HeaderValue, StatusCode,
+        header::{CONTENT_LENGTH, CONTENT_TYPE, HOST},
+    },
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -29,6 +32,7 @@ where
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn(inject_fault))
         .layer(axum::middleware::map_response(add_traceresponse))
         .layer(
@@ -38,6 +42,34 @@ where
                 .on_response(record_response)
                 .on_failure(()),
         )
+}
+
+/// Error answers that no handler wrote — axum's 405, a body over the size limit, a wrong
+/// content type — get the JSON body every other error has, `{"error", "trace_id"}`, keeping
+/// their status and headers (`Allow`, for instance).
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // axum's own error bodies are one line of text.
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let message = match text.is_empty() {
+        true => status.canonical_reason().unwrap_or("error").to_owned(),
+        false => text,
+    };
+    let json = ApiError::new(status, message).into_response();
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.extend(json.headers().clone());
+    Response::from_parts(parts, json.into_body())
 }
 
 /// [`instrument`] for the public edge (the gateway): when fault injection is off, inbound

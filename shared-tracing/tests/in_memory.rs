@@ -267,6 +267,75 @@ async fn server_errors_mark_the_span_failed_and_unknown_paths_get_a_json_404() {
     );
 }
 
+#[tokio::test]
+async fn error_answers_no_handler_wrote_get_the_json_error_body() {
+    let harness = Harness::new(1.0);
+    let app = server::instrument(
+        Router::new()
+            .route("/items/{id}", get(|| async { "ok" }))
+            .route(
+                "/echo",
+                axum::routing::post(|body: axum::body::Bytes| async move { body })
+                    .layer(axum::extract::DefaultBodyLimit::max(8)),
+            )
+            .route(
+                "/plain",
+                get(|| async { (StatusCode::BAD_REQUEST, "a plain-text complaint") }),
+            ),
+    );
+    let send = |method: &str, uri: &str, body: &'static str| {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body))
+            .unwrap();
+        app.clone().oneshot(request)
+    };
+    let json = |response: axum::response::Response| async move {
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+
+    let response = send("DELETE", "/items/1", "").await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET,HEAD", "Allow is kept");
+    let body = json(response).await;
+    assert_eq!(body["error"], "Method Not Allowed");
+    let trace_id = body["trace_id"].as_str().expect("a trace id").to_owned();
+
+    let response = send("POST", "/echo", "more than eight bytes")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        json(response).await["error"],
+        "Failed to buffer the request body: length limit exceeded"
+    );
+    let response = send("GET", "/plain", "").await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(response).await["error"], "a plain-text complaint");
+    // Successful answers are left alone.
+    let response = send("POST", "/echo", "tiny").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 64)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"tiny");
+
+    let spans = harness.spans();
+    let method_not_allowed = spans
+        .iter()
+        .find(|s| s.name == "DELETE /items/{id}")
+        .expect("the 405's span");
+    assert_eq!(
+        method_not_allowed.span_context.trace_id().to_string(),
+        trace_id
+    );
+}
+
 #[test]
 fn current_trace_id_is_none_outside_a_span() {
     let _harness = Harness::new(1.0);

@@ -289,9 +289,35 @@ async fn request_errors_answer_json_with_the_trace_id() {
         )
         .await;
     assert_eq!(malformed.status, 400, "{:?}", malformed.body);
+    // A card payment-service refuses as malformed is the customer's mistake: 400, not 502, and
+    // the stock held for it goes back.
+    let bad_card = stack
+        .place_order(&alice, json!([{ "sku": "gizmo", "quantity": 1 }]), "1234")
+        .await;
+    assert_eq!(bad_card.status, 400, "{:?}", bad_card.body);
+    assert!(
+        bad_card.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("card_number")),
+        "{:?}",
+        bad_card.body
+    );
+    assert_eq!(stack.stock("gizmo").await["available"], 5);
+    // Answers axum writes itself (405 here) have the same JSON body.
+    let wrong_method = stack
+        .call(Method::DELETE, "/api/orders", Some(&alice), &[], None)
+        .await;
+    assert_eq!(wrong_method.status, 405, "{:?}", wrong_method.body);
 
     for reply in [
-        &short, &denied, &unknown, &anonymous, &bad_login, &malformed,
+        &short,
+        &denied,
+        &unknown,
+        &anonymous,
+        &bad_login,
+        &malformed,
+        &bad_card,
+        &wrong_method,
     ] {
         assert!(reply.body["error"].is_string(), "{reply:?}");
         assert_eq!(

@@ -81,6 +81,12 @@ impl PaymentClient {
                     order_id: charge.order_id.to_owned(),
                 })
             }
+            // The card or currency was malformed: the customer's input, answered as such.
+            StatusCode::BAD_REQUEST => {
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                let message = body["error"].as_str().unwrap_or("invalid payment details");
+                Err(Error::InvalidOrder(format!("payment: {message}")))
+            }
             status => {
                 if status.is_server_error() {
                     let span = response.span().clone();
