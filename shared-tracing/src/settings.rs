@@ -25,6 +25,9 @@ pub struct Settings {
     /// Honour `fault.<service>` baggage entries: `FAULT_INJECTION`, by default on unless
     /// `ENVIRONMENT=production`.
     pub fault_injection: bool,
+    /// `OTEL_SDK_DISABLED=true`: no spans are recorded, exported or propagated; logs stay.
+    /// Only `true` (any case) disables, as the specification says.
+    pub sdk_disabled: bool,
 }
 
 impl Settings {
@@ -72,6 +75,8 @@ impl Settings {
                 .filter(|ratio| (0.0..=1.0).contains(ratio))
                 .unwrap_or(1.0),
             api_key: get("OTEL_API_KEY"),
+            sdk_disabled: get("OTEL_SDK_DISABLED")
+                .is_some_and(|raw| raw.eq_ignore_ascii_case("true")),
         }
     }
 
@@ -140,6 +145,19 @@ mod tests {
         assert!(s.api_key.is_none());
         assert!(s.exporter_headers().is_empty());
         assert!(s.fault_injection);
+        assert!(!s.sdk_disabled);
+    }
+
+    #[test]
+    fn only_true_disables_the_sdk() {
+        assert!(settings(&[("OTEL_SDK_DISABLED", "true")]).sdk_disabled);
+        assert!(settings(&[("OTEL_SDK_DISABLED", " TRUE ")]).sdk_disabled);
+        for other in ["false", "1", "yes", ""] {
+            assert!(
+                !settings(&[("OTEL_SDK_DISABLED", other)]).sdk_disabled,
+                "{other:?}"
+            );
+        }
     }
 
     #[test]

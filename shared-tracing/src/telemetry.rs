@@ -63,31 +63,23 @@ impl Drop for TelemetryGuard {
 /// OpenTelemetry. Call once, first thing in `main`, and keep the guard until the end.
 pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitError> {
     let settings = Settings::from_env(service_name);
-    // Endpoint, headers, timeout and compression come from OTEL_EXPORTER_OTLP_*; the SDK appends
-    // /v1/traces to OTEL_EXPORTER_OTLP_ENDPOINT and defaults to http://localhost:4318.
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_headers(settings.exporter_headers())
-        .build()?;
-    // BatchSpanProcessor reads OTEL_BSP_* and exports from its own thread (hence the blocking
-    // reqwest client the exporter is built with).
-    let provider = tracer_provider(
-        &settings,
-        version,
-        BatchSpanProcessor::builder(exporter).build(),
-    );
+    // With OTEL_SDK_DISABLED=true there is no provider and no bridge: spans stay plain `tracing`
+    // spans (for the logs), nothing is exported and no context is injected downstream.
+    let provider = match settings.sdk_disabled {
+        true => None,
+        false => Some(otlp_provider(&settings, version)?),
+    };
     propagation::install_propagators();
     crate::server::configure_faults(&settings.service_name, settings.fault_injection);
-    global::set_tracer_provider(provider.clone());
-
-    let tracer = provider.tracer("shared-tracing");
-    let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        .with_filter(span_filter());
+    let otel_layer = provider.as_ref().map(|provider| {
+        global::set_tracer_provider(provider.clone());
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("shared-tracing"))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_filter(span_filter())
+    });
     let log_filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy()
@@ -101,11 +93,28 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
         service.name = %settings.service_name,
         sample_ratio = settings.sample_ratio,
         fault_injection = settings.fault_injection,
+        sdk_disabled = settings.sdk_disabled,
         "telemetry initialised"
     );
-    Ok(TelemetryGuard {
-        provider: Some(provider),
-    })
+    Ok(TelemetryGuard { provider })
+}
+
+/// The provider exporting over OTLP/HTTP. Endpoint, headers, timeout and compression come from
+/// OTEL_EXPORTER_OTLP_*; the SDK appends /v1/traces to OTEL_EXPORTER_OTLP_ENDPOINT and defaults
+/// to http://localhost:4318.
+fn otlp_provider(settings: &Settings, version: &str) -> Result<SdkTracerProvider, InitError> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_headers(settings.exporter_headers())
+        .build()?;
+    // BatchSpanProcessor reads OTEL_BSP_* and exports from its own thread (hence the blocking
+    // reqwest client the exporter is built with).
+    Ok(tracer_provider(
+        settings,
+        version,
+        BatchSpanProcessor::builder(exporter).build(),
+    ))
 }
 
 /// Builds the provider every service uses; tests pass an in-memory processor.

@@ -5,6 +5,7 @@ use e2e::{SERVICES, TestStack, Trace};
 use otlp_receiver::{SpanKind, SpanRecord, StatusCode};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const APPROVED: &str = "4242424242424242";
 const DECLINED: &str = "4000000000000002";
@@ -458,7 +459,7 @@ async fn sigterm_flushes_the_spans_still_queued_in_every_service() {
         .await;
     assert_eq!(reply.status, 201);
     let trace_id = reply.trace_id.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         stack.spans().trace(&trace_id).is_empty(),
         "spans were exported before shutdown"
@@ -467,4 +468,49 @@ async fn sigterm_flushes_the_spans_still_queued_in_every_service() {
     stack.stop().await;
     let trace = stack.wait_for_trace(&trace_id, &all_services()).await;
     assert_eq!(trace.roots().len(), 1);
+}
+
+#[tokio::test]
+async fn with_the_sdk_disabled_orders_still_work_and_nothing_is_exported() {
+    let stack = TestStack::start_with(&[("OTEL_SDK_DISABLED", "true")]).await;
+    let alice = stack.login("alice", "alice123").await;
+    let order = stack
+        .place_order(
+            &alice,
+            json!([{ "sku": "widget", "quantity": 1 }]),
+            APPROVED,
+        )
+        .await;
+    assert_eq!(order.status, 201, "{:?}", order.body);
+    assert_eq!(order.trace_id, None, "no trace, so no traceresponse");
+    let denied = stack
+        .call(Method::GET, "/api/users/2", Some(&alice), &[], None)
+        .await;
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.body["trace_id"], Value::Null, "{:?}", denied.body);
+
+    // The async hop works untraced too: the event reaches inventory-service, which reports the
+    // order fulfilled.
+    let order_id = order.body["order_id"].as_str().unwrap().to_owned();
+    stack
+        .eventually(Duration::from_secs(15), "the order fulfilled", || async {
+            let reply = stack
+                .call(
+                    Method::GET,
+                    &format!("/api/orders/{order_id}"),
+                    Some(&alice),
+                    &[],
+                    None,
+                )
+                .await;
+            (reply.body["status"] == "fulfilled").then_some(())
+        })
+        .await;
+    // The services export every 100 ms in the tests; give them ten times that.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        stack.spans().len(),
+        0,
+        "spans exported with the SDK disabled"
+    );
 }
