@@ -56,15 +56,7 @@ impl NatsServer {
             .open(&self.log)
             .expect("nats log file");
         let child = Command::new(&self.binary)
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.store)
+            .args(stack::nats_args(self.port, &self.store))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("nats log file"))
             .stderr(log)

