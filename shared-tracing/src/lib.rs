@@ -26,5 +26,5 @@ pub use breaker::{BreakerArgs, BreakerConfig, CircuitState};
 pub use client::{ClientError, Downstream, TracedResponse};
 pub use error::{ApiError, Json, Path};
 pub use server::{serve, shutdown_signal};
-pub use settings::Settings;
+pub use settings::{SamplerKind, Settings};
 pub use telemetry::{InitError, TelemetryGuard, init, resource, sampler, tracer_provider};

@@ -18,6 +18,8 @@ pub struct Settings {
     pub environment: String,
     /// Extra resource attributes from `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, percent-decoded).
     pub resource_attributes: Vec<KeyValue>,
+    /// The sampler `OTEL_TRACES_SAMPLER` names (default `parentbased_traceidratio`).
+    pub sampler: SamplerKind,
     /// Root-span sampling ratio from `OTEL_TRACES_SAMPLER_ARG` or `OTEL_SAMPLE_RATIO` (default 1.0).
     pub sample_ratio: f64,
     /// `x-api-key` header for the exporter, from `OTEL_API_KEY` (never logged).
@@ -28,6 +30,40 @@ pub struct Settings {
     /// `OTEL_SDK_DISABLED=true`: no spans are recorded, exported or propagated; logs stay.
     /// Only `true` (any case) disables, as the specification says.
     pub sdk_disabled: bool,
+    /// Values that were ignored, and why; `init` logs them once logging is up.
+    pub warnings: Vec<String>,
+}
+
+/// The samplers of the specification's `OTEL_TRACES_SAMPLER` that this workspace builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplerKind {
+    /// `always_on`: every span, whatever the parent says.
+    AlwaysOn,
+    /// `always_off`: no span.
+    AlwaysOff,
+    /// `traceidratio`: the trace-id ratio for every span, whatever the parent says.
+    TraceIdRatio,
+    /// `parentbased_always_on`: follow the parent; sample every root.
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`: follow the parent; sample no root.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio`: follow the parent; sample roots by trace-id ratio.
+    ParentBasedTraceIdRatio,
+}
+
+impl SamplerKind {
+    /// Parses a value of `OTEL_TRACES_SAMPLER`.
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "always_on" => Self::AlwaysOn,
+            "always_off" => Self::AlwaysOff,
+            "traceidratio" => Self::TraceIdRatio,
+            "parentbased_always_on" => Self::ParentBasedAlwaysOn,
+            "parentbased_always_off" => Self::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => Self::ParentBasedTraceIdRatio,
+            _ => return None,
+        })
+    }
 }
 
 impl Settings {
@@ -54,6 +90,30 @@ impl Settings {
             .find(|kv| kv.key.as_str() == "service.name")
             .map(|kv| kv.value.to_string());
         let environment = get("ENVIRONMENT").unwrap_or_else(|| "development".to_owned());
+        let mut warnings = Vec::new();
+        let sampler = match get("OTEL_TRACES_SAMPLER") {
+            None => SamplerKind::ParentBasedTraceIdRatio,
+            Some(raw) => SamplerKind::parse(&raw.to_ascii_lowercase()).unwrap_or_else(|| {
+                warnings.push(format!(
+                    "OTEL_TRACES_SAMPLER={raw} is not a sampler this service builds; using parentbased_traceidratio"
+                ));
+                SamplerKind::ParentBasedTraceIdRatio
+            }),
+        };
+        let sample_ratio = match get("OTEL_TRACES_SAMPLER_ARG").or_else(|| get("OTEL_SAMPLE_RATIO"))
+        {
+            None => 1.0,
+            Some(raw) => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|ratio| (0.0..=1.0).contains(ratio))
+                .unwrap_or_else(|| {
+                    warnings.push(format!(
+                        "sampling ratio {raw} is not a number between 0 and 1; using 1.0"
+                    ));
+                    1.0
+                }),
+        };
         Settings {
             fault_injection: get("FAULT_INJECTION")
                 .map(|raw| {
@@ -69,14 +129,12 @@ impl Settings {
             service_namespace: get("SERVICE_NAMESPACE").unwrap_or_else(|| "default".to_owned()),
             environment,
             resource_attributes,
-            sample_ratio: get("OTEL_TRACES_SAMPLER_ARG")
-                .or_else(|| get("OTEL_SAMPLE_RATIO"))
-                .and_then(|raw| raw.parse::<f64>().ok())
-                .filter(|ratio| (0.0..=1.0).contains(ratio))
-                .unwrap_or(1.0),
+            sampler,
+            sample_ratio,
             api_key: get("OTEL_API_KEY"),
             sdk_disabled: get("OTEL_SDK_DISABLED")
                 .is_some_and(|raw| raw.eq_ignore_ascii_case("true")),
+            warnings,
         }
     }
 
@@ -218,10 +276,32 @@ mod tests {
             settings(&[("OTEL_TRACES_SAMPLER_ARG", "7")]).sample_ratio,
             1.0
         );
-        assert_eq!(
-            settings(&[("OTEL_TRACES_SAMPLER_ARG", "x")]).sample_ratio,
-            1.0
-        );
+        let s = settings(&[("OTEL_TRACES_SAMPLER_ARG", "x")]);
+        assert_eq!(s.sample_ratio, 1.0);
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn otel_traces_sampler_names_the_sampler() {
+        assert_eq!(settings(&[]).sampler, SamplerKind::ParentBasedTraceIdRatio);
+        for (value, kind) in [
+            ("always_on", SamplerKind::AlwaysOn),
+            ("always_off", SamplerKind::AlwaysOff),
+            ("traceidratio", SamplerKind::TraceIdRatio),
+            ("parentbased_always_on", SamplerKind::ParentBasedAlwaysOn),
+            ("ParentBased_Always_Off", SamplerKind::ParentBasedAlwaysOff),
+            (
+                "parentbased_traceidratio",
+                SamplerKind::ParentBasedTraceIdRatio,
+            ),
+        ] {
+            let s = settings(&[("OTEL_TRACES_SAMPLER", value)]);
+            assert_eq!(s.sampler, kind, "{value}");
+            assert!(s.warnings.is_empty());
+        }
+        let s = settings(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]);
+        assert_eq!(s.sampler, SamplerKind::ParentBasedTraceIdRatio);
+        assert!(s.warnings[0].contains("jaeger_remote"), "{:?}", s.warnings);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The tracer provider (resource, sampler, OTLP/HTTP exporter, batch processor), the `tracing`
 //! subscriber that feeds it, and the guard that flushes it on shutdown.
 
-use crate::{logs, propagation, settings::Settings};
+use crate::{
+    logs, propagation,
+    settings::{SamplerKind, Settings},
+};
 use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{
@@ -89,8 +92,12 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
         .with(logs::json_layer().with_filter(log_filter))
         .try_init()?;
 
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(
         service.name = %settings.service_name,
+        sampler = ?settings.sampler,
         sample_ratio = settings.sample_ratio,
         fault_injection = settings.fault_injection,
         sdk_disabled = settings.sdk_disabled,
@@ -125,14 +132,24 @@ pub fn tracer_provider(
 ) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(sampler(settings.sample_ratio))
+        .with_sampler(sampler(settings.sampler, settings.sample_ratio))
         .with_resource(resource(settings, version))
         .build()
 }
 
-/// Parent-based: a remote parent's sampled flag is always honoured; roots are sampled by trace id.
-pub fn sampler(ratio: f64) -> Sampler {
-    Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+/// The SDK sampler for `kind`. The default, parent-based trace-id ratio, always honours a remote
+/// parent's sampled flag and samples roots by trace id; the others are there because
+/// `OTEL_TRACES_SAMPLER` may name them.
+pub fn sampler(kind: SamplerKind, ratio: f64) -> Sampler {
+    let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
+    match kind {
+        SamplerKind::AlwaysOn => Sampler::AlwaysOn,
+        SamplerKind::AlwaysOff => Sampler::AlwaysOff,
+        SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
+        SamplerKind::ParentBasedAlwaysOn => parent_based(Sampler::AlwaysOn),
+        SamplerKind::ParentBasedAlwaysOff => parent_based(Sampler::AlwaysOff),
+        SamplerKind::ParentBasedTraceIdRatio => parent_based(Sampler::TraceIdRatioBased(ratio)),
+    }
 }
 
 /// The resource every span of this process carries. `OTEL_RESOURCE_ATTRIBUTES` overrides the

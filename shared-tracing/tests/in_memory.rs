@@ -9,7 +9,7 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
 };
-use shared_tracing::{Settings, propagation, server, tracer_provider};
+use shared_tracing::{SamplerKind, Settings, propagation, server, tracer_provider};
 use tower::ServiceExt;
 use tracing::subscriber::DefaultGuard;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -28,8 +28,13 @@ struct Harness {
 
 impl Harness {
     fn new(ratio: f64) -> Self {
+        Self::with_sampler(SamplerKind::ParentBasedTraceIdRatio, ratio)
+    }
+
+    fn with_sampler(sampler: SamplerKind, ratio: f64) -> Self {
         propagation::install_propagators();
         let mut settings = Settings::from_lookup("test-service", |_| None);
+        settings.sampler = sampler;
         settings.sample_ratio = ratio;
         let exporter = InMemorySpanExporter::default();
         let provider = tracer_provider(
@@ -199,6 +204,30 @@ async fn remote_sampled_parent_is_honoured_even_when_roots_are_never_sampled() {
     // ...while a root request is dropped at ratio 0.
     call("/items/2", None).await;
     assert_eq!(harness.spans().len(), 1);
+}
+
+#[tokio::test]
+async fn otel_traces_sampler_can_name_samplers_that_ignore_the_parent() {
+    let unsampled_parent = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-00");
+    // traceidratio at 1.0 records the span although the caller did not sample its trace.
+    let harness = Harness::with_sampler(SamplerKind::TraceIdRatio, 1.0);
+    call("/items/1", Some(&unsampled_parent)).await;
+    let spans = harness.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].span_context.trace_id(),
+        TraceId::from_hex(PARENT_TRACE).unwrap(),
+        "still the caller's trace"
+    );
+    drop(harness);
+    // always_off records nothing, not even a sampled caller's span.
+    let harness = Harness::with_sampler(SamplerKind::AlwaysOff, 1.0);
+    call(
+        "/items/1",
+        Some(&format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01")),
+    )
+    .await;
+    assert!(harness.spans().is_empty());
 }
 
 #[tokio::test]
