@@ -26,7 +26,7 @@ impl NatsServer {
         let binary = stack::find_on_path("nats-server").unwrap_or_else(|| panic!("{MISSING}"));
         let mut server = NatsServer {
             binary,
-            port: super::stack::free_port(),
+            port: stack::unused_port(),
             store: dir.join("jetstream"),
             log: dir.join("nats-server.log"),
             child: None,

@@ -61,13 +61,6 @@ pub fn binary(name: &str) -> &'static Path {
         .unwrap_or_else(|| panic!("no binary {name}"))
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// One running (or stopped) service process.
 struct Service {
     name: &'static str,
@@ -124,7 +117,7 @@ impl TestStack {
         let nats = NatsServer::start(dir.path()).await;
         let ports: HashMap<&str, u16> = SERVICES
             .iter()
-            .map(|(name, _)| (*name, free_port()))
+            .map(|(name, _)| (*name, stack::unused_port()))
             .collect();
         let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4());
 

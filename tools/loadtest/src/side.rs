@@ -5,7 +5,6 @@
 use otlp_receiver::Receiver;
 use std::{
     collections::HashMap,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::Stdio,
     time::Duration,
@@ -33,7 +32,7 @@ impl Side {
         let receiver = Receiver::start(([127, 0, 0, 1], 0).into())
             .await
             .map_err(|e| format!("starting the OTLP receiver: {e}"))?;
-        let nats_port = free_port()?;
+        let nats_port = stack::unused_port();
         let nats = match stack::find_on_path("nats-server") {
             Some(program) => Some(spawn(
                 &program,
@@ -48,8 +47,8 @@ impl Side {
         };
         let ports: HashMap<&str, u16> = stack::binaries::SERVICES
             .iter()
-            .map(|(service, _)| Ok((*service, free_port()?)))
-            .collect::<Result<_, String>>()?;
+            .map(|(service, _)| (*service, stack::unused_port()))
+            .collect();
         let mut services = Vec::new();
         for (service, _) in stack::binaries::SERVICES {
             let mut env = stack::service_env(
@@ -164,13 +163,6 @@ fn spawn(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", program.display()))
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| format!("finding a free port: {e}"))
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`; 100 on Linux).

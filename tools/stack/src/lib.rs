@@ -4,7 +4,10 @@
 //! just works. Ctrl-C or SIGTERM stops everything, services first so their spans are flushed.
 
 pub mod binaries;
+mod ports;
 pub mod supervisor;
+
+pub use ports::unused_port;
 
 use otlp_receiver::SpanStore;
 use std::{
