@@ -368,10 +368,19 @@ async fn an_order_whose_caller_gives_up_is_still_finished_consistently() {
 
     // order-service finished the order after its caller left: payment, order row, event.
     let trace = stack
-        .wait_for(&trace_id, "the order's PRODUCER span", |t| {
-            !t.named("order-service", "publish orders.created")
-                .is_empty()
-        })
+        .wait_for(
+            &trace_id,
+            "the order's SERVER, payment and PRODUCER spans",
+            |t| {
+                [
+                    ("order-service", "POST /api/orders"),
+                    ("payment-service", "POST /api/payments"),
+                    ("order-service", "publish orders.created"),
+                ]
+                .iter()
+                .all(|(service, name)| !t.named(service, name).is_empty())
+            },
+        )
         .await;
     let server = trace.one("order-service", "POST /api/orders");
     let order_id = server
