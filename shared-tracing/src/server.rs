@@ -1,5 +1,6 @@
 //! The server side every service shares: the request-span layer, the `traceresponse` header,
-//! per-request faults from baggage, JSON 404s and panics, and serving until SIGTERM or Ctrl-C.
+//! per-request faults from baggage, JSON for every error answer (404s, 405s, 413s, panics), and
+//! serving until SIGTERM or Ctrl-C.
 
 use crate::{error::ApiError, propagation};
 use axum::{
@@ -20,7 +21,8 @@ use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Wraps every route of `router` (and its fallback) in a SERVER span joined to the caller's trace,
-/// answers unknown paths with a JSON 404 and panics with a JSON 500, and adds `traceresponse`.
+/// answers unknown paths with a JSON 404, panics with a JSON 500 and any other error without a
+/// JSON body with one, and adds `traceresponse`.
 pub fn instrument<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
