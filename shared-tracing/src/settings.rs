@@ -100,6 +100,18 @@ impl Settings {
                 SamplerKind::ParentBasedTraceIdRatio
             }),
         };
+        // The exporter speaks OTLP over HTTP with protobuf bodies; say so rather than ignore a
+        // request for another protocol.
+        for key in [
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        ] {
+            if let Some(protocol) = get(key).filter(|p| p != "http/protobuf") {
+                warnings.push(format!(
+                    "{key}={protocol} is not supported; spans are exported as http/protobuf"
+                ));
+            }
+        }
         let sample_ratio = match get("OTEL_TRACES_SAMPLER_ARG").or_else(|| get("OTEL_SAMPLE_RATIO"))
         {
             None => 1.0,
@@ -279,6 +291,17 @@ mod tests {
         let s = settings(&[("OTEL_TRACES_SAMPLER_ARG", "x")]);
         assert_eq!(s.sample_ratio, 1.0);
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn an_exporter_protocol_other_than_http_protobuf_is_reported() {
+        assert!(
+            settings(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")])
+                .warnings
+                .is_empty()
+        );
+        let s = settings(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        assert!(s.warnings[0].contains("grpc"), "{:?}", s.warnings);
     }
 
     #[test]
