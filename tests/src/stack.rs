@@ -345,6 +345,18 @@ impl TestStack {
         reply.body["token"].as_str().expect("a token").to_owned()
     }
 
+    /// Reads an order through the gateway, as its customer.
+    pub async fn get_order(&self, token: &str, order_id: &str) -> Reply {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/orders/{order_id}"),
+            Some(token),
+            &[],
+            None,
+        )
+        .await
+    }
+
     /// Places an order through the gateway.
     pub async fn place_order(&self, token: &str, items: Value, card_number: &str) -> Reply {
         let body = serde_json::json!({ "items": items, "card_number": card_number });

@@ -3,7 +3,6 @@
 
 use e2e::{Reply, TestStack, Trace};
 use otlp_receiver::{SpanKind, SpanRecord, StatusCode};
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -169,15 +168,7 @@ async fn order_created_event_carries_the_trace_to_the_inventory_consumer() {
     let fulfil = trace.one("order-service", "POST /internal/orders/{id}/fulfilled");
     assert_eq!(fulfil.kind, SpanKind::Server);
 
-    let order = stack
-        .call(
-            Method::GET,
-            &format!("/api/orders/{order_id}"),
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let order = stack.get_order(&token, &order_id).await;
     assert_eq!(order.body["status"], "fulfilled", "{:?}", order.body);
     assert_sold_exactly(&stack, 3).await;
 }

@@ -396,15 +396,7 @@ async fn an_order_whose_caller_gives_up_is_still_finished_consistently() {
     );
 
     // The customer can find the order, and the stock moved once: sold, not left reserved.
-    let reply = stack
-        .call(
-            Method::GET,
-            &format!("/api/orders/{order_id}"),
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let reply = stack.get_order(&token, &order_id).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(
         ["confirmed", "fulfilled"].contains(&reply.body["status"].as_str().unwrap_or_default()),

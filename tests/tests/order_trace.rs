@@ -494,15 +494,7 @@ async fn with_the_sdk_disabled_orders_still_work_and_nothing_is_exported() {
     let order_id = order.body["order_id"].as_str().unwrap().to_owned();
     stack
         .eventually(Duration::from_secs(15), "the order fulfilled", || async {
-            let reply = stack
-                .call(
-                    Method::GET,
-                    &format!("/api/orders/{order_id}"),
-                    Some(&alice),
-                    &[],
-                    None,
-                )
-                .await;
+            let reply = stack.get_order(&alice, &order_id).await;
             (reply.body["status"] == "fulfilled").then_some(())
         })
         .await;
