@@ -52,6 +52,14 @@ pub enum ClientError {
         /// The downstream service.
         service: &'static str,
     },
+    /// The service answered with a status its contract does not allow.
+    #[error("{service} answered {status}")]
+    UnexpectedStatus {
+        /// The downstream service.
+        service: &'static str,
+        /// What it answered.
+        status: http::StatusCode,
+    },
     /// The body was not what the contract promises.
     #[error("{service} sent an invalid response")]
     InvalidResponse {
@@ -77,9 +85,9 @@ impl ClientError {
         match self {
             Self::Timeout { .. } => http::StatusCode::GATEWAY_TIMEOUT,
             Self::CircuitOpen { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unavailable { .. } | Self::InvalidResponse { .. } => {
-                http::StatusCode::BAD_GATEWAY
-            }
+            Self::Unavailable { .. }
+            | Self::UnexpectedStatus { .. }
+            | Self::InvalidResponse { .. } => http::StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -90,6 +98,7 @@ impl ClientError {
             Self::Unavailable { source, .. } if source.is_connect() => "connection_error",
             Self::Unavailable { .. } => "transport_error",
             Self::CircuitOpen { .. } => "circuit_open",
+            Self::UnexpectedStatus { .. } => "unexpected_status",
             Self::InvalidResponse { .. } => "invalid_response",
         }
     }
@@ -329,6 +338,14 @@ impl TracedResponse {
     /// The HTTP status of the answer.
     pub fn status(&self) -> reqwest::StatusCode {
         self.response.status()
+    }
+
+    /// The error for an answer whose status the caller's contract does not allow.
+    pub fn unexpected_status(&self) -> ClientError {
+        ClientError::UnexpectedStatus {
+            service: self.service,
+            status: self.response.status(),
+        }
     }
 
     /// The response headers.

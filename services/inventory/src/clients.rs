@@ -9,15 +9,6 @@ pub(crate) struct OrderClient {
     downstream: Downstream,
 }
 
-/// Why order-service could not be told.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum NotifyError {
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    #[error("order-service answered {0}")]
-    Status(StatusCode),
-}
-
 impl OrderClient {
     pub(crate) fn new(base_url: &str, timeout: std::time::Duration) -> Self {
         Self {
@@ -32,7 +23,7 @@ impl OrderClient {
         skip_all,
         fields(order_id = order_id, downstream_service = self.downstream.service())
     )]
-    pub(crate) async fn mark_fulfilled(&self, order_id: &str) -> Result<(), NotifyError> {
+    pub(crate) async fn mark_fulfilled(&self, order_id: &str) -> Result<(), ClientError> {
         let path = format!("/internal/orders/{}/fulfilled", path_segment(order_id));
         let request = self.downstream.request(Method::POST, &path);
         let response = self
@@ -45,7 +36,7 @@ impl OrderClient {
                 tracing::warn!("order-service does not know this order; nothing to mark");
                 Ok(())
             }
-            status => Err(NotifyError::Status(status)),
+            _ => Err(response.unexpected_status()),
         }
     }
 }

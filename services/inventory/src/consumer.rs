@@ -7,7 +7,7 @@
 //! `max_deliver` deliveries the message goes to `orders.dlq` with its headers.
 
 use crate::{
-    clients::{NotifyError, OrderClient},
+    clients::OrderClient,
     store::{self, Commit},
 };
 use async_nats::{
@@ -18,7 +18,7 @@ use async_nats::{
     },
 };
 use futures_util::StreamExt;
-use shared_tracing::messaging;
+use shared_tracing::{ClientError, messaging};
 use sqlx::SqlitePool;
 use std::time::Duration;
 use tracing::{Instrument, Span, field::Empty};
@@ -67,7 +67,7 @@ enum ProcessError {
     #[error(transparent)]
     Store(#[from] crate::Error),
     #[error("telling order-service: {0}")]
-    Notify(#[from] NotifyError),
+    Notify(#[from] ClientError),
 }
 
 impl ProcessError {

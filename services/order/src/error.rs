@@ -38,17 +38,9 @@ pub enum Error {
         /// The order that was not placed.
         order_id: String,
     },
-    /// A downstream service timed out or could not be reached.
+    /// A downstream service timed out, could not be reached or answered outside its contract.
     #[error(transparent)]
     Upstream(#[from] ClientError),
-    /// A downstream service answered with a status its contract does not allow.
-    #[error("{service} answered {status}")]
-    UpstreamStatus {
-        /// The downstream service.
-        service: &'static str,
-        /// What it answered.
-        status: reqwest::StatusCode,
-    },
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -69,7 +61,6 @@ impl IntoResponse for Error {
                     .into_response();
             }
             Error::Upstream(error) => error.status(),
-            Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
             Error::Database(error) => return ApiError::internal(error).into_response(),
         };
         if status.is_server_error() {

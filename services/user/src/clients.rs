@@ -39,10 +39,7 @@ impl AuthClient {
             StatusCode::OK => Ok(()),
             StatusCode::UNAUTHORIZED => Err(Error::Unauthorized(response.error_message().await)),
             StatusCode::FORBIDDEN => Err(Error::Forbidden),
-            status => Err(Error::UpstreamStatus {
-                service: self.downstream.service(),
-                status,
-            }),
+            _ => Err(response.unexpected_status().into()),
         }
     }
 }

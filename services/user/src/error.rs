@@ -24,14 +24,6 @@ pub enum Error {
     /// auth-service did not answer usefully.
     #[error(transparent)]
     Upstream(#[from] ClientError),
-    /// auth-service answered with a status the contract does not allow.
-    #[error("{service} answered {status}")]
-    UpstreamStatus {
-        /// The downstream service.
-        service: &'static str,
-        /// What it answered.
-        status: reqwest::StatusCode,
-    },
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -44,7 +36,6 @@ impl IntoResponse for Error {
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Upstream(error) => error.status(),
-            Error::UpstreamStatus { .. } => StatusCode::BAD_GATEWAY,
             Error::Database(error) => return ApiError::internal(error).into_response(),
         };
         if status.is_server_error() {

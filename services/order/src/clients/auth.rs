@@ -45,10 +45,7 @@ impl AuthClient {
                 Ok(identity)
             }
             StatusCode::UNAUTHORIZED => Err(Error::Unauthorized(response.error_message().await)),
-            status => Err(Error::UpstreamStatus {
-                service: self.downstream.service(),
-                status,
-            }),
+            _ => Err(response.unexpected_status().into()),
         }
     }
 }

@@ -56,10 +56,7 @@ impl InventoryClient {
             StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => {
                 Err(Error::InvalidOrder(response.error_message().await))
             }
-            status => Err(Error::UpstreamStatus {
-                service: self.downstream.service(),
-                status,
-            }),
+            _ => Err(response.unexpected_status().into()),
         }
     }
 

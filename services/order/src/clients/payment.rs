@@ -88,6 +88,7 @@ impl PaymentClient {
                 Err(Error::InvalidOrder(format!("payment: {message}")))
             }
             status => {
+                let unexpected = response.unexpected_status();
                 if status.is_server_error() {
                     let span = response.span().clone();
                     let body: serde_json::Value = response.json().await.unwrap_or_default();
@@ -99,10 +100,7 @@ impl PaymentClient {
                         );
                     });
                 }
-                Err(Error::UpstreamStatus {
-                    service: self.downstream.service(),
-                    status,
-                })
+                Err(unexpected.into())
             }
         }
     }

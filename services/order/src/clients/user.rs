@@ -48,10 +48,7 @@ impl UserClient {
             StatusCode::OK => Ok(response.json().await?),
             StatusCode::UNAUTHORIZED => Err(Error::Unauthorized(response.error_message().await)),
             StatusCode::FORBIDDEN => Err(Error::Forbidden),
-            status => Err(Error::UpstreamStatus {
-                service: self.downstream.service(),
-                status,
-            }),
+            _ => Err(response.unexpected_status().into()),
         }
     }
 }
