@@ -1,7 +1,7 @@
 //! The `tracecheck` CLI, run as a process against a live stack and the receiver's
 //! Jaeger-compatible API: the same command the README runs against Jaeger after `docker compose up`.
 
-use e2e::{TestStack, binary};
+use e2e::{SERVICES, TestStack, binary};
 use reqwest::Method;
 
 async fn tracecheck(args: &[&str]) -> (bool, String) {
@@ -36,14 +36,7 @@ async fn tracecheck_places_an_order_and_finds_its_trace_complete() {
         out.contains("complete: 6 services, one root, every hop joined"),
         "{out}"
     );
-    for service in [
-        "gateway",
-        "user-service",
-        "auth-service",
-        "order-service",
-        "inventory-service",
-        "payment-service",
-    ] {
+    for (service, _) in SERVICES {
         assert!(
             out.lines().any(|l| l.trim_start().starts_with(service)),
             "{service} missing:\n{out}"
