@@ -94,10 +94,6 @@ impl Comparison {
     /// `figures` holds the untraced side, then the traced one.
     pub(crate) fn new(options: &Options, figures: Vec<Figures>) -> Self {
         let [untraced, traced]: [Figures; 2] = figures.try_into().expect("two sides");
-        let ratio = |t: Option<f64>, u: Option<f64>| match (t, u) {
-            (Some(t), Some(u)) if u > 0.0 => Some(t / u),
-            _ => None,
-        };
         let ratios = BTreeMap::from([
             (
                 "throughput",
@@ -141,6 +137,14 @@ impl Comparison {
     }
 }
 
+/// traced ÷ untraced, where there is an untraced figure to divide by.
+fn ratio(traced: Option<f64>, untraced: Option<f64>) -> Option<f64> {
+    match (traced, untraced) {
+        (Some(t), Some(u)) if u > 0.0 => Some(t / u),
+        _ => None,
+    }
+}
+
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (u, t) = (&self.untraced, &self.traced);
@@ -173,26 +177,21 @@ impl fmt::Display for Comparison {
                 cell(ratio)
             )
         };
-        let ratio = |key: &str| self.ratios.get(key).copied().flatten();
+        let saved = |key: &str| self.ratios.get(key).copied().flatten();
         row(
             f,
             "throughput (requests/s)",
             Some(u.throughput_per_s),
             Some(t.throughput_per_s),
-            ratio("throughput"),
+            saved("throughput"),
         )?;
-        for (label, key) in [
-            ("latency p50 (ms)", "p50"),
-            ("latency p90 (ms)", "p90"),
-            ("latency p99 (ms)", "p99"),
+        let (all_u, all_t) = (&u.latency_ms["all"], &t.latency_ms["all"]);
+        for (label, a, b) in [
+            ("latency p50 (ms)", all_u.p50, all_t.p50),
+            ("latency p90 (ms)", all_u.p90, all_t.p90),
+            ("latency p99 (ms)", all_u.p99, all_t.p99),
         ] {
-            let pick = |p: &Percentiles| match key {
-                "p50" => p.p50,
-                "p90" => p.p90,
-                _ => p.p99,
-            };
-            let (a, b) = (pick(&u.latency_ms["all"]), pick(&t.latency_ms["all"]));
-            row(f, label, Some(a), Some(b), (a > 0.0).then(|| b / a))?;
+            row(f, label, Some(a), Some(b), ratio(Some(b), Some(a)))?;
         }
         for kind in KINDS
             .iter()
@@ -205,7 +204,7 @@ impl fmt::Display for Comparison {
                 &format!("  {kind} p50 (ms)"),
                 Some(a),
                 Some(b),
-                (a > 0.0).then(|| b / a),
+                ratio(Some(b), Some(a)),
             )?;
         }
         row(
@@ -213,7 +212,7 @@ impl fmt::Display for Comparison {
             "services' CPU per request (µs)",
             u.cpu_us_per_request,
             t.cpu_us_per_request,
-            ratio("cpu_per_request"),
+            saved("cpu_per_request"),
         )?;
         row(
             f,
@@ -227,7 +226,7 @@ impl fmt::Display for Comparison {
             "services' peak resident memory (MiB)",
             u.peak_rss_mib,
             t.peak_rss_mib,
-            ratio("peak_rss"),
+            saved("peak_rss"),
         )?;
         writeln!(
             f,
