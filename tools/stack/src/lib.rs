@@ -59,14 +59,14 @@ pub async fn run(options: Options) -> Result<(), String> {
         .iter()
         .map(|(n, p)| Ok((*n, port(*p)?)))
         .collect::<Result<_, String>>()?;
-    let url_of = |name: &str| {
-        let port = ports
+    let port_of = |name: &str| {
+        ports
             .iter()
             .find(|(n, _)| *n == name)
             .expect("known service")
-            .1;
-        local_url(port)
+            .1
     };
+    let url_of = |name: &str| local_url(port_of(name));
 
     let built = match &options.bin_dir {
         Some(dir) => binaries::find_in(dir)?,
@@ -122,13 +122,6 @@ pub async fn run(options: Options) -> Result<(), String> {
         }
     };
 
-    let port_of = |name: &str| {
-        ports
-            .iter()
-            .find(|(n, _)| *n == name)
-            .expect("known service")
-            .1
-    };
     for (name, _) in &ports {
         let mut env = service_env(
             name,
