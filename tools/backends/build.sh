@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Builds the real backends from the Go module proxy, at the versions docker-compose.yml runs:
+#   otelcol      the OpenTelemetry Collector, by the official Collector Builder from
+#                otelcol-builder.yaml (OTELCOL_VERSION)
+#   jaeger       Jaeger v2, github.com/jaegertracing/jaeger/cmd/jaeger (JAEGER_VERSION)
+#   nats-server  github.com/nats-io/nats-server/v2 (NATS_VERSION)
+# The versions are read from the repository's .env, the file compose reads its image tags from.
+# Each binary is built once into a cache folder outside the clone, keyed by what it is built
+# from; a warm run builds nothing. The LAST line printed is a folder holding all three.
+#
+#   BACKENDS_CACHE_DIR  where the builds are kept (default ~/.cache/distributed-tracing/backends)
+set -euo pipefail
+shopt -s inherit_errexit
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${BACKENDS_CACHE_DIR:-$HOME/.cache/distributed-tracing/backends}
+mkdir -p "$cache"
+
+# KEY=VALUE from .env (compose's syntax; no shell evaluation).
+env_value() {
+    local value
+    value=$(sed -n "s/^$1=//p" "$root/.env" | tail -n 1)
+    [ -n "$value" ] || { echo "build.sh: $1 is not set in .env" >&2; exit 1; }
+    printf '%s' "$value"
+}
+otelcol_version=$(env_value OTELCOL_VERSION)
+jaeger_version=$(env_value JAEGER_VERSION)
+nats_version=$(env_value NATS_VERSION)
+nats_version=${nats_version%-alpine}
+
+# Jaeger tags every v2 release twice, v2.N.P and v1.(N+63).P on the same commit, and its Go
+# module path has no /v2, so the Go module proxy knows it only by the v1 tag.
+if [[ ! $jaeger_version =~ ^2\.([0-9]+)\.([0-9]+)$ ]]; then
+    echo "build.sh: JAEGER_VERSION must be a Jaeger v2 release (2.N.P), not '$jaeger_version'" >&2
+    exit 1
+fi
+jaeger_module_version="v1.$((BASH_REMATCH[1] + 63)).${BASH_REMATCH[2]}"
+
+go_version=$(go env GOVERSION)
+fingerprint() { { printf '%s\n' "$go_version" "$@"; } | sha256sum | cut -c1-16; }
+
+# One build at a time per cache folder: test binaries may call this script concurrently.
+exec 9>"$cache/.lock"
+flock 9
+# Holding the lock, any half-built folder is left over from a run that was stopped.
+rm -rf "$cache"/*.tmp
+
+# build NAME KEY COMMAND...: runs COMMAND with $out set to an empty folder unless NAME was
+# already built under KEY; echoes the binary's path.
+build() {
+    local name=$1 key=$2
+    shift 2
+    local dir="$cache/$name-$key"
+    if [ ! -x "$dir/$name" ]; then
+        echo "building $name ($dir); the first build takes minutes" >&2
+        local started=$SECONDS
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+        out="$dir.tmp" "$@" >&2
+        [ -x "$dir.tmp/$name" ] || { echo "build.sh: $name was not built" >&2; exit 1; }
+        rm -rf "$dir" && mv "$dir.tmp" "$dir"
+        echo "built $name in $((SECONDS - started)) s" >&2
+    fi
+    printf '%s' "$dir/$name"
+}
+
+build_otelcol() {
+    local builder_dir="$cache/ocb-v$otelcol_version"
+    if [ ! -x "$builder_dir/builder" ]; then
+        GOBIN="$builder_dir" go install "go.opentelemetry.io/collector/cmd/builder@v$otelcol_version"
+    fi
+    # The manifest as written, with the output folder set here.
+    sed "s|^dist:|dist:\n  output_path: $out/src|" "$here/otelcol-builder.yaml" > "$out/manifest.yaml"
+    "$builder_dir/builder" --config "$out/manifest.yaml" --ldflags="-s -w"
+    mv "$out/src/otelcol" "$out/otelcol"
+    rm -rf "$out/src"
+}
+
+go_install() { GOBIN="$out" go install -trimpath -ldflags="-s -w" "$1"; }
+
+# Jaeger from its own module (jaeger/go.mod, go.sum): refuse a go.mod that names another
+# version than .env, so compose's image and the tested binary cannot drift apart.
+build_jaeger() {
+    local pinned
+    pinned=$(cd "$here/jaeger" && go list -m -f '{{.Version}}' github.com/jaegertracing/jaeger)
+    if [ "$pinned" != "$jaeger_module_version" ]; then
+        echo "build.sh: tools/backends/jaeger/go.mod has Jaeger $pinned, .env JAEGER_VERSION=$jaeger_version is $jaeger_module_version;" \
+            "run: (cd tools/backends/jaeger && go get -tool github.com/jaegertracing/jaeger/cmd/jaeger@$jaeger_module_version && go mod tidy)" >&2
+        exit 1
+    fi
+    (cd "$here/jaeger" && go build -trimpath -ldflags="-s -w" -o "$out/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger)
+}
+
+otelcol=$(build otelcol "$(fingerprint "$otelcol_version" "$(cat "$here/otelcol-builder.yaml")")" \
+    build_otelcol)
+jaeger=$(build jaeger "$(fingerprint "$jaeger_module_version" "$(cat "$here/jaeger/go.mod" "$here/jaeger/go.sum")")" \
+    build_jaeger)
+nats=$(build nats-server "$(fingerprint "$nats_version")" \
+    go_install "github.com/nats-io/nats-server/v2@v$nats_version")
+
+# The folder that holds all three, named after what it holds.
+set_dir="$cache/set-$(fingerprint "$otelcol" "$jaeger" "$nats")"
+if [ ! -d "$set_dir" ]; then
+    mkdir -p "$set_dir.tmp"
+    ln -sf "$otelcol" "$set_dir.tmp/otelcol"
+    ln -sf "$jaeger" "$set_dir.tmp/jaeger"
+    ln -sf "$nats" "$set_dir.tmp/nats-server"
+    mv "$set_dir.tmp" "$set_dir"
+fi
+echo "$set_dir"
