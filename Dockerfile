@@ -39,6 +39,11 @@ COPY --from=builder /app/target/release/healthcheck /usr/local/bin/healthcheck
 COPY --from=builder --chown=65532:65532 /data /data
 USER nonroot
 ENV RUST_LOG=info
+# The image's one service listens on the port of LISTEN_ADDR, whose default is the service's
+# own: gateway 8080, user-service 8081, auth-service 8082, order-service 8083,
+# inventory-service 8084, payment-service 8085. A Dockerfile cannot map SERVICE to a port
+# without a shell, so the range documents all six (compose publishes only the gateway's).
+EXPOSE 8080-8085
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=6 \
     CMD ["/usr/local/bin/healthcheck"]
 ENTRYPOINT ["/usr/local/bin/service"]
