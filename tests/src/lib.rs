@@ -1,11 +1,15 @@
 //! Helpers for the end-to-end tests: build and start the six real service binaries on free ports,
-//! pointed at an in-process OTLP receiver and a real `nats-server -js`, and query the traces they
-//! export.
+//! pointed at an in-process OTLP receiver (or the real Collector and Jaeger) and a real
+//! `nats-server -js`, and query the traces they export.
 
+mod backends;
+mod dotenv;
 mod nats;
 mod stack;
 mod trace;
 
+pub use backends::{Backend, Collector, Jaeger};
+pub use dotenv::dotenv;
 pub use nats::NatsServer;
 pub use stack::{Reply, SERVICES, TestStack, binary};
 pub use trace::Trace;

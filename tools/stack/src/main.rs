@@ -1,6 +1,7 @@
-//! `cargo run --release -p stack`: the six services, nats-server and the embedded trace viewer.
+//! `cargo run --release -p stack`: the six services, nats-server and the embedded trace viewer
+//! (or, with `--backends real`, the real OpenTelemetry Collector and Jaeger v2).
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use std::{path::PathBuf, process::ExitCode};
 
 /// Runs the whole demo locally, without Docker.
@@ -22,6 +23,16 @@ struct Args {
     /// Run the service binaries in this folder (e.g. target/release) instead of building them.
     #[arg(long, env = "STACK_BIN_DIR")]
     bin_dir: Option<PathBuf>,
+    /// `embedded`: the built-in trace viewer. `real`: compose's topology — the OpenTelemetry
+    /// Collector (OTELCOL_CONFIG) and Jaeger v2, built from the Go module proxy (needs Go).
+    #[arg(long, value_enum, default_value_t = BackendsArg::Embedded)]
+    backends: BackendsArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendsArg {
+    Embedded,
+    Real,
 }
 
 #[tokio::main]
@@ -33,6 +44,10 @@ async fn main() -> ExitCode {
         port_offset: args.port_offset,
         data_dir: args.data_dir,
         bin_dir: args.bin_dir,
+        backends: match args.backends {
+            BackendsArg::Embedded => stack::Backends::Embedded,
+            BackendsArg::Real => stack::Backends::Real,
+        },
     };
     match stack::run(options).await {
         Ok(()) => ExitCode::SUCCESS,

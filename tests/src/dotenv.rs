@@ -1,0 +1,16 @@
+//! `.env`: the file docker-compose.yml reads its image versions and defaults from.
+
+use std::collections::BTreeMap;
+
+/// `.env` of the workspace as a map (compose's `KEY=VALUE` lines; comments and blanks skipped).
+pub fn dotenv() -> BTreeMap<String, String> {
+    let file = stack::binaries::workspace_root().join(".env");
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}

@@ -1,0 +1,127 @@
+//! The real backends — the OpenTelemetry Collector, Jaeger v2 and nats-server, built from the Go
+//! module proxy by `tools/backends/build.sh` at the versions docker-compose.yml runs — and the
+//! command lines that run them on loopback with the very config files compose mounts: only the
+//! listen addresses and the exporter's target change, through the Collector's own `--set`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::OnceLock,
+};
+
+/// The collector configurations compose can mount (`OTELCOL_CONFIG` in `.env`).
+pub const COLLECTOR_CONFIGS: [&str; 2] =
+    ["otel-collector.yaml", "otel-collector.tail-sampling.yaml"];
+
+/// Jaeger's configuration, as compose mounts it.
+pub const JAEGER_CONFIG: &str = "jaeger.yaml";
+
+/// The folder holding `otelcol`, `jaeger` and `nats-server`: `BACKENDS_DIR` when set (CI builds
+/// first and sets it), else the last line `tools/backends/build.sh` prints (it builds what is
+/// missing, once per machine; a warm run takes a second). Built once per process.
+pub fn dir() -> Result<&'static Path, String> {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("BACKENDS_DIR") {
+            return Ok(PathBuf::from(dir));
+        }
+        let script = crate::binaries::workspace_root().join("tools/backends/build.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("running {}: {e} (it needs bash and Go)", script.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        match stdout.lines().last() {
+            Some(dir) if output.status.success() => Ok(PathBuf::from(dir.trim())),
+            _ => Err(format!(
+                "{} failed ({}): the real backends are built with Go from the Go module proxy",
+                script.display(),
+                output.status
+            )),
+        }
+    })
+    .as_ref()
+    .map(PathBuf::as_path)
+    .map_err(Clone::clone)
+}
+
+/// The path of one built backend: `otelcol`, `jaeger` or `nats-server`.
+pub fn binary(name: &str) -> Result<PathBuf, String> {
+    let path = dir()?.join(name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!("{} was not built", path.display()))
+    }
+}
+
+/// Where the Collector listens, on loopback.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectorPorts {
+    /// OTLP/gRPC (4317 in compose).
+    pub otlp_grpc: u16,
+    /// OTLP/HTTP (4318 in compose): the services' exporter endpoint.
+    pub otlp_http: u16,
+    /// The `health_check` extension (13133 in compose).
+    pub health: u16,
+}
+
+/// `otelcol` arguments that run `config` (a file compose mounts) on loopback `ports`, exporting
+/// to Jaeger's OTLP/gRPC receiver on loopback `jaeger_otlp_grpc`.
+pub fn collector_args(config: &Path, ports: CollectorPorts, jaeger_otlp_grpc: u16) -> Vec<String> {
+    args(
+        config,
+        &[
+            ("receivers.otlp.protocols.grpc.endpoint", ports.otlp_grpc),
+            ("receivers.otlp.protocols.http.endpoint", ports.otlp_http),
+            ("exporters.otlp_grpc/jaeger.endpoint", jaeger_otlp_grpc),
+            ("extensions.health_check.endpoint", ports.health),
+        ],
+    )
+}
+
+/// Where Jaeger listens, on loopback.
+#[derive(Debug, Clone, Copy)]
+pub struct JaegerPorts {
+    /// OTLP/gRPC (4317 in compose): the collector exports here.
+    pub otlp_grpc: u16,
+    /// OTLP/HTTP (4318 in compose).
+    pub otlp_http: u16,
+    /// The UI and the HTTP query API (16686 in compose).
+    pub query_http: u16,
+    /// The gRPC query API (16685).
+    pub query_grpc: u16,
+    /// `healthcheckv2`'s `/status` (13133 in compose).
+    pub health: u16,
+}
+
+/// `jaeger` arguments that run `config` (the file compose mounts) on loopback `ports`.
+pub fn jaeger_args(config: &Path, ports: JaegerPorts) -> Vec<String> {
+    args(
+        config,
+        &[
+            ("receivers.otlp.protocols.grpc.endpoint", ports.otlp_grpc),
+            ("receivers.otlp.protocols.http.endpoint", ports.otlp_http),
+            ("extensions.jaeger_query.http.endpoint", ports.query_http),
+            ("extensions.jaeger_query.grpc.endpoint", ports.query_grpc),
+            ("extensions.healthcheckv2.http.endpoint", ports.health),
+        ],
+    )
+}
+
+/// `--config FILE`, then `--set key=127.0.0.1:PORT` for each listen address (the Collector
+/// turns `.` in a key into its `::` separator), and no metrics of its own: both programs serve
+/// them on :8888 by default, and several on one machine would fight over that port.
+fn args(config: &Path, addresses: &[(&str, u16)]) -> Vec<String> {
+    ["--config".to_owned(), config.display().to_string()]
+        .into_iter()
+        .chain(
+            addresses
+                .iter()
+                .map(|(key, port)| format!("--set={key}=127.0.0.1:{port}")),
+        )
+        .chain(["--set=service.telemetry.metrics.level=none".to_owned()])
+        .collect()
+}
