@@ -143,6 +143,11 @@ impl Jaeger {
         self.ports.otlp_grpc
     }
 
+    /// Its OTLP/HTTP endpoint (POST `/v1/traces`).
+    pub fn otlp_http_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.otlp_http)
+    }
+
     /// The base URL of its HTTP query API (`/api/traces/{id}`).
     pub fn query_api(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.query_http)

@@ -18,11 +18,13 @@ use std::{
 };
 
 /// Jaeger's query API over `store`: `/api/services`, `/api/services/{service}/operations`,
-/// `/api/traces` (search), `/api/traces/{traceID}` and `/api/dependencies`.
+/// `/api/operations?service=&spanKind=`, `/api/traces` (search), `/api/traces/{traceID}` and
+/// `/api/dependencies`, answering as Jaeger v2 does (checked against the real one in the tests).
 pub fn query_router(store: Arc<SpanStore>) -> Router {
     Router::new()
         .route("/api/services", get(get_services))
         .route("/api/services/{service}/operations", get(get_operations))
+        .route("/api/operations", get(get_typed_operations))
         .route("/api/traces", get(search_traces))
         .route("/api/traces/{trace_id}", get(get_trace))
         .route("/api/dependencies", get(get_dependencies))
@@ -64,6 +66,35 @@ async fn get_operations(
     envelope(json!(operations), total)
 }
 
+/// The parameters of `GET /api/operations`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OperationsQuery {
+    service: String,
+    span_kind: Option<String>,
+}
+
+/// A service's operations with their span kinds (`[{name, spanKind}]`), optionally of one kind.
+async fn get_typed_operations(
+    State(store): State<Arc<SpanStore>>,
+    Query(query): Query<OperationsQuery>,
+) -> Json<Value> {
+    let operations: BTreeSet<(String, &'static str)> = store.with_traces(|traces| {
+        traces
+            .flatten()
+            .filter(|s| s.service_name == query.service)
+            .map(|s| (s.name.clone(), kind_tag(s.kind).unwrap_or("")))
+            .filter(|(_, kind)| query.span_kind.as_deref().is_none_or(|k| k == *kind))
+            .collect()
+    });
+    let data: Vec<Value> = operations
+        .iter()
+        .map(|(name, kind)| json!({ "name": name, "spanKind": kind }))
+        .collect();
+    let total = data.len();
+    envelope(Value::Array(data), total)
+}
+
 /// The search parameters of `GET /api/traces`, as Jaeger's UI sends them.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,8 +127,8 @@ async fn search_traces(
             .map(|trace| to_jaeger_trace(&trace[0].trace_id, trace))
             .collect()
     });
-    let total = traces.len();
-    Ok(envelope(Value::Array(traces), total))
+    // Jaeger v2 answers a search with `total` 0, whatever it found.
+    Ok(envelope(Value::Array(traces), 0))
 }
 
 /// A parsed `/api/traces` query: a trace matches when one span satisfies every criterion.
@@ -172,6 +203,8 @@ impl TraceFilter {
 }
 
 /// A span's tag as Jaeger shows it: attributes, `span.kind`, `error` and `otel.status_code`.
+/// Deliberately more than Jaeger 2.13's in-memory store, which matches attributes only (its
+/// search finds nothing for `error=true`); the viewer finds failed spans by their status.
 fn tag_value(span: &SpanRecord, key: &str) -> Option<String> {
     match key {
         "error" => (span.status == StatusCode::Error).then(|| "true".to_owned()),
@@ -225,7 +258,9 @@ struct DependencyQuery {
     lookback: Option<u64>,
 }
 
-/// Service-to-service call counts: one per span whose parent belongs to another service.
+/// Call counts between services: one per span with a parent, counted for the parent's service
+/// and the span's (a span whose parent is in its own service counts as a call to itself, as in
+/// Jaeger). Like Jaeger, the envelope's `total` is 0.
 async fn get_dependencies(
     State(store): State<Arc<SpanStore>>,
     Query(query): Query<DependencyQuery>,
@@ -245,7 +280,7 @@ async fn get_dependencies(
                     continue;
                 }
                 let parent = span.parent_span_id.as_deref().and_then(|p| services.get(p));
-                if let Some(parent) = parent.filter(|p| **p != span.service_name) {
+                if let Some(parent) = parent {
                     *calls
                         .entry(((*parent).to_owned(), span.service_name.clone()))
                         .or_default() += 1;
@@ -257,8 +292,7 @@ async fn get_dependencies(
         .into_iter()
         .map(|((parent, child), count)| json!({ "parent": parent, "child": child, "callCount": count }))
         .collect();
-    let total = data.len();
-    envelope(Value::Array(data), total)
+    envelope(Value::Array(data), 0)
 }
 
 async fn get_trace(
@@ -295,7 +329,10 @@ pub fn to_jaeger_trace(trace_id: &str, spans: &[SpanRecord]) -> Value {
             .to_owned();
         let next_id = format!("p{}", processes.len() + 1);
         let (process_id, _) = processes.entry(instance).or_insert_with(|| {
-            let process = json!({ "serviceName": span.service_name, "tags": tags(&span.resource) });
+            // `service.name` is the process's serviceName, not one of its tags.
+            let mut resource = span.resource.clone();
+            resource.remove("service.name");
+            let process = json!({ "serviceName": span.service_name, "tags": tags(&resource) });
             (next_id, process)
         });
         let references: Vec<Value> = span
@@ -307,6 +344,9 @@ pub fn to_jaeger_trace(trace_id: &str, spans: &[SpanRecord]) -> Value {
             }))
             .collect();
         let mut span_tags = tags(&span.attributes);
+        if !span.scope.is_empty() {
+            span_tags.push(tag("otel.scope.name", &Value::from(span.scope.as_str())));
+        }
         if let Some(kind) = kind_tag(span.kind) {
             span_tags.push(tag("span.kind", &Value::from(kind)));
         }
@@ -340,11 +380,43 @@ pub fn to_jaeger_trace(trace_id: &str, spans: &[SpanRecord]) -> Value {
             "logs": logs,
             "processID": process_id,
             "warnings": null,
-            "flags": 1,
         }));
     }
     let processes: Map<String, Value> = processes.into_values().collect();
     json!({ "traceID": trace_id, "spans": jaeger_spans, "processes": processes, "warnings": null })
+}
+
+/// A Jaeger query API answer in a form where two answers that say the same thing compare equal:
+/// each span's `processID` replaced by its process (ids like `p1` are numbered by whoever
+/// serialises the trace) and every array in a canonical order.
+pub fn comparable(answer: &Value) -> Value {
+    let mut answer = answer.clone();
+    let traces = answer["data"].as_array_mut().into_iter().flatten();
+    for trace in traces.filter_map(Value::as_object_mut) {
+        let processes = trace.remove("processes").unwrap_or_default();
+        let spans = trace.get_mut("spans").and_then(Value::as_array_mut);
+        for span in spans.into_iter().flatten().filter_map(Value::as_object_mut) {
+            let process = span
+                .remove("processID")
+                .and_then(|id| id.as_str().map(|id| processes[id].clone()));
+            span.insert("process".into(), process.unwrap_or_default());
+        }
+    }
+    canonical(&answer)
+}
+
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(canonical).collect();
+            items.sort_by_cached_key(Value::to_string);
+            Value::Array(items)
+        }
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), canonical(v))).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 fn kind_tag(kind: SpanKind) -> Option<&'static str> {

@@ -12,7 +12,7 @@ mod server;
 mod store;
 mod ui;
 
-pub use jaeger::{query_router, to_jaeger_trace};
+pub use jaeger::{comparable, query_router, to_jaeger_trace};
 pub use model::{
     EventRecord, LinkRecord, SpanKind, SpanRecord, StatusCode, decode_export_request,
     decode_export_request_json,

@@ -1,17 +1,23 @@
-//! Jaeger's query API over the store, checked endpoint by endpoint against responses in Jaeger's
-//! documented JSON format (`tests/fixtures/jaeger-*.json`). Spans go in as OTLP/JSON.
+//! Jaeger's query API over the store, checked endpoint by endpoint against what the real Jaeger v2
+//! answers for the same spans (`tests/fixtures/jaeger-*.json`, captured from it and checked
+//! against it by the e2e test `viewer_vs_jaeger`). Spans go in as OTLP/JSON.
 
 use axum::{
     Router,
     body::{Body, to_bytes},
     http::{Request, StatusCode},
 };
-use otlp_receiver::{SpanStore, query_router, router};
+use otlp_receiver::{SpanStore, comparable, query_router, router};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
 const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+/// A fixture of a Jaeger answer, in [`comparable`] form.
+fn jaeger_fixture(name: &str) -> Value {
+    comparable(&serde_json::from_str(&fixture(name)).unwrap())
+}
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -59,15 +65,9 @@ async fn services_and_operations_list_what_was_received() {
     let app = app().await;
     let (status, body) = get(&app, "/api/services").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        body,
-        serde_json::from_str::<Value>(&fixture("jaeger-services.json")).unwrap()
-    );
+    assert_eq!(comparable(&body), jaeger_fixture("jaeger-services.json"));
     let (_, body) = get(&app, "/api/services/gateway/operations").await;
-    assert_eq!(
-        body,
-        serde_json::from_str::<Value>(&fixture("jaeger-operations.json")).unwrap()
-    );
+    assert_eq!(comparable(&body), jaeger_fixture("jaeger-operations.json"));
 }
 
 #[tokio::test]
@@ -75,13 +75,7 @@ async fn a_trace_is_served_in_jaegers_model() {
     let app = app().await;
     let (status, body) = get(&app, &format!("/api/traces/{A}")).await;
     assert_eq!(status, StatusCode::OK);
-    if std::env::var_os("DUMP_TRACE").is_some() {
-        println!("{}", serde_json::to_string_pretty(&body).unwrap());
-    }
-    assert_eq!(
-        body,
-        serde_json::from_str::<Value>(&fixture("jaeger-trace.json")).unwrap()
-    );
+    assert_eq!(comparable(&body), jaeger_fixture("jaeger-trace.json"));
     let (status, body) = get(&app, "/api/traces/0123456789abcdef0123456789abcdef").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["errors"][0]["code"], 404);
@@ -135,8 +129,8 @@ async fn dependencies_count_calls_between_services() {
     )
     .await;
     assert_eq!(
-        body,
-        serde_json::from_str::<Value>(&fixture("jaeger-dependencies.json")).unwrap()
+        comparable(&body),
+        jaeger_fixture("jaeger-dependencies.json")
     );
     let (_, body) = get(
         &app,
@@ -144,4 +138,40 @@ async fn dependencies_count_calls_between_services() {
     )
     .await;
     assert_eq!(body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_gzip_export_is_accepted_and_an_unknown_encoding_refused() {
+    use std::io::Write;
+    let store = Arc::new(SpanStore::default());
+    let app = router(store.clone()).merge(query_router(store));
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(fixture("otlp-two-traces.json").as_bytes())
+        .unwrap();
+    let export = |encoding: &str, body: Vec<u8>| {
+        Request::post("/v1/traces")
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let response = app
+        .clone()
+        .oneshot(export("gzip", gzip.finish().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, body) = get(&app, &format!("/api/traces/{A}")).await;
+    assert_eq!(
+        trace_ids(&body),
+        [A],
+        "the gzip body was decoded and stored"
+    );
+
+    let response = app
+        .clone()
+        .oneshot(export("zstd", b"whatever".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }

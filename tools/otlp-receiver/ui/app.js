@@ -242,7 +242,9 @@ function showDetails(trace, t, span) {
 // ---- dependencies ---------------------------------------------------------------------------
 
 async function renderDependencies() {
-  const edges = await api(`/api/dependencies?endTs=${Date.now()}&lookback=${24 * 3600 * 1000}`);
+  // Jaeger counts calls inside a service as edges to itself; the graph shows calls between them.
+  const edges = (await api(`/api/dependencies?endTs=${Date.now()}&lookback=${24 * 3600 * 1000}`))
+    .filter((e) => e.parent !== e.child);
   const nodes = [...new Set(edges.flatMap((e) => [e.parent, e.child]))].sort();
   if (!nodes.length) {
     main.innerHTML = `<h2>Service dependencies</h2><p class="muted">No calls between services in the last 24 hours.</p>`;
