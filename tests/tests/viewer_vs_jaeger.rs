@@ -1,7 +1,8 @@
 //! The embedded viewer against the real Jaeger v2, differentially: one real Collector fans the
-//! same spans out to both — to Jaeger over OTLP/gRPC, to the viewer over OTLP/HTTP with the
-//! Collector's default gzip compression (a foreign exporter, not the project's own) — and every
-//! query endpoint is compared field by field, ordering aside.
+//! same spans out to both — to Jaeger over OTLP/gRPC, to the viewer over OTLP/HTTP and, to a
+//! second viewer, over OTLP/gRPC, both with the Collector's default gzip compression (a foreign
+//! exporter, not the project's own) — and every query endpoint is compared field by field,
+//! ordering aside.
 
 use e2e::{Collector, Jaeger, TestStack};
 use otlp_receiver::{Receiver, comparable};
@@ -85,6 +86,10 @@ async fn the_viewer_answers_every_query_as_the_real_jaeger_does() {
     let viewer = Receiver::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
+    // A second viewer, fed over OTLP/gRPC (gzip, the exporter's default) instead.
+    let grpc_viewer = Receiver::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     // The Collector's exporters as users configure them: defaults (otlp_http compresses with
     // gzip). Listen addresses come from the harness's --set, as for the compose configs.
     let config = dir.path().join("fan-out.yaml");
@@ -103,6 +108,10 @@ exporters:
       insecure: true
   otlp_http/viewer:
     endpoint: {}
+  otlp_grpc/viewer:
+    endpoint: {}
+    tls:
+      insecure: true
 extensions:
   health_check:
 service:
@@ -110,9 +119,10 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      exporters: [otlp_grpc/jaeger, otlp_http/viewer]
+      exporters: [otlp_grpc/jaeger, otlp_http/viewer, otlp_grpc/viewer]
 "#,
-            viewer.endpoint()
+            viewer.endpoint(),
+            grpc_viewer.addr()
         ),
     )
     .unwrap();
@@ -180,6 +190,23 @@ service:
             "the order trace never arrived whole in both: viewer {viewer} spans, jaeger {jaeger}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // What came over gRPC is what came over HTTP.
+    let grpc_api = grpc_viewer.query_url();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut over_http = normalise(&get(&viewer_api, &path).await);
+    loop {
+        let over_grpc = fetch(&grpc_api, &path).await.1;
+        if normalise(&over_grpc) == over_http {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "over gRPC: {over_grpc}\nover HTTP: {over_http}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        over_http = normalise(&get(&viewer_api, &path).await);
     }
 
     let mut found = Vec::new();

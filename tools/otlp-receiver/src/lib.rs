@@ -1,4 +1,4 @@
-//! A small OTLP/HTTP trace receiver with an in-memory span store.
+//! A small OTLP trace receiver (HTTP, and gRPC on the same port) with an in-memory span store.
 //!
 //! Real exporters post `ExportTraceServiceRequest` protobufs to `/v1/traces`; [`Receiver`] decodes
 //! them with the official generated types into flat [`SpanRecord`]s that tests (and tools) can
@@ -6,12 +6,14 @@
 //! a web UI ([`ui_router`]) — together the embedded trace viewer ([`viewer_router`]).
 //! It is the one OTLP receiver of the workspace.
 
+mod grpc;
 mod jaeger;
 mod model;
 mod server;
 mod store;
 mod ui;
 
+pub use grpc::grpc_router;
 pub use jaeger::{comparable, query_router, to_jaeger_trace};
 pub use model::{
     EventRecord, LinkRecord, SpanKind, SpanRecord, StatusCode, decode_export_request,

@@ -129,7 +129,7 @@ pub fn decode_export_request_json(body: &[u8]) -> Result<Vec<SpanRecord>, serde_
     Ok(records(serde_json::from_slice(body)?))
 }
 
-fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
+pub(crate) fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
     let mut records = Vec::new();
     for resource_spans in request.resource_spans {
         let resource = resource_spans

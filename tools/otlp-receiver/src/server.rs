@@ -64,8 +64,8 @@ async fn export_traces(
     }
 }
 
-/// A running receiver: an HTTP server on its own task, storing what it receives and answering
-/// Jaeger's `/api/traces/{id}` on the same port.
+/// A running receiver: an HTTP server on its own task, storing what it receives over OTLP/HTTP
+/// and OTLP/gRPC and answering Jaeger's query API, all on the same port.
 #[derive(Debug)]
 pub struct Receiver {
     addr: SocketAddr,
@@ -79,7 +79,9 @@ impl Receiver {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let store = Arc::new(SpanStore::default());
-        let app = router(store.clone()).merge(crate::viewer_router(store.clone()));
+        let app = router(store.clone())
+            .merge(crate::grpc_router(store.clone()))
+            .merge(crate::viewer_router(store.clone()));
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "OTLP receiver stopped");

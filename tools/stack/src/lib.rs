@@ -1,6 +1,6 @@
 //! The whole demo from one cargo command, no Docker: builds the six services, runs them with
-//! `nats-server -js`, and either hosts the embedded trace viewer — an OTLP/HTTP receiver on :4318
-//! and Jaeger's query API plus a web UI on :16686 — or runs compose's topology with the real
+//! `nats-server -js`, and either hosts the embedded trace viewer — OTLP receivers on :4318 (HTTP)
+//! and :4317 (gRPC), Jaeger's query API plus a web UI on :16686 — or runs compose's topology with the real
 //! OpenTelemetry Collector and Jaeger v2 (`--backends real`), so every service's default
 //! exporter endpoint just works. Ctrl-C or SIGTERM stops everything, services first so their
 //! spans are flushed, the collector before Jaeger.
