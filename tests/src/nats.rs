@@ -45,6 +45,16 @@ impl NatsServer {
         }
     }
 
+    /// Deletes the server's store (stop it first): its streams and consumers are gone, as when a
+    /// broker comes back on a new node or without its volume.
+    pub fn wipe(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "stop nats-server before wiping its store"
+        );
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+
     /// Starts the server again on the same port with the same store.
     pub async fn resume(&mut self) {
         let log = std::fs::File::options()

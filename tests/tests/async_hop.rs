@@ -239,6 +239,27 @@ async fn events_wait_for_a_stopped_consumer_and_are_processed_exactly_once_even_
 }
 
 #[tokio::test]
+async fn events_go_on_when_the_broker_returns_with_an_empty_store() {
+    let mut stack = TestStack::start().await;
+    let (token, _, _) = warm_up(&stack).await;
+
+    // The broker comes back without its store: no stream, no consumer.
+    stack.nats().stop().await;
+    stack.nats().wipe();
+    stack.nats().resume().await;
+
+    // The relay and the consumer set up what they need again, and the event goes through.
+    let (order_id, trace_id) = place(&stack, &token, 1).await;
+    let trace = stack
+        .wait_for(&trace_id, "a consumer span", has_successful_consumer)
+        .await;
+    assert_async_hop(&trace, &order_id);
+    assert_sold_exactly(&stack, 2).await;
+    let order = stack.get_order(&token, &order_id).await;
+    assert_eq!(order.body["status"], "fulfilled", "{:?}", order.body);
+}
+
+#[tokio::test]
 async fn orders_taken_while_nats_is_down_are_all_delivered_when_it_returns() {
     let mut stack = TestStack::start().await;
     // The stream exists before the broker goes away.

@@ -33,6 +33,11 @@ pub const SUBJECT: &str = "orders.created";
 /// Where events that keep failing end up.
 pub const DEAD_LETTER_SUBJECT: &str = "orders.dlq";
 
+/// Each pull request waits this long for messages before a new one is sent, and the server sends
+/// a heartbeat this often while it waits: a consumer that vanished (a broker back with an empty
+/// store) is noticed within seconds, not the client's default 30.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -125,6 +130,9 @@ impl Consumer {
                 },
             )
             .await?
+            .stream()
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await?;
         tracing::info!(

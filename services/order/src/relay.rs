@@ -61,7 +61,9 @@ impl Relay {
         self.wake.notify_one();
     }
 
-    /// Runs until the process ends: ensures the stream, then publishes whatever is pending.
+    /// Runs until the process ends: ensures the stream, then publishes whatever is pending. After
+    /// a failed round the stream is ensured again: a broker that came back with an empty store
+    /// (a lost volume, a new node) has no stream, and publishing would fail for ever.
     pub(crate) async fn run(self) {
         let mut backoff = MIN_BACKOFF;
         let mut stream_ready = false;
@@ -79,6 +81,7 @@ impl Relay {
                     let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
                 }
                 Err(error) => {
+                    stream_ready = false;
                     tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed, retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
