@@ -54,6 +54,7 @@ impl Process {
         loop {
             let healthy = http
                 .get(&self.health_url)
+                .timeout(Duration::from_secs(2))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());

@@ -3,13 +3,12 @@
 //! `nats-server -js`, and query the traces they export.
 
 mod backends;
-mod dotenv;
 mod nats;
 mod stack;
 mod trace;
 
+pub use ::stack::dotenv;
 pub use backends::{Backend, Collector, Jaeger};
-pub use dotenv::dotenv;
 pub use nats::NatsServer;
 pub use stack::{Reply, SERVICES, TestStack, binary};
 pub use trace::Trace;

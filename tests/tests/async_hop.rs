@@ -247,6 +247,11 @@ async fn events_go_on_when_the_broker_returns_with_an_empty_store() {
     stack.nats().stop().await;
     stack.nats().wipe();
     stack.nats().resume().await;
+    let jetstream = async_nats::jetstream::new(stack.nats().client().await);
+    assert!(
+        jetstream.get_stream("ORDERS").await.is_err(),
+        "the stream survived the wipe"
+    );
 
     // The relay and the consumer set up what they need again, and the event goes through.
     let (order_id, trace_id) = place(&stack, &token, 1).await;

@@ -15,10 +15,13 @@ use tokio::{
     process::Child,
 };
 
-/// An offset at which every port the stack uses is free right now.
+/// An offset at which every port the stack uses is free right now, never the same twice in this
+/// process (its tests run stacks side by side).
 fn free_offset() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
     let base = 20_000 + (std::process::id() % 80) as u16 * 300;
-    (0..20)
+    std::iter::repeat_with(|| NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        .take(20)
         .map(|i| base + i * 37)
         .find(|offset| {
             [
@@ -53,6 +56,61 @@ fn started_pids(lines: &Mutex<Vec<String>>, name: &str) -> Vec<i32> {
         .filter_map(|l| l.trim_start().strip_prefix(&prefix))
         .filter_map(|rest| rest.trim_end_matches(')').parse().ok())
         .collect()
+}
+
+/// Exports one span over OTLP/gRPC to `127.0.0.1:port` and returns its trace id.
+async fn export_over_grpc(port: u16) -> String {
+    use opentelemetry_proto::tonic::{
+        collector::trace::v1::{
+            ExportTraceServiceRequest, trace_service_client::TraceServiceClient,
+        },
+        common::v1::{AnyValue, KeyValue, any_value::Value as Any},
+        resource::v1::Resource,
+        trace::v1::{ResourceSpans, ScopeSpans, Span},
+    };
+    let trace_id = uuid::Uuid::new_v4();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let service = KeyValue {
+        key: "service.name".into(),
+        value: Some(AnyValue {
+            value: Some(Any::StringValue("grpc-probe".into())),
+        }),
+        ..Default::default()
+    };
+    let span = Span {
+        trace_id: trace_id.as_bytes().to_vec(),
+        span_id: trace_id.as_bytes()[..8].to_vec(),
+        name: "probe".into(),
+        start_time_unix_nano: now - 1_000_000,
+        end_time_unix_nano: now,
+        ..Default::default()
+    };
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![service],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connecting over gRPC");
+    TraceServiceClient::new(channel)
+        .export(request)
+        .await
+        .expect("the gRPC export is accepted");
+    trace_id.simple().to_string()
 }
 
 /// Output lines of a running stack process.
@@ -182,6 +240,22 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(services.len(), 6, "{services:?}");
+
+    // OTLP/gRPC on 4317, as Jaeger takes it: a span exported there is in the viewer.
+    let probe = export_over_grpc(4317 + offset).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !http
+        .get(format!("{viewer}/api/traces/{probe}"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the gRPC export never reached the viewer"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let page = http.get(format!("{viewer}/search")).send().await.unwrap();
     assert!(
         page.headers()["content-type"]

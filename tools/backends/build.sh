@@ -37,14 +37,19 @@ if [[ ! $jaeger_version =~ ^2\.([0-9]+)\.([0-9]+)$ ]]; then
 fi
 jaeger_module_version="v1.$((BASH_REMATCH[1] + 63)).${BASH_REMATCH[2]}"
 
-go_version=$(go env GOVERSION)
-fingerprint() { { printf '%s\n' "$go_version" "$@"; } | sha256sum | cut -c1-16; }
+# A build is keyed by what it is built from: the Go toolchain (as the jaeger module selects it),
+# this script's own build steps, and the inputs named at each build below.
+go_version=$(cd "$here/jaeger" && go env GOVERSION)
+script_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+fingerprint() { { printf '%s\n' "$go_version" "$script_hash" "$@"; } | sha256sum | cut -c1-16; }
 
 # One build at a time per cache folder: test binaries may call this script concurrently.
 exec 9>"$cache/.lock"
 flock 9
-# Holding the lock, any half-built folder is left over from a run that was stopped.
+# Holding the lock, any half-built folder is left over from a run that was stopped; builds not
+# used for 30 days (other versions, an older Go) go too.
 rm -rf "$cache"/*.tmp
+find "$cache" -mindepth 1 -maxdepth 1 -type d -mtime +30 -exec rm -rf {} +
 
 # build NAME KEY COMMAND...: runs COMMAND with $out set to an empty folder unless NAME was
 # already built under KEY; echoes the binary's path.
@@ -61,6 +66,7 @@ build() {
         rm -rf "$dir" && mv "$dir.tmp" "$dir"
         echo "built $name in $((SECONDS - started)) s" >&2
     fi
+    touch "$dir" # in use: kept by the 30-day clean-up
     printf '%s' "$dir/$name"
 }
 
@@ -107,4 +113,5 @@ if [ ! -d "$set_dir" ]; then
     ln -sf "$nats" "$set_dir.tmp/nats-server"
     mv "$set_dir.tmp" "$set_dir"
 fi
+touch "$set_dir" "$cache/ocb-v$otelcol_version" 2>/dev/null || true
 echo "$set_dir"

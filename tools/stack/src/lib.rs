@@ -1,15 +1,17 @@
 //! The whole demo from one cargo command, no Docker: builds the six services, runs them with
 //! `nats-server -js`, and either hosts the embedded trace viewer — OTLP receivers on :4318 (HTTP)
-//! and :4317 (gRPC), Jaeger's query API plus a web UI on :16686 — or runs compose's topology with the real
-//! OpenTelemetry Collector and Jaeger v2 (`--backends real`), so every service's default
-//! exporter endpoint just works. Ctrl-C or SIGTERM stops everything, services first so their
-//! spans are flushed, the collector before Jaeger.
+//! and :4317 (gRPC), Jaeger's query API plus a web UI on :16686 — or runs compose's topology
+//! with the real OpenTelemetry Collector and Jaeger v2 (`--backends real`), so every service's
+//! default exporter endpoint just works. Ctrl-C or SIGTERM stops everything, services first so
+//! their spans are flushed, the collector before Jaeger.
 
 pub mod backends;
 pub mod binaries;
+mod env_file;
 mod ports;
 pub mod supervisor;
 
+pub use env_file::dotenv;
 pub use ports::unused_port;
 
 use otlp_receiver::SpanStore;
@@ -140,8 +142,11 @@ pub async fn run(options: Options) -> Result<(), String> {
                 health: port(13133)?,
             };
             let root = binaries::workspace_root();
-            let collector_config =
-                std::env::var("OTELCOL_CONFIG").unwrap_or_else(|_| "otel-collector.yaml".into());
+            // As compose chooses it: the environment, then .env.
+            let collector_config = std::env::var("OTELCOL_CONFIG")
+                .ok()
+                .or_else(|| dotenv().remove("OTELCOL_CONFIG"))
+                .unwrap_or_else(|| "otel-collector.yaml".into());
             storage.spawn(ProcessSpec {
                 name: "jaeger".into(),
                 program: dir.join("jaeger"),
@@ -185,9 +190,11 @@ pub async fn run(options: Options) -> Result<(), String> {
         (None, None) => {
             let store = Arc::new(SpanStore::with_max_spans(options.max_spans));
             let otlp = serve(port(4318)?, otlp_receiver::router(store.clone())).await?;
+            let grpc = serve(port(4317)?, otlp_receiver::grpc_router(store.clone())).await?;
             let viewer = serve(port(16686)?, otlp_receiver::viewer_router(store)).await?;
-            let traces =
-                format!("http://{viewer}  (embedded viewer; OTLP/HTTP in on http://{otlp})");
+            let traces = format!(
+                "http://{viewer}  (embedded viewer; OTLP in on http://{otlp}, gRPC on {grpc})"
+            );
             (format!("http://{otlp}"), traces)
         }
     };
@@ -373,14 +380,17 @@ fn proxy_router(upstream: String) -> axum::Router {
         http::{StatusCode, header::CONTENT_TYPE},
         response::IntoResponse,
     };
-    async fn forward(State(upstream): State<Arc<str>>, request: Request) -> impl IntoResponse {
+    async fn forward(
+        State((http, upstream)): State<(reqwest::Client, Arc<str>)>,
+        request: Request,
+    ) -> impl IntoResponse {
         let path = request
             .uri()
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
         let answer = async {
-            let response = reqwest::get(format!("{upstream}{path}")).await?;
+            let response = http.get(format!("{upstream}{path}")).send().await?;
             let status = response.status().as_u16();
             let content_type = response
                 .headers()
@@ -406,7 +416,13 @@ fn proxy_router(upstream: String) -> axum::Router {
     }
     axum::Router::new()
         .route("/api/{*rest}", axum::routing::get(forward))
-        .with_state(Arc::from(upstream))
+        .with_state((
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
+            Arc::from(upstream),
+        ))
 }
 
 fn banner(gateway: &str, traces: &str) -> String {

@@ -149,6 +149,9 @@ fn start(
         // Ctrl-C in a terminal reaches the whole process group; the children get SIGTERM from
         // us instead, in order, so keep them out of the terminal's group.
         .process_group(0)
+        // A stack that returns early (a port taken, a backend that never got healthy) drops its
+        // supervisors: their children go with them instead of holding ports.
+        .kill_on_drop(true)
         .spawn()?;
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(relay(stdout, prefix.to_owned(), tail.clone()));
