@@ -2,97 +2,9 @@
 //! `tools/backends/build.sh`) as processes on free loopback ports, running the very files
 //! docker-compose.yml mounts, which tests can kill and start again.
 
+use crate::process::Process;
 use stack::backends::{self, CollectorPorts, JaegerPorts};
-use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
-/// One backend process: its command line, its log, and how to tell it is up.
-struct Process {
-    name: String,
-    binary: PathBuf,
-    args: Vec<String>,
-    health_url: String,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Process {
-    async fn start(name: &str, args: Vec<String>, health_url: String, dir: &Path) -> Self {
-        let binary = backends::binary(name).unwrap_or_else(|e| panic!("{e}"));
-        let mut process = Process {
-            name: name.to_owned(),
-            binary,
-            args,
-            health_url,
-            log: dir.join(format!("{name}-{}.log", stack::unused_port())),
-            child: None,
-        };
-        process.resume().await;
-        process
-    }
-
-    /// Starts the process (again) and waits until its health endpoint answers 200.
-    async fn resume(&mut self) {
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("log file");
-        let child = Command::new(&self.binary)
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
-        self.child = Some(child);
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let healthy = http
-                .get(&self.health_url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if healthy {
-                return;
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "{} did not become healthy at {} ({exited:?}); its log:\n{}",
-                self.name,
-                self.health_url,
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use std::path::Path;
 
 /// A running backend and the loopback ports it was given.
 pub struct Backend<Ports> {

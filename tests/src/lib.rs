@@ -4,6 +4,7 @@
 
 mod backends;
 mod nats;
+mod process;
 mod stack;
 mod trace;
 

@@ -1,35 +1,34 @@
 //! [`NatsServer`]: a real `nats-server -js` (the version compose runs, built by
-//! `tools/backends/build.sh`) on a free port with a temporary store, which tests can stop and
-//! start again (same port, same store).
+//! `tools/backends/build.sh`) on a free port with a temporary store, which tests can stop, wipe
+//! and start again (same port).
 
+use crate::process::Process;
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// A JetStream-enabled NATS server owned by a test.
 pub struct NatsServer {
-    binary: PathBuf,
+    process: Process,
     port: u16,
     store: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
 }
 
 impl NatsServer {
-    /// Starts `nats-server -js` on a free port with its store and log under `dir`.
+    /// Starts `nats-server -js` on a free port with its store and log under `dir`, and waits
+    /// until its monitoring endpoint says it is healthy.
     pub async fn start(dir: &Path) -> Self {
-        let binary = stack::backends::binary("nats-server").unwrap_or_else(|e| panic!("{e}"));
-        let mut server = NatsServer {
-            binary,
-            port: stack::unused_port(),
-            store: dir.join("jetstream"),
-            log: dir.join("nats-server.log"),
-            child: None,
-        };
-        server.resume().await;
-        server
+        let (port, monitor) = (stack::unused_port(), stack::unused_port());
+        let store = dir.join("jetstream");
+        let mut args = stack::nats_args(port, &store);
+        args.extend(["-m".to_owned(), monitor.to_string()]);
+        let health = format!("http://127.0.0.1:{monitor}/healthz");
+        NatsServer {
+            process: Process::start("nats-server", args, health, dir).await,
+            port,
+            store,
+        }
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -39,49 +38,23 @@ impl NatsServer {
 
     /// Stops the server (SIGTERM, then SIGKILL after 5 s); its store is kept.
     pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            super::stack::terminate(child.id());
-            super::stack::wait_or_kill(&mut child, Duration::from_secs(5)).await;
-        }
+        self.process.stop(Duration::from_secs(5)).await;
     }
 
     /// Deletes the server's store (stop it first): its streams and consumers are gone, as when a
     /// broker comes back on a new node or without its volume.
     pub fn wipe(&mut self) {
         assert!(
-            self.child.is_none(),
+            !self.process.is_running(),
             "stop nats-server before wiping its store"
         );
-        let _ = std::fs::remove_dir_all(&self.store);
+        std::fs::remove_dir_all(&self.store)
+            .unwrap_or_else(|e| panic!("wiping {}: {e}", self.store.display()));
     }
 
     /// Starts the server again on the same port with the same store.
     pub async fn resume(&mut self) {
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("nats log file");
-        let child = Command::new(&self.binary)
-            .args(stack::nats_args(self.port, &self.store))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("nats log file"))
-            .stderr(log)
-            .spawn()
-            .expect("starting nats-server");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not start: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.process.resume().await;
     }
 
     /// A client connected to this server.
@@ -89,14 +62,5 @@ impl NatsServer {
         async_nats::connect(self.url())
             .await
             .expect("connecting to nats-server")
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
