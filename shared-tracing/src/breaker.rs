@@ -127,10 +127,16 @@ impl CircuitBreaker {
 
     /// The current state.
     pub fn state(&self) -> CircuitState {
+        self.state_at(Instant::now())
+    }
+
+    /// The state at `now`: an open circuit whose open period has ended is half-open (the next
+    /// call goes through as the probe), even before a call has come to move it there.
+    pub fn state_at(&self, now: Instant) -> CircuitState {
         match *self.lock() {
             State::Closed { .. } => CircuitState::Closed,
-            State::Open { .. } => CircuitState::Open,
-            State::HalfOpen { .. } => CircuitState::HalfOpen,
+            State::Open { until } if now < until => CircuitState::Open,
+            State::Open { .. } | State::HalfOpen { .. } => CircuitState::HalfOpen,
         }
     }
 
@@ -242,6 +248,17 @@ mod tests {
         assert_eq!(cb.state(), CircuitState::Open);
         assert_eq!(cb.admit(now), Admission::Refused);
         assert_eq!(cb.admit(now + OPEN_FOR / 2), Admission::Refused);
+    }
+
+    #[test]
+    fn an_open_circuit_reports_half_open_once_its_open_period_ends() {
+        let cb = breaker(1);
+        let start = Instant::now();
+        cb.record(false, start);
+        assert_eq!(cb.state_at(start + OPEN_FOR / 2), CircuitState::Open);
+        // No call has come yet; /healthz must not say "open" for a circuit that would let one
+        // through.
+        assert_eq!(cb.state_at(start + OPEN_FOR), CircuitState::HalfOpen);
     }
 
     #[test]

@@ -229,6 +229,11 @@ async fn a_dead_payment_service_opens_the_circuit_and_a_probe_closes_it_after_re
     // Back up, and after CB_OPEN_MS one probe goes through and closes the circuit.
     stack.start_service("payment-service", &[]).await;
     tokio::time::sleep(Duration::from_millis(1600)).await;
+    // Past CB_OPEN_MS, before any call: /healthz says the next call goes through as the probe.
+    assert_eq!(
+        circuit(&stack, "order-service", "payment-service").await,
+        "half_open"
+    );
     let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
     assert_eq!(status, 201, "{body}");
     let trace = stack

@@ -506,3 +506,44 @@ async fn with_the_sdk_disabled_orders_still_work_and_nothing_is_exported() {
         "spans exported with the SDK disabled"
     );
 }
+
+#[tokio::test]
+async fn another_customers_order_is_not_found_and_the_bearer_scheme_is_case_insensitive() {
+    let stack = TestStack::start().await;
+    let alice = stack.login("alice", "alice123").await;
+    let bob = stack.login("bob", "bob123").await;
+    let order = stack
+        .place_order(
+            &alice,
+            json!([{ "sku": "widget", "quantity": 1 }]),
+            APPROVED,
+        )
+        .await;
+    assert_eq!(order.status, 201, "{:?}", order.body);
+    let order_id = order.body["order_id"].as_str().unwrap();
+
+    // Bob asking for Alice's order learns what he would for an order that does not exist.
+    let theirs = stack.get_order(&bob, order_id).await;
+    let missing = stack
+        .get_order(&bob, "00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_eq!((theirs.status, missing.status), (404, 404), "{theirs:?}");
+    assert_eq!(theirs.body["error"], missing.body["error"]);
+
+    // `bearer` in lower case names the same scheme.
+    let path = format!("/api/orders/{order_id}");
+    for scheme in ["bearer", "BEARER"] {
+        let authorization = format!("{scheme} {alice}");
+        let reply = stack
+            .call(
+                Method::GET,
+                &path,
+                None,
+                &[("authorization", &authorization)],
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{scheme}: {:?}", reply.body);
+        assert_eq!(reply.body["order_id"], order_id);
+    }
+}

@@ -90,7 +90,7 @@ async fn verify(
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .ok_or(Error::Unauthorized("missing bearer token"))?;
     // The body is optional: an empty one means "who is this token?".
     let request: VerifyRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -122,9 +122,32 @@ async fn verify(
     }))
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 9110 §11.1): `bearer`, `Bearer` and `BEARER` all name it.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     shared_tracing::db::ping(&state.db).await?;
     Ok(Json(
         json!({ "status": "ok", "service": crate::SERVICE_NAME }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_required() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer  abc "] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", ""] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
+    }
 }
