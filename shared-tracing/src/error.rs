@@ -1,5 +1,7 @@
 //! The JSON error body every service answers with — `{"error": ..., "trace_id": ...}` — and a
-//! JSON extractor whose rejections use it.
+//! JSON extractor whose rejections use it. Bad input is never echoed whole: a value that does not
+//! fit the JSON body's type is left out of the message (it may be a card number), and anything
+//! else quoted from the request is cut to [`excerpt`].
 
 use axum::{
     Json as AxumJson,
@@ -67,8 +69,49 @@ pub struct Json<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        ApiError::new(rejection.status(), rejection.body_text())
+        ApiError::new(rejection.status(), without_input(&rejection.body_text()))
     }
+}
+
+/// How much of a caller's input an error message quotes at most, in characters.
+pub const EXCERPT_CHARS: usize = 64;
+
+/// `input` as an error message may quote it: the first [`EXCERPT_CHARS`] characters, and `…` when
+/// there was more.
+pub fn excerpt(input: &str) -> String {
+    match input.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+        None => input.to_owned(),
+    }
+}
+
+/// A deserialisation message without the offending value: serde says "invalid type: integer
+/// `4242424242424242`, expected a string"; what the caller sent, between the kind and
+/// ", expected", is dropped. Other messages quote only names from the type, cut to an excerpt.
+fn without_input(message: &str) -> String {
+    match message.split_once(", expected") {
+        Some((head, tail)) => {
+            let cut = head.find(['`', '"']).unwrap_or(head.len());
+            format!("{}, expected{}", head[..cut].trim_end(), excerpt(tail))
+        }
+        None => quoted_excerpts(message),
+    }
+}
+
+/// `message` with every backtick-quoted part cut to an [`excerpt`].
+fn quoted_excerpts(message: &str) -> String {
+    message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                excerpt(part)
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -84,6 +127,36 @@ pub struct Path<T>(pub T);
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        ApiError::new(rejection.status(), rejection.body_text())
+        ApiError::new(rejection.status(), quoted_excerpts(&rejection.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_that_does_not_fit_the_type_is_not_echoed() {
+        let serde = "Failed to deserialize the JSON body into the target type: card_number: \
+            invalid type: integer `4242424242424242`, expected a string at line 1 column 62";
+        let message = without_input(serde);
+        assert!(!message.contains("4242"), "{message}");
+        assert!(message.contains("card_number: invalid type: integer, expected a string"));
+        let string = r#"currency: invalid value: string "4000000000000002", expected USD"#;
+        assert!(
+            !without_input(string).contains("4000"),
+            "{}",
+            without_input(string)
+        );
+    }
+
+    #[test]
+    fn quoted_input_is_cut_to_an_excerpt() {
+        let long = "x".repeat(50_000);
+        let message = quoted_excerpts(&format!("Cannot parse `{long}` to a `i64`"));
+        assert!(message.chars().count() < EXCERPT_CHARS + 40, "{message}");
+        assert!(message.ends_with("…` to a `i64`"), "{message}");
+        assert_eq!(excerpt("short"), "short");
+        assert_eq!(excerpt(&"é".repeat(100)).chars().count(), EXCERPT_CHARS + 1);
     }
 }

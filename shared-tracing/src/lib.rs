@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 mod error;
+mod limits;
 mod logs;
 pub mod messaging;
 pub mod propagation;
@@ -24,7 +25,8 @@ mod telemetry;
 
 pub use breaker::{BreakerArgs, BreakerConfig, CircuitState};
 pub use client::{ClientError, Downstream, TracedResponse};
-pub use error::{ApiError, Json, Path};
+pub use error::{ApiError, EXCERPT_CHARS, Json, Path, excerpt};
+pub use limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, TruncatingProcessor};
 pub use server::{serve, shutdown_signal};
 pub use settings::{SamplerKind, Settings};
 pub use telemetry::{InitError, TelemetryGuard, init, resource, sampler, tracer_provider};

@@ -30,6 +30,10 @@ pub struct Settings {
     /// `OTEL_SDK_DISABLED=true`: no spans are recorded, exported or propagated; logs stay.
     /// Only `true` (any case) disables, as the specification says.
     pub sdk_disabled: bool,
+    /// The longest attribute value exported, in characters:
+    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
+    /// [`crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT`].
+    pub attribute_value_length_limit: usize,
     /// Values that were ignored, and why; `init` logs them once logging is up.
     pub warnings: Vec<String>,
 }
@@ -126,7 +130,24 @@ impl Settings {
                     1.0
                 }),
         };
+        let attribute_value_length_limit = match get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+            .or_else(|| get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"))
+        {
+            None => crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| {
+                    warnings.push(format!(
+                    "attribute value length limit {raw} is not a positive whole number; using {}",
+                    crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT
+                ));
+                    crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT
+                }),
+        };
         Settings {
+            attribute_value_length_limit,
             fault_injection: get("FAULT_INJECTION")
                 .map(|raw| {
                     matches!(
@@ -203,6 +224,22 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup("order-service", |key| vars.get(key).cloned())
+    }
+
+    #[test]
+    fn attribute_value_length_limit_reads_the_span_variable_then_the_general_one() {
+        let default = crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+        assert_eq!(settings(&[]).attribute_value_length_limit, default);
+        let general = [("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "256")];
+        assert_eq!(settings(&general).attribute_value_length_limit, 256);
+        let both = [
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "256"),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "64"),
+        ];
+        assert_eq!(settings(&both).attribute_value_length_limit, 64);
+        let bad = settings(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1")]);
+        assert_eq!(bad.attribute_value_length_limit, default);
+        assert_eq!(bad.warnings.len(), 1, "{:?}", bad.warnings);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The tracer provider (resource, sampler, OTLP/HTTP exporter, batch processor), the `tracing`
 //! subscriber that feeds it, and the guard that flushes it on shutdown.
 
+use crate::TruncatingProcessor;
 use crate::{
     logs, propagation,
     settings::{SamplerKind, Settings},
@@ -116,11 +117,12 @@ fn otlp_provider(settings: &Settings, version: &str) -> Result<SdkTracerProvider
         .with_headers(settings.exporter_headers())
         .build()?;
     // BatchSpanProcessor reads OTEL_BSP_* and exports from its own thread (hence the blocking
-    // reqwest client the exporter is built with).
+    // reqwest client the exporter is built with); values are cut to the length limit first.
+    let batch = BatchSpanProcessor::builder(exporter).build();
     Ok(tracer_provider(
         settings,
         version,
-        BatchSpanProcessor::builder(exporter).build(),
+        TruncatingProcessor::new(batch, settings.attribute_value_length_limit),
     ))
 }
 

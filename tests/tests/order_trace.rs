@@ -547,3 +547,65 @@ async fn another_customers_order_is_not_found_and_the_bearer_scheme_is_case_inse
         assert_eq!(reply.body["order_id"], order_id);
     }
 }
+
+#[tokio::test]
+async fn oversized_or_misplaced_input_is_neither_echoed_nor_copied_whole_into_spans() {
+    let stack = TestStack::start().await;
+    let token = stack.login("alice", "alice123").await;
+
+    // A 50 KB SKU: a bounded 404 message, and no exported attribute longer than the limit.
+    let sku = "x".repeat(50_000);
+    let reply = stack
+        .call(
+            Method::GET,
+            &format!("/api/inventory/{sku}"),
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{}", reply.body.to_string().len());
+    let message = reply.body["error"].as_str().unwrap();
+    assert!(
+        message.chars().count() < 100,
+        "{} characters",
+        message.len()
+    );
+    let trace_id = reply.trace_id.unwrap();
+    let trace = stack
+        .wait_for(&trace_id, "inventory-service's span", |t| {
+            t.has_service("inventory-service")
+        })
+        .await;
+    let limit = shared_tracing::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+    let mut cut = 0;
+    for span in &trace.spans {
+        for (key, value) in &span.attributes {
+            let length = value.as_str().map_or(0, |s| s.chars().count());
+            assert!(length <= limit, "{} {key}: {length}", span.name);
+            cut += usize::from(length == limit);
+        }
+    }
+    assert!(cut >= 2, "the path and the SKU reach the limit, cut: {cut}");
+
+    // A card number sent as a JSON number is refused without being echoed.
+    let body = json!({ "items": [{ "sku": "widget", "quantity": 1 }], "card_number": 4242424242424242u64 });
+    let reply = stack
+        .call(Method::POST, "/api/orders", Some(&token), &[], Some(body))
+        .await;
+    assert_eq!(reply.status, 422, "{:?}", reply.body);
+    assert!(
+        !reply.body.to_string().contains("4242424242424242"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("card_number"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.body["trace_id"].is_string(), "{}", reply.body);
+}

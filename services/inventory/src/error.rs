@@ -16,7 +16,7 @@ pub enum Error {
     #[error("{0}")]
     BadRequest(&'static str),
     /// No product with this SKU.
-    #[error("unknown SKU {0}")]
+    #[error("unknown SKU {}", shared_tracing::excerpt(.0))]
     UnknownSku(String),
     /// No reservation with this id.
     #[error("reservation not found")]
