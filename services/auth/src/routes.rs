@@ -34,30 +34,41 @@ pub(crate) struct LoginResponse {
     user_id: i64,
 }
 
+/// An argon2id hash of no one's password, with the parameters of the stored ones (the crate's
+/// defaults: m=19456 KiB, t=2, p=1), verified when the username is unknown.
+const NO_SUCH_USER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$tSdR2MfM0V8K/Nuzg8U4rw$krfmodfU6CXOdEY+69ZdmBY9vlgIqBlse4tO1KUEz5k";
+
 #[tracing::instrument(name = "auth.login", skip_all, fields(username = %request.username, user_id))]
 async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
-    let user = store::credentials(&state.db, &request.username)
-        .await?
-        .ok_or(Error::InvalidCredentials)?;
+    let user = store::credentials(&state.db, &request.username).await?;
+    // An unknown name is checked against a hash too, with the same cost: a refusal takes as long
+    // whether or not the user exists, so timing does not tell which names do.
+    let stored = user
+        .as_ref()
+        .map_or(NO_SUCH_USER_HASH, |u| u.password_hash.as_str())
+        .to_owned();
     // Argon2 is CPU-heavy by design: keep it off the async workers.
     let password = request.password;
+    let span = tracing::info_span!("auth.password_verify");
     let matches = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&user.password_hash).map(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
+        span.in_scope(|| {
+            PasswordHash::new(&stored).map(|hash| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            })
         })
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
     .map_err(|e| Error::Internal(format!("stored hash is malformed: {e}")))?;
-    if !matches {
+    let Some(user) = user.filter(|_| matches) else {
         tracing::info!("login refused");
         return Err(Error::InvalidCredentials);
-    }
+    };
     tracing::Span::current().record("user_id", user.id);
     let token = state
         .tokens
