@@ -6,7 +6,7 @@ use crate::{error::ApiError, propagation};
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{MatchedPath, Request},
+    extract::{ConnectInfo, MatchedPath, Request},
     http::{
         HeaderValue, StatusCode,
         header::{CONTENT_LENGTH, CONTENT_TYPE, HOST},
@@ -14,8 +14,8 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use opentelemetry::baggage::BaggageExt;
-use std::{sync::OnceLock, time::Duration};
+use opentelemetry::{baggage::BaggageExt, trace::TraceContextExt};
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -24,6 +24,13 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// answers unknown paths with a JSON 404, panics with a JSON 500 and any other error without a
 /// JSON body with one, and adds `traceresponse`.
 pub fn instrument<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    instrument_with(router, server_span)
+}
+
+fn instrument_with<S>(router: Router<S>, make_span: fn(&Request) -> Span) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -39,7 +46,7 @@ where
         .layer(axum::middleware::map_response(add_traceresponse))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(server_span)
+                .make_span_with(make_span)
                 .on_request(())
                 .on_response(record_response)
                 .on_failure(()),
@@ -74,14 +81,74 @@ async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, json.into_body())
 }
 
-/// [`instrument`] for the public edge (the gateway): when fault injection is off, inbound
+/// [`instrument`] for the public edge (the gateway). A caller it does not trust
+/// ([`EdgeTrust`]) cannot choose the trace: its request starts a new trace, sampled by this
+/// service's own sampler, and the outside context is kept as a link on the SERVER span (the
+/// OpenTelemetry guidance for untrusted boundaries). When fault injection is off, inbound
 /// `baggage` is dropped before anything reads it, so outsiders cannot steer faults or smuggle
 /// entries into the system.
 pub fn instrument_edge<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    instrument(router).layer(axum::middleware::map_request(strip_baggage_unless_faults))
+    instrument_with(router, edge_span)
+        .layer(axum::middleware::map_request(strip_baggage_unless_faults))
+}
+
+/// Whose `traceparent` the edge continues: `TRACE_CONTEXT_TRUSTED_CALLERS` is `*` (everyone, the
+/// default outside production) or a comma-separated list of caller IP addresses (in production
+/// the default is none of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeTrust {
+    /// Every caller's trace context is continued.
+    All,
+    /// Only these callers' (for instance a trusted load balancer's); an empty list trusts no one.
+    Callers(Vec<std::net::IpAddr>),
+}
+
+impl EdgeTrust {
+    fn trusts(&self, caller: Option<std::net::IpAddr>) -> bool {
+        match self {
+            EdgeTrust::All => true,
+            EdgeTrust::Callers(callers) => caller.is_some_and(|ip| callers.contains(&ip)),
+        }
+    }
+}
+
+static EDGE_TRUST: OnceLock<EdgeTrust> = OnceLock::new();
+
+pub(crate) fn configure_edge(trust: EdgeTrust) {
+    let _ = EDGE_TRUST.set(trust);
+}
+
+/// The edge's SERVER span: joined to the caller's trace when the caller is trusted, else a new
+/// root linked to the context the caller sent (if it sent a valid one).
+fn edge_span(request: &Request) -> Span {
+    let caller = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    // Outside `init` (in-process tests) every caller is trusted.
+    if EDGE_TRUST.get().is_none_or(|trust| trust.trusts(caller)) {
+        return server_span(request);
+    }
+    let span = new_server_span(request);
+    if span.is_disabled() {
+        return span;
+    }
+    let _ = span.set_parent(opentelemetry::Context::new());
+    let outside = propagation::extract(request.headers());
+    let outside = outside.span().span_context().clone();
+    if outside.is_valid() {
+        span.add_link_with_attributes(
+            outside,
+            vec![opentelemetry::KeyValue::new(
+                "link.reason",
+                "untrusted caller",
+            )],
+        );
+    }
+    span
 }
 
 async fn strip_baggage_unless_faults(mut request: Request) -> Request {
@@ -173,9 +240,18 @@ async fn inject_fault(request: Request, next: Next) -> Response {
     }
 }
 
-/// The SERVER span for one request, named `{METHOD} {route}` with the stable HTTP semantic
-/// convention attributes, and parented to the context extracted from the request headers.
+/// The SERVER span for one request, parented to the context extracted from the request headers.
 fn server_span(request: &Request) -> Span {
+    let span = new_server_span(request);
+    // Right after creation, before anything reads the span's context: set_parent fails once the
+    // span has started. An empty context (no or malformed traceparent) leaves a new root.
+    let _ = span.set_parent(propagation::extract(request.headers()));
+    span
+}
+
+/// A SERVER span named `{METHOD} {route}` with the stable HTTP semantic convention attributes,
+/// its parent not set yet.
+fn new_server_span(request: &Request) -> Span {
     // Health probes (Docker, the local stack, load balancers) every few seconds would bury the
     // traces people look for; they are served, not traced.
     if request.uri().path() == "/healthz" {
@@ -203,7 +279,7 @@ fn server_span(request: &Request) -> Span {
         .headers()
         .get(http::header::USER_AGENT)
         .and_then(|h| h.to_str().ok());
-    let span = tracing::info_span!(
+    tracing::info_span!(
         "HTTP request",
         otel.name = name,
         otel.kind = "server",
@@ -218,11 +294,7 @@ fn server_span(request: &Request) -> Span {
         network.protocol.version = ?request.version(),
         user_agent.original = user_agent,
         error.type = Empty,
-    );
-    // Right after creation, before anything reads the span's context: set_parent fails once the
-    // span has started. An empty context (no or malformed traceparent) leaves a new root.
-    let _ = span.set_parent(propagation::extract(request.headers()));
-    span
+    )
 }
 
 fn record_response<B>(response: &Response<B>, _latency: Duration, span: &Span) {
@@ -250,9 +322,13 @@ async fn not_found() -> ApiError {
 /// Serves `router` on `listener` until SIGTERM or Ctrl-C, letting in-flight requests finish.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    // The caller's address is what the edge decides trust by.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).

@@ -3,6 +3,7 @@
 //! Everything is read through a lookup function so tests can supply their own environment
 //! (edition 2024 makes `std::env::set_var` unsafe, and the workspace forbids `unsafe`).
 
+use crate::server::EdgeTrust;
 use opentelemetry::KeyValue;
 use std::collections::HashMap;
 
@@ -34,6 +35,10 @@ pub struct Settings {
     /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
     /// [`crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT`].
     pub attribute_value_length_limit: usize,
+    /// Whose trace context the public edge continues: `TRACE_CONTEXT_TRUSTED_CALLERS` (`*`, or
+    /// caller IP addresses separated by commas); by default everyone, and no one when
+    /// `ENVIRONMENT=production`.
+    pub trusted_trace_callers: crate::server::EdgeTrust,
     /// Values that were ignored, and why; `init` logs them once logging is up.
     pub warnings: Vec<String>,
 }
@@ -146,8 +151,29 @@ impl Settings {
                     crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT
                 }),
         };
+        let trusted_trace_callers = match get("TRACE_CONTEXT_TRUSTED_CALLERS") {
+            None if environment == "production" => EdgeTrust::Callers(Vec::new()),
+            None => EdgeTrust::All,
+            Some(raw) if raw == "*" => EdgeTrust::All,
+            Some(raw) => EdgeTrust::Callers(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|entry| !entry.is_empty())
+                    .filter_map(|entry| match entry.parse() {
+                        Ok(ip) => Some(ip),
+                        Err(_) => {
+                            warnings.push(format!(
+                                "TRACE_CONTEXT_TRUSTED_CALLERS: {entry} is not an IP address; ignored"
+                            ));
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        };
         Settings {
             attribute_value_length_limit,
+            trusted_trace_callers,
             fault_injection: get("FAULT_INJECTION")
                 .map(|raw| {
                     matches!(
@@ -224,6 +250,33 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup("order-service", |key| vars.get(key).cloned())
+    }
+
+    #[test]
+    fn the_edge_trusts_everyone_outside_production_and_only_named_callers_in_it() {
+        assert_eq!(settings(&[]).trusted_trace_callers, EdgeTrust::All);
+        let production = [("ENVIRONMENT", "production")];
+        assert_eq!(
+            settings(&production).trusted_trace_callers,
+            EdgeTrust::Callers(vec![])
+        );
+        let named = settings(&[
+            ("ENVIRONMENT", "production"),
+            (
+                "TRACE_CONTEXT_TRUSTED_CALLERS",
+                "10.0.0.7, ::1, lb.internal",
+            ),
+        ]);
+        assert_eq!(
+            named.trusted_trace_callers,
+            EdgeTrust::Callers(vec!["10.0.0.7".parse().unwrap(), "::1".parse().unwrap()])
+        );
+        assert_eq!(named.warnings.len(), 1, "{:?}", named.warnings);
+        let all = [
+            ("ENVIRONMENT", "production"),
+            ("TRACE_CONTEXT_TRUSTED_CALLERS", "*"),
+        ];
+        assert_eq!(settings(&all).trusted_trace_callers, EdgeTrust::All);
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
     };
     propagation::install_propagators();
     crate::server::configure_faults(&settings.service_name, settings.fault_injection);
+    crate::server::configure_edge(settings.trusted_trace_callers.clone());
     let otel_layer = provider.as_ref().map(|provider| {
         global::set_tracer_provider(provider.clone());
         tracing_opentelemetry::layer()

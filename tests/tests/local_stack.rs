@@ -119,7 +119,7 @@ type Lines = Arc<Mutex<Vec<String>>>;
 /// Runs the `stack` binary at `offset` with `args`, on the services the harness built (the
 /// stack's own `cargo build -p …` would compile a second variant of the dependency graph, see
 /// `stack::binaries::Selection`), and waits for its banner.
-async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Child, Lines) {
+async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stack, Lines) {
     let bin_dir = binary("gateway").parent().unwrap();
     // nats-server on PATH, as a user has it: the one built at compose's version.
     let backends = stack::backends::dir().unwrap_or_else(|e| panic!("{e}"));
@@ -139,7 +139,6 @@ async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Chil
         .env_remove("OTELCOL_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("starting the stack");
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -155,12 +154,37 @@ async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Chil
             }
         });
     }
+    let stack = Stack(Some(stack));
     wait_for_line(&lines, "The stack is ready", Duration::from_secs(180)).await;
     (stack, lines)
 }
 
+/// The stack process. Dropped while it runs (a failed assertion), it gets SIGTERM and a few
+/// seconds to stop its children, as Ctrl-C would: a SIGKILL would leave them running.
+struct Stack(Option<Child>);
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else {
+            return;
+        };
+        if let Some(pid) = child.id() {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        for _ in 0..300 {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.start_kill();
+    }
+}
+
 /// Ctrl-C: the stack exits 0 and none of `children` is left behind.
-async fn interrupt(mut stack: Child, lines: &Lines, children: &[i32]) -> String {
+async fn interrupt(mut stack: Stack, lines: &Lines, children: &[i32]) -> String {
+    let mut stack = stack.0.take().expect("a running stack");
     let pid = nix::unistd::Pid::from_raw(stack.id().unwrap() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let status = tokio::time::timeout(Duration::from_secs(30), stack.wait())

@@ -638,3 +638,60 @@ async fn a_refused_login_checks_a_password_hash_whether_or_not_the_user_exists()
         answers[1].1 / 1_000
     );
 }
+
+#[tokio::test]
+async fn in_production_an_outsider_cannot_choose_the_trace_but_a_named_caller_can() {
+    let outside_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let outside_span = "00f067aa0ba902b7";
+    let traceparent = format!("00-{outside_trace}-{outside_span}-01");
+    let headers = [("traceparent", traceparent.as_str())];
+
+    // Production, no trusted caller: a new trace, the outside context kept as a link.
+    let stack = TestStack::start_configured(&[], &[("gateway", "ENVIRONMENT", "production")]).await;
+    let reply = stack
+        .call(Method::GET, "/api/inventory/widget", None, &headers, None)
+        .await;
+    assert_eq!(reply.status, 200);
+    let trace_id = reply.trace_id.unwrap();
+    assert_ne!(trace_id, outside_trace, "the outsider chose the trace");
+    let trace = stack
+        .wait_for_trace(&trace_id, &["gateway", "inventory-service"])
+        .await;
+    let root = trace.one("gateway", "GET /api/inventory/{sku}");
+    assert_eq!(root.parent_span_id, None, "the edge span is a root");
+    assert_eq!(root.links.len(), 1, "{:?}", root.links);
+    assert_eq!(
+        (
+            root.links[0].trace_id.as_str(),
+            root.links[0].span_id.as_str()
+        ),
+        (outside_trace, outside_span)
+    );
+    assert!(stack.spans().trace(outside_trace).is_empty());
+    drop(stack);
+
+    // The same, with the caller (the test, on loopback) named as trusted: the trace goes on.
+    let stack = TestStack::start_configured(
+        &[],
+        &[
+            ("gateway", "ENVIRONMENT", "production"),
+            ("gateway", "TRACE_CONTEXT_TRUSTED_CALLERS", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let reply = stack
+        .call(Method::GET, "/api/inventory/widget", None, &headers, None)
+        .await;
+    assert_eq!(reply.trace_id.as_deref(), Some(outside_trace));
+    // The caller's span is not exported here: the edge span is (rightly) the one "orphan".
+    let trace = stack
+        .eventually(Duration::from_secs(30), "the continued trace", || async {
+            let trace = Trace::new(stack.spans().trace(outside_trace));
+            let both = trace.has_service("gateway") && trace.has_service("inventory-service");
+            both.then_some(trace)
+        })
+        .await;
+    let edge = trace.one("gateway", "GET /api/inventory/{sku}");
+    assert_eq!(edge.parent_span_id.as_deref(), Some(outside_span));
+    assert!(edge.links.is_empty());
+}
