@@ -27,6 +27,6 @@ pub use breaker::{BreakerArgs, BreakerConfig, CircuitState};
 pub use client::{ClientError, Downstream, TracedResponse};
 pub use error::{ApiError, EXCERPT_CHARS, Json, Path, excerpt};
 pub use limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, TruncatingProcessor};
-pub use server::{serve, shutdown_signal};
+pub use server::{ServerArgs, serve, shutdown_signal};
 pub use settings::{SamplerKind, Settings};
 pub use telemetry::{InitError, TelemetryGuard, init, resource, sampler, tracer_provider};

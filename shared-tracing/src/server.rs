@@ -319,16 +319,87 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
 
-/// Serves `router` on `listener` until SIGTERM or Ctrl-C, letting in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    // The caller's address is what the edge decides trust by.
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+/// How [`serve`] guards its connections: `HTTP_HEADER_READ_TIMEOUT_MS` and
+/// `HTTP_MAX_CONNECTIONS`, for a service's `Config` (`#[command(flatten)]`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ServerArgs {
+    /// How long a connection may take to send a request's headers, in milliseconds; a slower one
+    /// is closed, so a client that trickles headers (slowloris) cannot hold it for long.
+    #[arg(long = "http-header-read-timeout-ms", env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value = "5000", value_parser = crate::config::millis)]
+    pub header_read_timeout: Duration,
+    /// Connections served at once. Past it, new ones wait in the listen backlog until one closes,
+    /// instead of the process running out of file descriptors and failing everyone.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+}
+
+/// Serves `router` on `listener` until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+/// HTTP/1.1 and HTTP/2; each request carries the caller's address (`ConnectInfo`), which the edge
+/// decides trust by; `limits` bound how long headers may take and how many connections are open.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ServerArgs,
+) -> std::io::Result<()> {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    use tower::ServiceExt;
+
+    tracing::info!(
+        address = %listener.local_addr()?,
+        max_connections = limits.max_connections,
+        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+        "listening"
+    );
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        // A permit first: past the cap, connections are left in the backlog, not accepted.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(remote));
+                    request
+                });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).

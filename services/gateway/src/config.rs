@@ -10,6 +10,9 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen_addr: SocketAddr,
+    /// Header-read timeout and connection cap of the HTTP server.
+    #[command(flatten)]
+    pub server: shared_tracing::ServerArgs,
     /// Base URL of auth-service.
     #[arg(
         long,

@@ -10,6 +10,9 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8083")]
     pub listen_addr: SocketAddr,
+    /// Header-read timeout and connection cap of the HTTP server.
+    #[command(flatten)]
+    pub server: shared_tracing::ServerArgs,
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:order.db")]
     pub database_url: String,
