@@ -25,6 +25,12 @@ pub struct Config {
     /// Token lifetime in seconds.
     #[arg(long, env = "AUTH_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub token_ttl_secs: u64,
+    /// Wrong passwords for one username within the window before its logins are refused (429).
+    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+    /// The window those failures are counted in, in seconds.
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECS", default_value_t = 60)]
+    pub login_failure_window_secs: u64,
 }
 
 impl Config {

@@ -1,7 +1,7 @@
 //! The service's error type and how each variant answers over HTTP.
 
 use axum::{
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header::RETRY_AFTER},
     response::{IntoResponse, Response},
 };
 use shared_tracing::ApiError;
@@ -24,6 +24,9 @@ pub enum Error {
     /// The token is valid but its subject is not the user asked about.
     #[error("Permission denied")]
     Forbidden,
+    /// Too many login attempts: retry after this long.
+    #[error("too many login attempts; retry later")]
+    Throttled(std::time::Duration),
     /// Hashing or signing failed.
     #[error("{0}")]
     Internal(String),
@@ -38,6 +41,15 @@ impl IntoResponse for Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::InvalidCredentials | Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::Throttled(retry_after) => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                let mut response =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, self.to_string()).into_response();
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(seconds));
+                return response;
+            }
             Error::Internal(cause) => return ApiError::internal(cause).into_response(),
             Error::Database(error) => return ApiError::internal(error).into_response(),
         };

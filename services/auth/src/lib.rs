@@ -1,6 +1,7 @@
 //! auth-service: logins and token verification.
 //!
-//! - `POST /api/login` `{username, password}` → `{token, user_id}` (a JWT, HS256), 401 otherwise
+//! - `POST /api/login` `{username, password}` → `{token, user_id}` (a JWT, HS256), 401 otherwise,
+//!   429 with `Retry-After` when throttled
 //! - `POST /api/verify` with `Authorization: Bearer <token>` and an optional `{user_id}` body →
 //!   200 `{user_id, username}` of the token's subject; 401 for a missing, bad or expired token;
 //!   403 when `user_id` is given and is not the subject
@@ -10,6 +11,7 @@ mod config;
 mod error;
 mod routes;
 mod store;
+mod throttle;
 mod token;
 
 pub use config::Config;
@@ -27,6 +29,7 @@ pub const SERVICE_NAME: &str = "auth-service";
 pub struct AppState {
     db: SqlitePool,
     tokens: Arc<token::Keys>,
+    throttle: Arc<throttle::Throttle>,
 }
 
 impl AppState {
@@ -38,6 +41,10 @@ impl AppState {
         Ok(Self {
             db,
             tokens: Arc::new(token::Keys::new(&config.jwt_secret, config.token_ttl())),
+            throttle: Arc::new(throttle::Throttle::new(
+                config.login_max_failures,
+                std::time::Duration::from_secs(config.login_failure_window_secs),
+            )),
         })
     }
 }

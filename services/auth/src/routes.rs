@@ -43,6 +43,18 @@ async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
+    let now = std::time::Instant::now();
+    state
+        .throttle
+        .check(&request.username, now)
+        .map_err(|retry_after| {
+            tracing::warn!(retry_after_s = retry_after.as_secs(), "login_throttled");
+            Error::Throttled(retry_after)
+        })?;
+    let Some(permit) = state.throttle.hashing_permit().await else {
+        tracing::warn!("login_shed");
+        return Err(Error::Throttled(std::time::Duration::from_secs(1)));
+    };
     let user = store::credentials(&state.db, &request.username).await?;
     // An unknown name is checked against a hash too, with the same cost: a refusal takes as long
     // whether or not the user exists, so timing does not tell which names do.
@@ -65,10 +77,13 @@ async fn login(
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
     .map_err(|e| Error::Internal(format!("stored hash is malformed: {e}")))?;
+    drop(permit);
     let Some(user) = user.filter(|_| matches) else {
+        state.throttle.failed(&request.username, now);
         tracing::info!("login refused");
         return Err(Error::InvalidCredentials);
     };
+    state.throttle.succeeded(&request.username);
     tracing::Span::current().record("user_id", user.id);
     let token = state
         .tokens

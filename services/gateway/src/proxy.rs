@@ -5,14 +5,15 @@ use axum::{
     body::Bytes,
     http::{
         HeaderMap, Method,
-        header::{AUTHORIZATION, CONTENT_TYPE},
+        header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER},
     },
     response::{IntoResponse, Response},
 };
 use shared_tracing::Downstream;
 
 /// Sends `method path` with the caller's `Authorization`, `Content-Type` and body to `upstream`
-/// (the trace context is added by the traced client) and relays status, content type and body.
+/// (the trace context is added by the traced client) and relays status, content type,
+/// `Retry-After` and body.
 pub(crate) async fn forward(
     upstream: &Downstream,
     template: &'static str,
@@ -32,11 +33,12 @@ pub(crate) async fn forward(
     }
     let response = upstream.send(template, request).await?;
     let status = response.status();
-    let content_type = response.headers().get(CONTENT_TYPE).cloned();
+    let relayed_headers: Vec<_> = [CONTENT_TYPE, RETRY_AFTER]
+        .into_iter()
+        .filter_map(|name| Some((name.clone(), response.headers().get(&name)?.clone())))
+        .collect();
     let body = response.bytes().await?;
     let mut relayed = (status, body).into_response();
-    if let Some(content_type) = content_type {
-        relayed.headers_mut().insert(CONTENT_TYPE, content_type);
-    }
+    relayed.headers_mut().extend(relayed_headers);
     Ok(relayed)
 }
