@@ -104,13 +104,20 @@ impl ClientError {
     }
 }
 
+/// How long an idle pooled connection may be reused: below every service's header-read timeout.
+const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(2);
+
 impl Downstream {
     /// A client for `service` at `base_url` whose requests give up after `timeout`.
     pub fn new(service: &'static str, base_url: impl Into<String>, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            // Services close a connection that sends no request within their header-read timeout
+            // (HTTP_HEADER_READ_TIMEOUT_MS, 5 s by default): reuse only connections idle for less,
+            // so a request is never written into one the callee is closing.
+            .pool_idle_timeout(IDLE_CONNECTION_REUSE)
             .build()
-            .expect("a reqwest client with only a timeout set always builds");
+            .expect("a reqwest client with a timeout and a pool setting always builds");
         Self {
             service,
             base_url: base_url.into().trim_end_matches('/').to_owned(),

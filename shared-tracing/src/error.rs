@@ -79,23 +79,31 @@ pub const EXCERPT_CHARS: usize = 64;
 /// `input` as an error message may quote it: the first [`EXCERPT_CHARS`] characters, and `…` when
 /// there was more.
 pub fn excerpt(input: &str) -> String {
-    match input.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &input[..cut]),
+    cut_to(input, EXCERPT_CHARS)
+}
+
+fn cut_to(input: &str, limit: usize) -> String {
+    match crate::limits::prefix(input, limit) {
+        Some(kept) => format!("{kept}…"),
         None => input.to_owned(),
     }
 }
+
+/// The longest rejection message answered, whatever names it quotes.
+const MESSAGE_CHARS: usize = 256;
 
 /// A deserialisation message without the offending value: serde says "invalid type: integer
 /// `4242424242424242`, expected a string"; what the caller sent, between the kind and
 /// ", expected", is dropped. Other messages quote only names from the type, cut to an excerpt.
 fn without_input(message: &str) -> String {
-    match message.split_once(", expected") {
+    let message = match message.split_once(", expected") {
         Some((head, tail)) => {
             let cut = head.find(['`', '"']).unwrap_or(head.len());
             format!("{}, expected{}", head[..cut].trim_end(), excerpt(tail))
         }
         None => quoted_excerpts(message),
-    }
+    };
+    cut_to(&message, MESSAGE_CHARS)
 }
 
 /// `message` with every backtick-quoted part cut to an [`excerpt`].

@@ -3,7 +3,7 @@
 //! only counts, and one oversized value — a 50 KB path or SKU from a caller — would be copied into
 //! every span that records it and could push an export batch past a collector's limit.
 
-use opentelemetry::{Array, Context, StringValue, Value};
+use opentelemetry::{Array, Context, StringValue, Value, trace::Status};
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
@@ -15,9 +15,9 @@ use std::time::Duration;
 /// record on purpose (a URL with its query, a SQL statement), far below a collector's limits.
 pub const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 1024;
 
-/// Wraps a processor (the batch exporter's) and cuts every string attribute value of a span and
-/// of its events, and every string in an array value, to `limit` characters before passing the
-/// span on.
+/// Wraps a processor (the batch exporter's) and cuts every string attribute value of a span, its
+/// events and its links, every string in an array value, the span's name and its status
+/// description to `limit` characters before passing the span on.
 #[derive(Debug)]
 pub struct TruncatingProcessor<P> {
     inner: P,
@@ -42,8 +42,18 @@ impl<P: SpanProcessor> SpanProcessor for TruncatingProcessor<P> {
             .events
             .iter_mut()
             .flat_map(|e| &mut e.attributes);
-        for attribute in span.attributes.iter_mut().chain(events) {
+        let links = span.links.links.iter_mut().flat_map(|l| &mut l.attributes);
+        for attribute in span.attributes.iter_mut().chain(events).chain(links) {
             truncate(&mut attribute.value, self.limit);
+        }
+        // The name and the status description can carry input too.
+        if let Some(kept) = prefix(&span.name, self.limit) {
+            span.name = kept.to_owned().into();
+        }
+        if let Status::Error { description } = &mut span.status
+            && let Some(kept) = prefix(description, self.limit)
+        {
+            *description = kept.to_owned().into();
         }
         self.inner.on_end(span);
     }
@@ -61,6 +71,14 @@ impl<P: SpanProcessor> SpanProcessor for TruncatingProcessor<P> {
     }
 }
 
+/// The first `limit` characters of `value`, when it has more.
+pub(crate) fn prefix(value: &str, limit: usize) -> Option<&str> {
+    value
+        .char_indices()
+        .nth(limit)
+        .map(|(end, _)| &value[..end])
+}
+
 fn truncate(value: &mut Value, limit: usize) {
     match value {
         Value::String(s) => cut(s, limit),
@@ -70,8 +88,8 @@ fn truncate(value: &mut Value, limit: usize) {
 }
 
 fn cut(value: &mut StringValue, limit: usize) {
-    if let Some((end, _)) = value.as_str().char_indices().nth(limit) {
-        *value = StringValue::from(value.as_str()[..end].to_owned());
+    if let Some(kept) = prefix(value.as_str(), limit) {
+        *value = StringValue::from(kept.to_owned());
     }
 }
 

@@ -1,6 +1,7 @@
 //! The server side every service shares: the request-span layer, the `traceresponse` header,
-//! per-request faults from baggage, JSON for every error answer (404s, 405s, 413s, panics), and
-//! serving until SIGTERM or Ctrl-C.
+//! per-request faults from baggage, JSON for every error answer (404s, 405s, 413s, panics), the
+//! public edge's trust in callers' trace context, and serving — with a header-read timeout, a
+//! request-body timeout and a connection cap — until SIGTERM or Ctrl-C.
 
 use crate::{error::ApiError, propagation};
 use axum::{
@@ -16,7 +17,12 @@ use axum::{
 };
 use opentelemetry::{baggage::BaggageExt, trace::TraceContextExt};
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer, timeout::RequestBodyTimeoutLayer, trace::TraceLayer,
+};
+
+/// How long a request's body may take to arrive in full.
+const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -42,6 +48,8 @@ where
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
         .layer(axum::middleware::map_response(json_errors))
+        // A body that trickles in is cut off (headers have their own timeout in `serve`).
+        .layer(RequestBodyTimeoutLayer::new(REQUEST_BODY_TIMEOUT))
         .layer(axum::middleware::from_fn(inject_fault))
         .layer(axum::middleware::map_response(add_traceresponse))
         .layer(
@@ -110,7 +118,12 @@ impl EdgeTrust {
     fn trusts(&self, caller: Option<std::net::IpAddr>) -> bool {
         match self {
             EdgeTrust::All => true,
-            EdgeTrust::Callers(callers) => caller.is_some_and(|ip| callers.contains(&ip)),
+            // An IPv4 caller on a dual-stack socket arrives as ::ffff:a.b.c.d.
+            EdgeTrust::Callers(callers) => caller.is_some_and(|ip| {
+                callers
+                    .iter()
+                    .any(|trusted| trusted.to_canonical() == ip.to_canonical())
+            }),
         }
     }
 }
@@ -257,14 +270,20 @@ fn new_server_span(request: &Request) -> Span {
     if request.uri().path() == "/healthz" {
         return Span::none();
     }
-    let method = request.method().as_str();
+    // The semantic conventions' known methods; any other (of any length) is `_OTHER`.
+    let method = match request.method().as_str() {
+        known @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE"
+        | "PATCH") => known,
+        _ => "_OTHER",
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
-    let name = match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
+    let name = match (route, method) {
+        (_, "_OTHER") => "HTTP".to_owned(),
+        (Some(route), _) => format!("{method} {route}"),
+        (None, _) => method.to_owned(),
     };
     let host = request
         .headers()
@@ -323,8 +342,9 @@ async fn not_found() -> ApiError {
 /// `HTTP_MAX_CONNECTIONS`, for a service's `Config` (`#[command(flatten)]`).
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct ServerArgs {
-    /// How long a connection may take to send a request's headers, in milliseconds; a slower one
-    /// is closed, so a client that trickles headers (slowloris) cannot hold it for long.
+    /// How long a connection may take to send a request's headers, in milliseconds (idle
+    /// keep-alive time included); a slower one is closed, so a client that trickles headers or
+    /// sends nothing (slowloris) cannot hold it for long. 0 turns the timeout off.
     #[arg(long = "http-header-read-timeout-ms", env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value = "5000", value_parser = crate::config::millis)]
     pub header_read_timeout: Duration,
     /// Connections served at once. Past it, new ones wait in the listen backlog until one closes,
@@ -334,16 +354,17 @@ pub struct ServerArgs {
 }
 
 /// Serves `router` on `listener` until SIGTERM or Ctrl-C, then lets in-flight requests finish.
-/// HTTP/1.1 and HTTP/2; each request carries the caller's address (`ConnectInfo`), which the edge
+/// HTTP/1.1; each request carries the caller's address (`ConnectInfo`), which the edge
 /// decides trust by; `limits` bound how long headers may take and how many connections are open.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: ServerArgs,
 ) -> std::io::Result<()> {
+    use hyper::server::conn::http1;
     use hyper_util::{
-        rt::{TokioExecutor, TokioIo, TokioTimer},
-        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        rt::{TokioIo, TokioTimer},
+        server::graceful::GracefulShutdown,
         service::TowerToHyperService,
     };
     use tower::ServiceExt;
@@ -354,11 +375,13 @@ pub async fn serve(
         header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
         "listening"
     );
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    // HTTP/1.1 only (every caller here speaks it): its header-read timer runs from the moment a
+    // connection waits for a request, so a client that sends nothing, or keeps an idle
+    // connection, is closed too. Zero turns the timeout off.
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(
+        (!limits.header_read_timeout.is_zero()).then_some(limits.header_read_timeout),
+    );
     let graceful = GracefulShutdown::new();
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let shutdown = shutdown_signal();
@@ -388,9 +411,8 @@ pub async fn serve(
                     request.extensions_mut().insert(ConnectInfo(remote));
                     request
                 });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;

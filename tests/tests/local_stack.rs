@@ -6,14 +6,9 @@ use e2e::binary;
 use serde_json::{Value, json};
 use std::{
     collections::BTreeSet,
-    process::Stdio,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Child,
-};
+use tokio::process::Child;
 
 /// An offset at which every port the stack uses is free right now, never the same twice in this
 /// process (its tests run stacks side by side).
@@ -34,24 +29,23 @@ fn free_offset() -> u16 {
         .expect("a free port offset")
 }
 
-async fn wait_for_line(lines: &Mutex<Vec<String>>, needle: &str, timeout: Duration) {
+async fn wait_for_line(lines: &Lines, needle: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
-    while !lines.lock().unwrap().iter().any(|l| l.contains(needle)) {
+    while !lines.all().iter().any(|l| l.contains(needle)) {
         assert!(
             Instant::now() < deadline,
             "no {needle:?} in the stack's output:\n{}",
-            lines.lock().unwrap().join("\n")
+            lines.text()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// The pids the stack reported starting for `name`, in order.
-fn started_pids(lines: &Mutex<Vec<String>>, name: &str) -> Vec<i32> {
+fn started_pids(lines: &Lines, name: &str) -> Vec<i32> {
     let prefix = format!("{name} | started (pid ");
     lines
-        .lock()
-        .unwrap()
+        .all()
         .iter()
         .filter_map(|l| l.trim_start().strip_prefix(&prefix))
         .filter_map(|rest| rest.trim_end_matches(')').parse().ok())
@@ -113,8 +107,23 @@ async fn export_over_grpc(port: u16) -> String {
     trace_id.simple().to_string()
 }
 
-/// Output lines of a running stack process.
-type Lines = Arc<Mutex<Vec<String>>>;
+/// Where a stack process writes its output (a file, not a pipe: a stack stopping while nobody
+/// reads could block on a full pipe).
+struct Lines(std::path::PathBuf);
+
+impl Lines {
+    fn all(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.0)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn text(&self) -> String {
+        self.all().join("\n")
+    }
+}
 
 /// Runs the `stack` binary at `offset` with `args`, on the services the harness built (the
 /// stack's own `cargo build -p …` would compile a second variant of the dependency graph, see
@@ -127,7 +136,9 @@ async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stac
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
     .unwrap();
-    let mut stack = tokio::process::Command::new(binary("stack"))
+    let lines = Lines(dir.join("stack-output.log"));
+    let log = std::fs::File::create(&lines.0).expect("the stack's log");
+    let stack = tokio::process::Command::new(binary("stack"))
         .args(["--port-offset", &offset.to_string()])
         .arg("--bin-dir")
         .arg(bin_dir)
@@ -137,23 +148,10 @@ async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stac
         .env("PATH", path)
         .env_remove("NATS_URL")
         .env_remove("OTELCOL_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(log.try_clone().expect("the stack's log"))
+        .stderr(log)
         .spawn()
         .expect("starting the stack");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    for output in [
-        Box::new(stack.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-        Box::new(stack.stderr.take().unwrap()),
-    ] {
-        let lines = lines.clone();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(output).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                lines.lock().unwrap().push(line);
-            }
-        });
-    }
     let stack = Stack(Some(stack));
     wait_for_line(&lines, "The stack is ready", Duration::from_secs(180)).await;
     (stack, lines)
@@ -191,17 +189,13 @@ async fn interrupt(mut stack: Stack, lines: &Lines, children: &[i32]) -> String 
         .await
         .expect("the stack exits")
         .unwrap();
-    assert!(
-        status.success(),
-        "{status}: {}",
-        lines.lock().unwrap().join("\n")
-    );
+    assert!(status.success(), "{status}: {}", lines.text());
     wait_for_line(lines, "stopped.", Duration::from_secs(5)).await;
     for child in children {
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*child), None).is_ok();
         assert!(!alive, "pid {child} outlived the stack");
     }
-    lines.lock().unwrap().join("\n")
+    lines.text()
 }
 
 #[tokio::test]
@@ -375,7 +369,7 @@ async fn the_stack_with_real_backends_runs_composes_topology() {
         output.status.success() && out.contains("complete: 6 services, one root, every hop joined"),
         "{out}{}\n{}",
         String::from_utf8_lossy(&output.stderr),
-        lines.lock().unwrap().join("\n")
+        lines.text()
     );
     // Jaeger's own API on :16687 says the same: six services.
     let services: Value = reqwest::get(format!("{jaeger}/api/services"))

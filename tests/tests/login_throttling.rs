@@ -70,6 +70,8 @@ async fn wrong_passwords_are_throttled_and_a_flood_is_shed_without_opening_the_b
         statuses.iter().all(|s| *s == 401 || *s == 429),
         "{statuses:?}"
     );
+    // One check per core, each tens of milliseconds: 64 at once cannot all start within 250 ms.
+    assert!(shed > 0, "no login was shed: {statuses:?}");
 
     // Afterwards a real user logs in, and the gateway's circuit to auth-service never opened.
     assert_eq!(
@@ -85,11 +87,4 @@ async fn wrong_passwords_are_throttled_and_a_flood_is_shed_without_opening_the_b
         .await
         .unwrap();
     assert_eq!(health["circuits"]["auth-service"], "closed", "{health}");
-    let opened = stack
-        .spans()
-        .filter(|s| s.events.iter().any(|e| e.name == "circuit_state_change"));
-    assert!(
-        opened.is_empty(),
-        "a circuit changed state during the flood"
-    );
 }

@@ -1,6 +1,7 @@
-//! The HTTP server under slow and idle clients (slowloris): headers that trickle in are cut off
-//! after `HTTP_HEADER_READ_TIMEOUT_MS`, connections past `HTTP_MAX_CONNECTIONS` wait in the
-//! backlog instead of exhausting file descriptors, and real requests are served throughout.
+//! The HTTP server under slow and idle clients (slowloris): connections that send nothing or
+//! trickle their headers are closed after `HTTP_HEADER_READ_TIMEOUT_MS`, connections past
+//! `HTTP_MAX_CONNECTIONS` wait in the backlog instead of exhausting file descriptors, a body that
+//! never arrives is cut off, and real requests are served throughout.
 
 use e2e::TestStack;
 use std::time::{Duration, Instant};
@@ -9,53 +10,91 @@ use tokio::{
     net::TcpStream,
 };
 
+/// Reads until the server closes the connection (an answer before the close is allowed);
+/// false when it is still open after `timeout`.
+async fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut buffer = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
 #[tokio::test]
-async fn slow_headers_are_cut_off_and_the_connection_cap_keeps_the_gateway_serving() {
+async fn idle_and_slow_connections_are_cut_off_and_the_cap_holds_the_rest_back() {
     let stack = TestStack::start_configured(
         &[],
         &[
-            ("gateway", "HTTP_HEADER_READ_TIMEOUT_MS", "1000"),
+            ("gateway", "HTTP_HEADER_READ_TIMEOUT_MS", "3000"),
             ("gateway", "HTTP_MAX_CONNECTIONS", "50"),
         ],
     )
     .await;
     let address = stack.url("gateway").replace("http://", "");
+    let url = format!("http://{address}/api/inventory/widget");
 
-    // 150 clients start a request and never finish its headers: three times the cap.
-    let mut slow = Vec::new();
-    for _ in 0..150 {
+    // 50 clients connect and send nothing; 100 more start a request and never finish its
+    // headers: three times the cap in all.
+    let mut held = Vec::new();
+    for i in 0..150 {
         let mut stream = TcpStream::connect(&address).await.expect("connect");
-        stream
-            .write_all(b"GET /api/inventory/widget HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
-            .await
-            .unwrap();
-        slow.push(stream);
+        if i >= 50 {
+            stream
+                .write_all(b"GET /api/inventory/widget HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
+                .await
+                .unwrap();
+        }
+        held.push(stream);
     }
 
-    // A real request on a new connection (it waits behind the slow ones until they are cut off)
-    // still gets its answer.
+    // The cap holds: with 50 connections open, a new one is not served yet.
+    let early = reqwest::Client::new()
+        .get(&url)
+        .timeout(Duration::from_millis(1000))
+        .send()
+        .await;
+    assert!(early.is_err(), "served past the cap: {early:?}");
+
+    // Once the held ones are cut off, a real request on a new connection is answered.
     let response = reqwest::Client::new()
-        .get(format!("http://{address}/api/inventory/widget"))
+        .get(&url)
+        .timeout(Duration::from_secs(30))
         .send()
         .await
-        .expect("an answer");
+        .expect("an answer once the idle connections are closed");
     assert_eq!(response.status(), 200);
 
-    // Every slow connection is closed by the server, none left open for good.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for (i, stream) in slow.iter_mut().enumerate() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut buffer = [0u8; 512];
-        let closed = loop {
-            match tokio::time::timeout(left, stream.read(&mut buffer)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => break true,
-                // hyper may answer 408 before closing: read on until the end.
-                Ok(Ok(_)) => continue,
-                Err(_) => break false,
-            }
-        };
-        assert!(closed, "slow connection {i} is still open");
+    // Every held connection is closed by the server, none left open for good.
+    for (i, stream) in held.iter_mut().enumerate() {
+        assert!(
+            closed_within(stream, Duration::from_secs(30)).await,
+            "connection {i} ({}) is still open",
+            if i < 50 { "silent" } else { "slow headers" }
+        );
     }
-    let log = stack.log("gateway");
-    assert!(!log.contains("Too many open files"), "{log}");
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_cut_off() {
+    let stack = TestStack::start().await;
+    let address = stack.url("gateway").replace("http://", "");
+    let mut stream = TcpStream::connect(&address).await.expect("connect");
+    stream
+        .write_all(
+            b"POST /api/login HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"username\":",
+        )
+        .await
+        .unwrap();
+    // The request-body timeout is 30 s: the request is answered (an error) and closed, or
+    // closed, well before a minute.
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(60)).await,
+        "a request whose body never came still holds its connection"
+    );
 }

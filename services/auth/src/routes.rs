@@ -46,7 +46,7 @@ async fn login(
     let now = std::time::Instant::now();
     state
         .throttle
-        .check(&request.username, now)
+        .attempt(&request.username, now)
         .map_err(|retry_after| {
             tracing::warn!(retry_after_s = retry_after.as_secs(), "login_throttled");
             Error::Throttled(retry_after)
@@ -66,6 +66,8 @@ async fn login(
     let password = request.password;
     let span = tracing::info_span!("auth.password_verify");
     let matches = tokio::task::spawn_blocking(move || {
+        // Held by the check itself: it runs to the end even if the request is dropped.
+        let _permit = permit;
         span.in_scope(|| {
             PasswordHash::new(&stored).map(|hash| {
                 Argon2::default()
@@ -77,9 +79,7 @@ async fn login(
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
     .map_err(|e| Error::Internal(format!("stored hash is malformed: {e}")))?;
-    drop(permit);
     let Some(user) = user.filter(|_| matches) else {
-        state.throttle.failed(&request.username, now);
         tracing::info!("login refused");
         return Err(Error::InvalidCredentials);
     };

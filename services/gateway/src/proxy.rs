@@ -39,6 +39,9 @@ pub(crate) async fn forward(
         .collect();
     let body = response.bytes().await?;
     let mut relayed = (status, body).into_response();
-    relayed.headers_mut().extend(relayed_headers);
+    // Insert, not append: the upstream's Content-Type replaces the default one.
+    for (name, value) in relayed_headers {
+        relayed.headers_mut().insert(name, value);
+    }
     Ok(relayed)
 }
