@@ -140,8 +140,9 @@ async fn assert_sold_exactly(stack: &TestStack, expected: i64) {
             || async { (sold_widgets(stack).await >= expected).then_some(()) },
         )
         .await;
-    // Give a duplicate delivery the time to show up, if there were one.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // No timing window: once the consumer has nothing pending or unacknowledged, no duplicate
+    // delivery can still come, so the count is final.
+    stack.wait_for_consumer_idle(Duration::from_secs(30)).await;
     let stock = stack.stock("widget").await;
     assert_eq!(stock["sold"], expected, "{stock}");
     assert_eq!(stock["reserved"], 0, "{stock}");

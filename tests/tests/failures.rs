@@ -6,7 +6,7 @@ use e2e::{TestStack, Trace};
 use otlp_receiver::{SpanKind, SpanRecord, StatusCode};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const APPROVED: &str = "4242424242424242";
 const SLOW: &str = "4000000000000036";
@@ -45,10 +45,15 @@ async fn order(
         )
         .await;
     let trace_id = reply.trace_id.expect("traceresponse");
-    assert_eq!(
-        reply.body["trace_id"].as_str().unwrap_or(&trace_id),
-        trace_id
-    );
+    // Every error answer names its trace; a body without one fails here.
+    if reply.status >= 400 {
+        assert_eq!(
+            reply.body["trace_id"].as_str(),
+            Some(trace_id.as_str()),
+            "{}",
+            reply.body
+        );
+    }
     (reply.status, reply.body, trace_id)
 }
 
@@ -84,14 +89,8 @@ async fn a_slow_payment_times_out_with_504_a_timeout_event_and_the_reservation_r
     )
     .await;
     let token = stack.login("alice", "alice123").await;
-    let started = Instant::now();
     let (status, body, trace_id) = order(&stack, &token, SLOW, &[]).await;
-    let took = started.elapsed();
     assert_eq!(status, 504, "{body}");
-    assert!(
-        took < Duration::from_millis(2500),
-        "answered after {took:?}, the timeout is 1000 ms"
-    );
     assert_eq!(body["error"], "payment-service did not answer in time");
 
     let trace = stack
@@ -115,6 +114,13 @@ async fn a_slow_payment_times_out_with_504_a_timeout_event_and_the_reservation_r
         .unwrap_or_else(|| panic!("no timeout event:\n{}", trace.render()));
     assert_eq!(timeout.attributes["service"], "payment-service");
     assert_eq!(timeout.attributes["timeout_ms"], 1000);
+    // The call was cut at the timeout, not waited out: measured by the CLIENT span itself, not by
+    // a wall clock that other tests on the machine slow down.
+    let waited = Duration::from_nanos(payment[0].duration_nanos());
+    assert!(
+        waited < Duration::from_millis(3000),
+        "the payment call lasted {waited:?}: the processor's 3000 ms, not the 1000 ms timeout"
+    );
     assert_eq!(
         trace.roots()[0].attr("http.response.status_code"),
         Some(&json!(504))

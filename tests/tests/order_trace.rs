@@ -39,14 +39,18 @@ fn assert_client_spans_parent_their_server_spans(trace: &Trace) {
         let server = children[0];
         assert_eq!(server.kind, SpanKind::Server, "{}", trace.render());
         assert_eq!(server.service_name, callee);
+        // Both sides carry the value (an absent one on both sides must not pass as equal).
+        let route = server
+            .attr_str("http.route")
+            .expect("the server's http.route");
         assert_eq!(
-            server.attr_str("http.route"),
-            client.attr_str("url.template")
+            Some(route),
+            client.attr_str("url.template"),
+            "{}",
+            client.name
         );
-        assert_eq!(
-            int(server, "http.response.status_code"),
-            int(client, "http.response.status_code")
-        );
+        let status = int(server, "http.response.status_code").expect("the server's status");
+        assert_eq!(Some(status), int(client, "http.response.status_code"));
     }
 }
 
@@ -216,6 +220,11 @@ async fn declined_card_answers_402_with_trace_id_and_marks_the_payment_client_sp
     assert_eq!(
         int(trace.roots()[0], "http.response.status_code"),
         Some(402)
+    );
+    assert_eq!(
+        trace.roots()[0].status,
+        StatusCode::Unset,
+        "a declined card is the customer's problem, not a failed request"
     );
 
     // The reservation was released in the same trace, and the stock is back.
@@ -472,7 +481,7 @@ async fn sigterm_flushes_the_spans_still_queued_in_every_service() {
 
 #[tokio::test]
 async fn with_the_sdk_disabled_orders_still_work_and_nothing_is_exported() {
-    let stack = TestStack::start_with(&[("OTEL_SDK_DISABLED", "true")]).await;
+    let mut stack = TestStack::start_with(&[("OTEL_SDK_DISABLED", "true")]).await;
     let alice = stack.login("alice", "alice123").await;
     let order = stack
         .place_order(
@@ -498,8 +507,8 @@ async fn with_the_sdk_disabled_orders_still_work_and_nothing_is_exported() {
             (reply.body["status"] == "fulfilled").then_some(())
         })
         .await;
-    // The services export every 100 ms in the tests; give them ten times that.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Stopped (SIGTERM), every service flushes what it has: with the SDK disabled, nothing.
+    stack.stop().await;
     assert_eq!(
         stack.spans().len(),
         0,
