@@ -5,11 +5,13 @@
 mod backends;
 mod nats;
 mod process;
+mod proxy;
 mod stack;
 mod trace;
 
 pub use ::stack::dotenv;
 pub use backends::{Backend, Collector, Jaeger};
 pub use nats::NatsServer;
+pub use proxy::DelayingProxy;
 pub use stack::{Reply, SERVICES, TestStack, binary};
 pub use trace::Trace;

@@ -2,7 +2,7 @@
 //! processing errors, a dead service behind a circuit breaker, and faults injected through W3C
 //! baggage. Real processes, spans asserted.
 
-use e2e::{TestStack, Trace};
+use e2e::{DelayingProxy, TestStack, Trace};
 use otlp_receiver::{SpanKind, SpanRecord, StatusCode};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -18,8 +18,12 @@ fn calls_to<'a>(trace: &'a Trace, callee: &str) -> Vec<&'a SpanRecord> {
         .http_client_spans()
         .into_iter()
         .filter(|s| s.service_name == "order-service" && s.attr_str("peer.service") == Some(callee))
+        // The charge, not payment-service's internal void.
+        .filter(|s| s.attr_str("url.template") != Some(VOID))
         .collect()
 }
+
+const VOID: &str = "/internal/payments/{order_id}/void";
 
 fn has_release(trace: &Trace) -> bool {
     trace
@@ -96,9 +100,12 @@ async fn a_slow_payment_times_out_with_504_a_timeout_event_and_the_reservation_r
     let trace = stack
         .wait_for(
             &trace_id,
-            "the timeout, the release and the gateway's root",
+            "the timeout, the release, the void and the gateway's root",
             |t| {
                 has_release(t)
+                    && t.http_client_spans()
+                        .iter()
+                        .any(|s| s.attr_str("url.template") == Some(VOID))
                     && t.roots().iter().any(|r| r.service_name == "gateway")
                     && calls_to(t, "payment-service")
                         .iter()
@@ -420,5 +427,66 @@ async fn an_order_whose_caller_gives_up_is_still_finished_consistently() {
             "one gizmo sold, none left held",
             || async { (gizmo_stock(&stack).await == (4, 0)).then_some(()) },
         )
+        .await;
+}
+
+#[tokio::test]
+async fn a_charge_answered_too_late_is_voided_so_no_card_stays_charged_without_an_order() {
+    // payment-service approves and commits at once; the proxy holds its answer for 3 s, past
+    // order-service's 1 s timeout.
+    let proxy = DelayingProxy::start(b"POST /api/payments ", Duration::from_secs(3)).await;
+    let proxy_url = proxy.url();
+    let stack = TestStack::start_configured(
+        &[],
+        &[
+            ("order-service", "PAYMENT_SERVICE_URL", &proxy_url),
+            ("order-service", "PAYMENT_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    proxy.set_upstream(&stack.url("payment-service"));
+    let token = stack.login("alice", "alice123").await;
+    let before = gizmo_stock(&stack).await;
+
+    let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
+    assert_eq!(status, 504, "{body}");
+
+    // The void reaches payment-service and turns the approved charge into a voided one.
+    let trace = stack
+        .wait_for(&trace_id, "the void answered", |t| {
+            t.spans.iter().any(|s| {
+                s.service_name == "payment-service"
+                    && s.name == "payment.void"
+                    && s.attr_str("payment.status").is_some()
+            })
+        })
+        .await;
+    let charge = trace.one("payment-service", "payment.process");
+    assert_eq!(
+        charge.attr_str("payment.status"),
+        Some("approved"),
+        "the charge went through at payment-service:\n{}",
+        trace.render()
+    );
+    let void = trace.one("payment-service", "payment.void");
+    assert_eq!(
+        void.attr_str("payment.status"),
+        Some("voided"),
+        "{}",
+        trace.render()
+    );
+
+    // And the rest agrees: no order, the stock back.
+    let order_id = trace
+        .one("order-service", "POST /api/orders")
+        .attr_str("order_id")
+        .expect("the order id on order-service's span")
+        .to_owned();
+    let reply = stack.get_order(&token, &order_id).await;
+    assert_eq!(reply.status, 404, "{:?}", reply.body);
+    stack
+        .eventually(Duration::from_secs(10), "the stock released", || async {
+            (gizmo_stock(&stack).await == before).then_some(())
+        })
         .await;
 }

@@ -14,7 +14,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_tracing::{Json, Path, messaging};
+use shared_tracing::{ClientError, Json, Path, messaging};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -110,6 +110,16 @@ async fn place_order(
         card_number: &request.card_number,
     };
     let charged = state.payment.process(&charge).await;
+    if outcome_unknown(&charged) {
+        // The charge was sent and no answer came: it may have gone through. It is voided by
+        // order id, so that no card stays charged for an order that is not placed — in the
+        // background, retried until payment-service answers, traced under this request.
+        // The compensation joins this request's trace by context only: holding the request's
+        // span would keep it open (and unexported) for as long as the retries take.
+        let (payment, order) = (state.payment.clone(), order_id.clone());
+        let parent = span.context();
+        tokio::spawn(async move { payment.void_until_known(&order, parent).await });
+    }
     if charged.is_err() {
         // Whatever went wrong with the charge, the held stock goes back on sale.
         state.inventory.release(&reservation.reservation_id).await;
@@ -172,6 +182,16 @@ async fn place_order(
             total: crate::to_amount(total_cents),
         }),
     ))
+}
+
+/// Whether a charge may have gone through although no answer came: the call timed out, or the
+/// connection broke after it was made (a refused connection never reached payment-service).
+fn outcome_unknown<T>(charged: &Result<T>) -> bool {
+    match charged {
+        Err(Error::Upstream(ClientError::Timeout { .. })) => true,
+        Err(Error::Upstream(ClientError::Unavailable { source, .. })) => !source.is_connect(),
+        _ => false,
+    }
 }
 
 /// The `event_type` of the event a confirmed order publishes.

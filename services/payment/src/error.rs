@@ -29,6 +29,10 @@ pub enum Error {
         /// The stored attempt.
         payment_id: String,
     },
+    /// The order's payment was voided (its caller gave up on it) before this charge could be
+    /// recorded: nothing is charged.
+    #[error("payment voided")]
+    Voided,
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -51,6 +55,9 @@ impl IntoResponse for Error {
                 )
                 .with("reason", "processing_error")
                 .with("payment_id", payment_id)
+            }
+            Error::Voided => {
+                ApiError::new(StatusCode::CONFLICT, "payment voided").with("reason", "voided")
             }
             Error::Database(error) => ApiError::internal(&error),
         }

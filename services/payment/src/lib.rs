@@ -2,7 +2,12 @@
 //!
 //! - `POST /api/payments` `{order_id, amount, currency, card_number}` → 200 `{payment_id, status}`,
 //!   402 `{error, reason, payment_id, trace_id}` when declined, 500 `{error, reason, trace_id}`
-//!   with `reason: processing_error` when the processor fails, 400 on bad input.
+//!   with `reason: processing_error` when the processor fails, 400 on bad input, 409 `reason:
+//!   voided` when the order's payment was voided first. One payment per order: the same order
+//!   charged again answers as the first charge did.
+//! - `POST /internal/payments/{order_id}/void` (order-service's compensation when it lost track of
+//!   a charge) → 200 `{order_id, status}`: an approved charge becomes `voided`; with none yet a
+//!   `voided` one is recorded, so a late charge is refused.
 //! - `GET /healthz`
 //!
 //! Only the last four digits of a card are ever stored, logged or put on a span.

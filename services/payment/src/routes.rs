@@ -14,6 +14,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/payments", post(create_payment))
+        // Internal (order-service's compensation), not routed by the gateway.
+        .route("/internal/payments/{order_id}/void", post(void_payment))
         .route("/healthz", get(healthz))
 }
 
@@ -70,7 +72,13 @@ async fn create_payment(
         Decision::Declined(reason) => ("declined", Some(reason)),
         Decision::ProcessingError => ("failed", Some("processing_error")),
     };
-    store::insert_payment(
+    // One payment per order: the same charge sent twice answers as the first did.
+    if let Some((payment_id, status, reason)) =
+        store::by_order(&state.db, &request.order_id).await?
+    {
+        return answer_existing(payment_id, &status, reason);
+    }
+    let recorded = store::insert_payment(
         &state.db,
         &NewPayment {
             id: &payment_id,
@@ -83,6 +91,13 @@ async fn create_payment(
         },
     )
     .await?;
+    if !recorded {
+        // A void (or a twin of this request) got there while the processor was deciding.
+        return match store::by_order(&state.db, &request.order_id).await? {
+            Some((payment_id, status, reason)) => answer_existing(payment_id, &status, reason),
+            None => Err(Error::Voided),
+        };
+    }
 
     let span = tracing::Span::current();
     span.set_attribute("payment_id", payment_id.clone());
@@ -103,6 +118,50 @@ async fn create_payment(
             Err(Error::Declined { payment_id, reason })
         }
     }
+}
+
+/// The answer for an order whose payment is already stored.
+fn answer_existing(
+    payment_id: String,
+    status: &str,
+    reason: Option<String>,
+) -> Result<Json<PaymentResponse>> {
+    tracing::Span::current().set_attribute("payment.status", status.to_owned());
+    match status {
+        "approved" => Ok(Json(PaymentResponse {
+            payment_id,
+            status: "approved",
+        })),
+        "declined" => Err(Error::Declined {
+            payment_id,
+            reason: match reason.as_deref() {
+                Some("insufficient_funds") => "insufficient_funds",
+                _ => "card_declined",
+            },
+        }),
+        "failed" => Err(Error::ProcessingError { payment_id }),
+        _ => Err(Error::Voided),
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct VoidResponse {
+    order_id: String,
+    status: String,
+}
+
+/// `POST /internal/payments/{order_id}/void`: gives back an approved charge, or makes sure none
+/// can be recorded later. Idempotent; answers the status the order's payment ends with.
+#[tracing::instrument(name = "payment.void", skip_all, fields(order_id = %order_id))]
+async fn void_payment(
+    State(state): State<AppState>,
+    shared_tracing::Path(order_id): shared_tracing::Path<String>,
+) -> Result<Json<VoidResponse>> {
+    let tombstone = uuid::Uuid::new_v4().to_string();
+    let status = store::void(&state.db, &order_id, &tombstone).await?;
+    tracing::Span::current().set_attribute("payment.status", status.clone());
+    tracing::warn!(order_id, status, "payment_voided");
+    Ok(Json(VoidResponse { order_id, status }))
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {

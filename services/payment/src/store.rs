@@ -14,10 +14,13 @@ pub(crate) struct NewPayment<'a> {
     pub(crate) decline_reason: Option<&'a str>,
 }
 
-pub(crate) async fn insert_payment(pool: &SqlitePool, p: &NewPayment<'_>) -> sqlx::Result<()> {
+/// Stores the attempt; `false` when the order already has a payment (a void got there first, or
+/// the same charge was sent twice), which is then left as it is.
+pub(crate) async fn insert_payment(pool: &SqlitePool, p: &NewPayment<'_>) -> sqlx::Result<bool> {
     let insert = sqlx::query(
         "INSERT INTO payments (id, order_id, amount_cents, currency, card_last4, status, decline_reason)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(p.id)
     .bind(p.order_id)
@@ -27,5 +30,36 @@ pub(crate) async fn insert_payment(pool: &SqlitePool, p: &NewPayment<'_>) -> sql
     .bind(p.status)
     .bind(p.decline_reason)
     .execute(pool);
-    db::query("INSERT", "payments", insert).await.map(|_| ())
+    let done = db::query("INSERT", "payments", insert).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The order's payment: its id, status and decline reason.
+pub(crate) async fn by_order(
+    pool: &SqlitePool,
+    order_id: &str,
+) -> sqlx::Result<Option<(String, String, Option<String>)>> {
+    let select =
+        sqlx::query_as("SELECT id, status, decline_reason FROM payments WHERE order_id = ?")
+            .bind(order_id)
+            .fetch_optional(pool);
+    db::query("SELECT", "payments", select).await
+}
+
+/// Voids the order's payment: an approved one becomes `voided` (the charge is given back), and
+/// where there is none yet a `voided` row is left so that a charge arriving later is refused.
+/// Returns the status the order's payment ends with (`voided`, or `declined`/`failed`, which
+/// charged nothing).
+pub(crate) async fn void(pool: &SqlitePool, order_id: &str, id: &str) -> sqlx::Result<String> {
+    let upsert = sqlx::query(
+        "INSERT INTO payments (id, order_id, amount_cents, currency, card_last4, status)
+         VALUES (?, ?, 0, '', '', 'voided')
+         ON CONFLICT (order_id) DO UPDATE SET status = 'voided' WHERE status = 'approved'",
+    )
+    .bind(id)
+    .bind(order_id)
+    .execute(pool);
+    db::query("UPSERT", "payments", upsert).await?;
+    let status = by_order(pool, order_id).await?.map(|(_, status, _)| status);
+    Ok(status.unwrap_or_else(|| "voided".to_owned()))
 }

@@ -1,0 +1,105 @@
+//! [`DelayingProxy`]: a TCP proxy in front of a service that holds back the answers to chosen
+//! requests — a reply that arrives after the caller's timeout, as from a slow network or a
+//! stalled load balancer, while the service itself has long finished.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+/// Forwards connections to an upstream set later, delaying the answer to every request whose
+/// first bytes are `prefix` (e.g. `POST /api/payments `) by `delay`.
+pub struct DelayingProxy {
+    port: u16,
+    upstream: Arc<Mutex<Option<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl DelayingProxy {
+    /// Listens on a free loopback port; connections wait for [`DelayingProxy::set_upstream`].
+    pub async fn start(prefix: &'static [u8], delay: Duration) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", stack::unused_port()))
+            .await
+            .expect("binding the proxy");
+        let port = listener.local_addr().unwrap().port();
+        let upstream = Arc::new(Mutex::new(None::<String>));
+        let target = upstream.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Some(address) = target.lock().unwrap().clone() else {
+                    continue; // not wired yet: the connection is dropped
+                };
+                tokio::spawn(relay(client, address, prefix, delay));
+            }
+        });
+        DelayingProxy {
+            port,
+            upstream,
+            task,
+        }
+    }
+
+    /// The URL to give the caller instead of the service's.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where to forward to (`http://127.0.0.1:PORT` or `127.0.0.1:PORT`).
+    pub fn set_upstream(&self, url: &str) {
+        *self.upstream.lock().unwrap() = Some(url.trim_start_matches("http://").to_owned());
+    }
+}
+
+impl Drop for DelayingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn relay(client: TcpStream, upstream: String, prefix: &'static [u8], delay: Duration) {
+    let Ok(server) = TcpStream::connect(&upstream).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    // Set when a request with the prefix goes up, cleared when its answer has been held.
+    let hold = Arc::new(AtomicBool::new(false));
+    let marked = hold.clone();
+    let up = async move {
+        let mut buffer = vec![0u8; 16 * 1024];
+        while let Ok(n) = client_read.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            if buffer[..n].starts_with(prefix) {
+                marked.store(true, Ordering::SeqCst);
+            }
+            if server_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let down = async move {
+        let mut buffer = vec![0u8; 16 * 1024];
+        while let Ok(n) = server_read.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            if hold.swap(false, Ordering::SeqCst) {
+                tokio::time::sleep(delay).await;
+            }
+            if client_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::join!(up, down);
+}
