@@ -490,3 +490,53 @@ async fn a_charge_answered_too_late_is_voided_so_no_card_stays_charged_without_a
         })
         .await;
 }
+
+#[tokio::test]
+async fn stock_held_by_a_reserve_answered_too_late_is_released_by_order_id() {
+    // inventory-service holds the stock at once; the proxy holds its answer 3 s, past
+    // order-service's 1 s timeout.
+    let proxy = DelayingProxy::start(b"POST /api/reservations ", Duration::from_secs(3)).await;
+    let proxy_url = proxy.url();
+    let stack = TestStack::start_configured(
+        &[],
+        &[
+            ("order-service", "INVENTORY_SERVICE_URL", &proxy_url),
+            ("order-service", "INVENTORY_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    proxy.set_upstream(&stack.url("inventory-service"));
+    let token = stack.login("alice", "alice123").await;
+    let before = gizmo_stock(&stack).await;
+
+    let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
+    assert_eq!(status, 504, "{body}");
+
+    // The release by order id reaches inventory-service and gives the held gizmo back.
+    let trace = stack
+        .wait_for(&trace_id, "the release by order id", |t| {
+            t.spans
+                .iter()
+                .any(|s| s.name == "inventory.release_for_order" && s.attr_str("outcome").is_some())
+        })
+        .await;
+    let held = trace.one("inventory-service", "inventory.reserve");
+    assert_eq!(
+        held.status,
+        StatusCode::Unset,
+        "the reserve went through:\n{}",
+        trace.render()
+    );
+    let release = trace.one("inventory-service", "inventory.release_for_order");
+    assert_eq!(
+        release.attr_str("outcome"),
+        Some("released"),
+        "{}",
+        trace.render()
+    );
+    assert_eq!(gizmo_stock(&stack).await, before, "no stock left held");
+    assert!(
+        calls_to(&trace, "payment-service").is_empty(),
+        "nothing was charged for an order whose stock was not confirmed"
+    );
+}

@@ -21,6 +21,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/stock/{sku}", get(get_stock))
         .route("/api/reservations", post(create_reservation))
         .route("/api/reservations/{id}", delete(delete_reservation))
+        // Internal (order-service's compensation), not routed by the gateway.
+        .route(
+            "/internal/orders/{order_id}/reservation/release",
+            post(release_for_order),
+        )
         .route("/healthz", get(healthz))
 }
 
@@ -127,6 +132,24 @@ async fn delete_reservation(
         }
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /internal/orders/{order_id}/reservation/release`: releases what the order holds, or
+/// makes sure it can hold nothing later (for a reserve call whose answer never came).
+#[tracing::instrument(name = "inventory.release_for_order", skip_all, fields(order_id = %order_id, outcome))]
+async fn release_for_order(
+    State(state): State<AppState>,
+    Path(order_id): Path<String>,
+) -> Result<Json<Value>> {
+    let tombstone = uuid::Uuid::new_v4().to_string();
+    let outcome = match store::release_for_order(&state.db, &order_id, &tombstone).await? {
+        store::Release::Released => "released",
+        store::Release::AlreadyReleased => "already_released",
+        store::Release::Committed => "committed",
+    };
+    tracing::Span::current().record("outcome", outcome);
+    tracing::info!(order_id, outcome, "order's reservation released");
+    Ok(Json(json!({ "order_id": order_id, "status": outcome })))
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {

@@ -106,12 +106,52 @@ pub(crate) enum Release {
     Committed,
 }
 
+/// Releases whatever `order_id` holds, for an order-service that does not know whether its
+/// reserve call went through: a held reservation goes back on sale; where there is none yet, a
+/// released one with no items is recorded, so a reserve still on its way for that order is
+/// refused (the order already has a reservation).
+pub(crate) async fn release_for_order(
+    pool: &SqlitePool,
+    order_id: &str,
+    tombstone_id: &str,
+) -> Result<Release, Error> {
+    let mut tx = db::begin_write(pool).await?;
+    let found = sqlx::query_scalar::<_, String>("SELECT id FROM reservations WHERE order_id = ?")
+        .bind(order_id)
+        .fetch_optional(&mut *tx);
+    let outcome = match db::query("SELECT", "reservations", found).await? {
+        Some(reservation_id) => release_in(&mut tx, &reservation_id).await?,
+        None => {
+            let tombstone = sqlx::query(
+                "INSERT INTO reservations (id, order_id, status, total_cents)
+                 VALUES (?, ?, 'released', 0)",
+            )
+            .bind(tombstone_id)
+            .bind(order_id)
+            .execute(&mut *tx);
+            db::query("INSERT", "reservations", tombstone).await?;
+            Release::Released
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
 /// Returns the held stock of a reservation to `available`, once.
 pub(crate) async fn release(pool: &SqlitePool, reservation_id: &str) -> Result<Release, Error> {
     let mut tx = db::begin_write(pool).await?;
+    let outcome = release_in(&mut tx, reservation_id).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn release_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    reservation_id: &str,
+) -> Result<Release, Error> {
     let status = sqlx::query_scalar::<_, String>("SELECT status FROM reservations WHERE id = ?")
         .bind(reservation_id)
-        .fetch_optional(&mut *tx);
+        .fetch_optional(&mut **tx);
     match db::query("SELECT", "reservations", status)
         .await?
         .as_deref()
@@ -126,13 +166,12 @@ pub(crate) async fn release(pool: &SqlitePool, reservation_id: &str) -> Result<R
          FROM reservation_items AS i WHERE i.reservation_id = ? AND products.sku = i.sku",
     )
     .bind(reservation_id)
-    .execute(&mut *tx);
+    .execute(&mut **tx);
     db::query("UPDATE", "products", restore).await?;
     let mark = sqlx::query("UPDATE reservations SET status = 'released' WHERE id = ?")
         .bind(reservation_id)
-        .execute(&mut *tx);
+        .execute(&mut **tx);
     db::query("UPDATE", "reservations", mark).await?;
-    tx.commit().await?;
     Ok(Release::Released)
 }
 

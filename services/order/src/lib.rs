@@ -15,6 +15,7 @@
 //! the message headers.
 
 mod clients;
+mod compensation;
 mod config;
 mod error;
 pub mod relay;

@@ -101,7 +101,22 @@ async fn place_order(
     span.set_attribute("user_id", user.user_id);
 
     let customer = state.users.profile(authorization, user.user_id).await?;
-    let reservation = state.inventory.reserve(&order_id, &request.items).await?;
+    let reserved = state.inventory.reserve(&order_id, &request.items).await;
+    if outcome_unknown(&reserved) {
+        // The stock may be held although no answer came: release it by order id.
+        let inventory = state.inventory.clone();
+        let order = order_id.clone();
+        crate::compensation::spawn(
+            "inventory_client.release_for_order",
+            order_id.clone(),
+            &span,
+            move || {
+                let (inventory, order) = (inventory.clone(), order.clone());
+                async move { inventory.release_for_order(&order).await }
+            },
+        );
+    }
+    let reservation = reserved?;
     let total_cents = (reservation.total * 100.0).round() as i64;
     let charge = Charge {
         order_id: &order_id,
@@ -114,11 +129,11 @@ async fn place_order(
         // The charge was sent and no answer came: it may have gone through. It is voided by
         // order id, so that no card stays charged for an order that is not placed — in the
         // background, retried until payment-service answers, traced under this request.
-        // The compensation joins this request's trace by context only: holding the request's
-        // span would keep it open (and unexported) for as long as the retries take.
         let (payment, order) = (state.payment.clone(), order_id.clone());
-        let parent = span.context();
-        tokio::spawn(async move { payment.void_until_known(&order, parent).await });
+        crate::compensation::spawn("payment_client.void", order_id.clone(), &span, move || {
+            let (payment, order) = (payment.clone(), order.clone());
+            async move { payment.void(&order).await }
+        });
     }
     if charged.is_err() {
         // Whatever went wrong with the charge, the held stock goes back on sale.

@@ -5,8 +5,6 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use shared_tracing::Downstream;
-use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Charges cards through payment-service.
 #[derive(Debug, Clone)]
@@ -107,40 +105,10 @@ impl PaymentClient {
         }
     }
 
-    /// Voids the order's payment, for a charge whose outcome is unknown (the call timed out or
-    /// broke after it was sent): an approval that happened is given back, one still on its way
-    /// can no longer be recorded. Retried with backoff until payment-service answers (ten
-    /// attempts, about 40 s). Each attempt is a span of its own under `parent` (the order
-    /// request's context), so each is exported as soon as it ends.
-    pub(crate) async fn void_until_known(&self, order_id: &str, parent: opentelemetry::Context) {
-        let mut backoff = std::time::Duration::from_millis(200);
-        for attempt in 1..=VOID_ATTEMPTS {
-            let span = tracing::info_span!(
-                "payment_client.void",
-                order_id,
-                attempt,
-                payment.status = tracing::field::Empty,
-            );
-            let _ = span.set_parent(parent.clone());
-            match self.void_once(order_id).instrument(span.clone()).await {
-                Ok(status) => {
-                    span.record("payment.status", status.as_str());
-                    span.in_scope(|| tracing::warn!(order_id, status, "payment_voided"));
-                    return;
-                }
-                Err(error) => span.in_scope(|| {
-                    tracing::warn!(%error, attempt, retry_in_ms = backoff.as_millis() as u64, "void failed")
-                }),
-            }
-            // The attempt's span ends here, not after the wait: it is exported with its children.
-            drop(span);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
-        }
-        tracing::error!(order_id, "payment outcome unknown: no void got through");
-    }
-
-    async fn void_once(&self, order_id: &str) -> Result<String, Error> {
+    /// Voids the order's payment, for a charge whose outcome is unknown: an approval that
+    /// happened is given back, one still on its way can no longer be recorded. Returns the
+    /// status the payment ends with. One attempt; [`crate::compensation`] retries it.
+    pub(crate) async fn void(&self, order_id: &str) -> Result<String, Error> {
         #[derive(Deserialize)]
         struct Voided {
             status: String,
@@ -160,6 +128,3 @@ impl PaymentClient {
         Ok(response.json::<Voided>().await?.status)
     }
 }
-
-/// Void attempts before giving up (about 40 s with the backoff).
-const VOID_ATTEMPTS: u32 = 10;

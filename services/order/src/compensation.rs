@@ -1,0 +1,61 @@
+//! Compensations for calls whose outcome is unknown — the call was sent and no answer came, so
+//! it may have taken effect (a card charged, stock held). Each is retried with backoff until the
+//! callee answers, in the background, every attempt a span of its own in the order's trace. The
+//! parent is the request's span context without its baggage: a fault injected into the request
+//! does not follow its compensation, and the request's span is not held open by the retries.
+
+use crate::Error;
+use opentelemetry::{Context, trace::TraceContextExt};
+use std::time::Duration;
+use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Attempts before giving up (about 40 s with the backoff).
+const ATTEMPTS: u32 = 10;
+
+/// Runs `attempt` until it succeeds (its `Ok` is the outcome, recorded on the span) or
+/// [`ATTEMPTS`] have failed; each attempt is a span `name` under `request`'s span context.
+pub(crate) fn spawn<F, Fut>(
+    name: &'static str,
+    order_id: String,
+    request: &tracing::Span,
+    attempt: F,
+) where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<String, Error>> + Send,
+{
+    let span_context = request.context().span().span_context().clone();
+    let parent = Context::new().with_remote_span_context(span_context);
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(200);
+        for number in 1..=ATTEMPTS {
+            let span = tracing::info_span!(
+                "compensation",
+                otel.name = name,
+                order_id = order_id.as_str(),
+                attempt = number,
+                outcome = Empty,
+            );
+            let _ = span.set_parent(parent.clone());
+            match attempt().instrument(span.clone()).await {
+                Ok(outcome) => {
+                    span.record("outcome", outcome.as_str());
+                    span.in_scope(|| tracing::warn!(order_id, outcome, "compensated"));
+                    return;
+                }
+                Err(error) => span.in_scope(|| {
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "compensation failed")
+                }),
+            }
+            // The attempt's span ends here, not after the wait: exported with its children.
+            drop(span);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+        tracing::error!(
+            order_id,
+            name,
+            "outcome unknown: the compensation never got through"
+        );
+    });
+}
