@@ -50,6 +50,7 @@ where
         .layer(axum::middleware::map_response(json_errors))
         // A body that trickles in is cut off (headers have their own timeout in `serve`).
         .layer(RequestBodyTimeoutLayer::new(REQUEST_BODY_TIMEOUT))
+        .layer(axum::middleware::from_fn(limit_head))
         .layer(axum::middleware::from_fn(inject_fault))
         .layer(axum::middleware::map_response(add_traceresponse))
         .layer(
@@ -59,6 +60,35 @@ where
                 .on_response(record_response)
                 .on_failure(()),
         )
+}
+
+/// The longest request target and the most header bytes a request may have. Past them the
+/// answer is a JSON 414 or 431 with the trace id. Further out, hyper answers on its own, without
+/// a body: a target of 64 KiB or more, a head over about 400 KiB, or more than 100 headers.
+const MAX_TARGET_BYTES: usize = 16 * 1024;
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+async fn limit_head(request: Request, next: Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        return ApiError::new(StatusCode::URI_TOO_LONG, "request target too long").into_response();
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Error answers that no handler wrote — axum's 405, a body over the size limit, a wrong

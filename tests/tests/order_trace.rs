@@ -562,8 +562,8 @@ async fn oversized_or_misplaced_input_is_neither_echoed_nor_copied_whole_into_sp
     let stack = TestStack::start().await;
     let token = stack.login("alice", "alice123").await;
 
-    // A 50 KB SKU: a bounded 404 message, and no exported attribute longer than the limit.
-    let sku = "x".repeat(50_000);
+    // A 10 KB SKU: a bounded 404 message, and no exported attribute longer than the limit.
+    let sku = "x".repeat(10_000);
     let reply = stack
         .call(
             Method::GET,

@@ -98,3 +98,36 @@ async fn a_body_that_never_arrives_is_cut_off() {
         "a request whose body never came still holds its connection"
     );
 }
+
+#[tokio::test]
+async fn an_oversized_request_target_or_header_gets_a_json_answer_with_its_trace_id() {
+    let stack = TestStack::start().await;
+    let address = stack.url("gateway").replace("http://", "");
+    let target = format!("/api/inventory/{}", "x".repeat(20 * 1024));
+    let padding = format!("X-Padding: {}\r\n", "y".repeat(70 * 1024));
+    for (expected, target, extra) in [
+        ("414", target.as_str(), ""),
+        ("431", "/api/inventory/widget", padding.as_str()),
+    ] {
+        // Raw HTTP: a client library refuses to send a target this long.
+        let mut stream = TcpStream::connect(&address).await.expect("connect");
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: gateway\r\n{extra}Connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer in time")
+            .expect("an answer");
+        let answer = String::from_utf8_lossy(&answer);
+        let status = answer.split_whitespace().nth(1).unwrap_or_default();
+        assert_eq!(status, expected, "{}", &answer[..answer.len().min(300)]);
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let body: serde_json::Value =
+            serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null);
+        assert!(
+            body["error"].is_string() && body["trace_id"].is_string(),
+            "{expected}: {body}"
+        );
+    }
+}
