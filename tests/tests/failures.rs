@@ -430,26 +430,39 @@ async fn an_order_whose_caller_gives_up_is_still_finished_consistently() {
         .await;
 }
 
-#[tokio::test]
-async fn a_charge_answered_too_late_is_voided_so_no_card_stays_charged_without_an_order() {
-    // payment-service approves and commits at once; the proxy holds its answer for 3 s, past
-    // order-service's 1 s timeout.
-    let proxy = DelayingProxy::start(b"POST /api/payments ", Duration::from_secs(3)).await;
+/// A stack whose order-service reaches `service` (its `{VAR}_SERVICE_URL`, `{VAR}_TIMEOUT_MS` of
+/// 1 s) through a proxy that holds the answers to `prefix` requests 3 s, and one order placed
+/// through it, answered 504: the proxy, the stack, alice's token, the gizmo stock before, the
+/// order's trace id.
+async fn order_with_a_late_answer(
+    service: &str,
+    var: &str,
+    prefix: &'static [u8],
+) -> (DelayingProxy, TestStack, String, (i64, i64), String) {
+    let proxy = DelayingProxy::start(prefix, Duration::from_secs(3)).await;
+    let (url_var, timeout_var) = (format!("{var}_SERVICE_URL"), format!("{var}_TIMEOUT_MS"));
     let proxy_url = proxy.url();
     let stack = TestStack::start_configured(
         &[],
         &[
-            ("order-service", "PAYMENT_SERVICE_URL", &proxy_url),
-            ("order-service", "PAYMENT_TIMEOUT_MS", "1000"),
+            ("order-service", &url_var, &proxy_url),
+            ("order-service", &timeout_var, "1000"),
         ],
     )
     .await;
-    proxy.set_upstream(&stack.url("payment-service"));
+    proxy.set_upstream(&stack.url(service));
     let token = stack.login("alice", "alice123").await;
     let before = gizmo_stock(&stack).await;
-
     let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
     assert_eq!(status, 504, "{body}");
+    (proxy, stack, token, before, trace_id)
+}
+
+#[tokio::test]
+async fn a_charge_answered_too_late_is_voided_so_no_card_stays_charged_without_an_order() {
+    // payment-service approves and commits at once; its answer comes 3 s late.
+    let (_proxy, stack, token, before, trace_id) =
+        order_with_a_late_answer("payment-service", "PAYMENT", b"POST /api/payments ").await;
 
     // The void reaches payment-service and turns the approved charge into a voided one.
     let trace = stack
@@ -493,24 +506,10 @@ async fn a_charge_answered_too_late_is_voided_so_no_card_stays_charged_without_a
 
 #[tokio::test]
 async fn stock_held_by_a_reserve_answered_too_late_is_released_by_order_id() {
-    // inventory-service holds the stock at once; the proxy holds its answer 3 s, past
-    // order-service's 1 s timeout.
-    let proxy = DelayingProxy::start(b"POST /api/reservations ", Duration::from_secs(3)).await;
-    let proxy_url = proxy.url();
-    let stack = TestStack::start_configured(
-        &[],
-        &[
-            ("order-service", "INVENTORY_SERVICE_URL", &proxy_url),
-            ("order-service", "INVENTORY_TIMEOUT_MS", "1000"),
-        ],
-    )
-    .await;
-    proxy.set_upstream(&stack.url("inventory-service"));
-    let token = stack.login("alice", "alice123").await;
-    let before = gizmo_stock(&stack).await;
-
-    let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
-    assert_eq!(status, 504, "{body}");
+    // inventory-service holds the stock at once; its answer comes 3 s late.
+    let (_proxy, stack, _token, before, trace_id) =
+        order_with_a_late_answer("inventory-service", "INVENTORY", b"POST /api/reservations ")
+            .await;
 
     // The release by order id reaches inventory-service and gives the held gizmo back.
     let trace = stack
