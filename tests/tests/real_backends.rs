@@ -432,38 +432,23 @@ async fn tail_sampling_keeps_every_error_and_slow_trace_whole_and_about_a_tenth_
     assert!((10..=50).contains(&kept), "kept {kept} of {HEALTHY}");
 }
 
-/// Resident memory of a process, in KiB (`VmRSS`).
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// One answer under load: when it came, its status, its trace id.
 type Answer = (Instant, u16, String);
 
 /// A steady stream of stock lookups (gateway → inventory-service), one every 20 ms, while the
-/// test breaks a backend; records every answer's status and trace id, and the services' peak
-/// memory.
+/// test breaks a backend; records every answer's status and trace id.
 struct Load {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<(Vec<Answer>, u64)>,
+    task: tokio::task::JoinHandle<Vec<Answer>>,
 }
 
 impl Load {
     fn start(stack: &TestStack) -> Self {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let url = format!("{}/api/inventory/widget", stack.url("gateway"));
-        let pids: Vec<u32> = e2e::SERVICES
-            .iter()
-            .map(|(name, _)| stack.pid(name).expect("running"))
-            .collect();
         let task = tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let (mut answers, mut peak_kib) = (Vec::new(), 0);
+            let mut answers = Vec::new();
             let mut tick = tokio::time::interval(Duration::from_millis(20));
             while !*stopped.borrow_and_update() {
                 tick.tick().await;
@@ -476,19 +461,26 @@ impl Load {
                     .unwrap_or_default()
                     .to_owned();
                 answers.push((Instant::now(), response.status().as_u16(), trace_id));
-                if answers.len() % 10 == 0 {
-                    peak_kib = pids.iter().map(|p| rss_kib(*p)).fold(peak_kib, u64::max);
-                }
             }
-            (answers, peak_kib)
+            answers
         });
         Load { stop, task }
     }
 
-    async fn finish(self) -> (Vec<Answer>, u64) {
+    async fn finish(self) -> Vec<Answer> {
         self.stop.send(true).unwrap();
         self.task.await.unwrap()
     }
+}
+
+/// The largest peak resident memory (`VmHWM`, the kernel's high-water mark) of the six services,
+/// in KiB.
+fn services_peak_kib(stack: &TestStack) -> u64 {
+    e2e::SERVICES
+        .iter()
+        .filter_map(|(name, _)| stack::status_kib(stack.pid(name)?, "VmHWM"))
+        .max()
+        .expect("the services' /proc status")
 }
 
 /// How many of `trace_ids` Jaeger has, whole (gateway and inventory-service joined).
@@ -528,7 +520,8 @@ async fn backends_down_lose_spans_never_requests_and_memory_stays_bounded() {
     collector.resume().await;
     let resumed = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (answers, peak_kib) = load.finish().await;
+    let answers = load.finish().await;
+    let peak_kib = services_peak_kib(&stack);
     let failed: Vec<_> = answers.iter().filter(|(_, s, _)| *s != 200).collect();
     assert!(
         failed.is_empty(),
@@ -573,7 +566,7 @@ async fn backends_down_lose_spans_never_requests_and_memory_stays_bounded() {
     jaeger.resume().await;
     let resumed = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (answers, _) = load.finish().await;
+    let answers = load.finish().await;
     assert!(answers.iter().all(|(_, s, _)| *s == 200), "requests failed");
     // Sent while Jaeger was down: the collector's queue delivers them once it is back (its
     // retries back off up to 30 s).

@@ -107,17 +107,10 @@ impl Side {
     pub(crate) fn memory_kib(&self) -> Option<(u64, u64)> {
         self.pids()
             .map(|pid| {
-                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-                let field = |name: &str| {
-                    status
-                        .lines()
-                        .find_map(|line| line.strip_prefix(name))?
-                        .split_whitespace()
-                        .next()?
-                        .parse::<u64>()
-                        .ok()
-                };
-                Some((field("VmRSS:")?, field("VmHWM:")?))
+                Some((
+                    stack::status_kib(pid, "VmRSS")?,
+                    stack::status_kib(pid, "VmHWM")?,
+                ))
             })
             .try_fold((0, 0), |(rss, peak), one| {
                 one.map(|(r, p)| (rss + r, peak + p))

@@ -9,10 +9,12 @@ pub mod backends;
 pub mod binaries;
 mod env_file;
 mod ports;
+mod proc_status;
 pub mod supervisor;
 
 pub use env_file::dotenv;
 pub use ports::unused_port;
+pub use proc_status::status_kib;
 
 use otlp_receiver::SpanStore;
 use std::{
