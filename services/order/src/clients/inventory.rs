@@ -65,23 +65,12 @@ impl InventoryClient {
     /// (`released`, `already_released`, `committed`). One attempt; [`crate::compensation`]
     /// retries it.
     pub(crate) async fn release_for_order(&self, order_id: &str) -> Result<String, Error> {
-        #[derive(serde::Deserialize)]
-        struct Released {
-            status: String,
-        }
         let path = format!(
             "/internal/orders/{}/reservation/release",
             path_segment(order_id)
         );
-        let request = self.downstream.request(Method::POST, &path);
-        let response = self
-            .downstream
-            .send("/internal/orders/{order_id}/reservation/release", request)
-            .await?;
-        if response.status() != StatusCode::OK {
-            return Err(response.unexpected_status().into());
-        }
-        Ok(response.json::<Released>().await?.status)
+        let template = "/internal/orders/{order_id}/reservation/release";
+        super::post_for_status(&self.downstream, template, &path).await
     }
 
     /// Gives the stock of a reservation back. Best effort: a failure is logged on the span (the

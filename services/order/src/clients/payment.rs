@@ -109,22 +109,15 @@ impl PaymentClient {
     /// happened is given back, one still on its way can no longer be recorded. Returns the
     /// status the payment ends with. One attempt; [`crate::compensation`] retries it.
     pub(crate) async fn void(&self, order_id: &str) -> Result<String, Error> {
-        #[derive(Deserialize)]
-        struct Voided {
-            status: String,
-        }
         let path = format!(
             "/internal/payments/{}/void",
             shared_tracing::client::path_segment(order_id)
         );
-        let request = self.downstream.request(Method::POST, &path);
-        let response = self
-            .downstream
-            .send("/internal/payments/{order_id}/void", request)
-            .await?;
-        if response.status() != StatusCode::OK {
-            return Err(response.unexpected_status().into());
-        }
-        Ok(response.json::<Voided>().await?.status)
+        super::post_for_status(
+            &self.downstream,
+            "/internal/payments/{order_id}/void",
+            &path,
+        )
+        .await
     }
 }
