@@ -26,7 +26,8 @@ pub struct DelayingProxy {
 impl DelayingProxy {
     /// Listens on a free loopback port; connections wait for [`DelayingProxy::set_upstream`].
     pub async fn start(prefix: &'static [u8], delay: Duration) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", stack::unused_port()))
+        // Bound here and held: port 0 lets the kernel pick, with no window for anyone else.
+        let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("binding the proxy");
         let port = listener.local_addr().unwrap().port();
