@@ -21,6 +21,7 @@ async fn loadtest_compares_a_traced_and_an_untraced_stack_under_the_same_load() 
         ])
         .arg("--bin-dir")
         .arg(bin_dir)
+        .env("PATH", e2e::path_with_backends())
         .output()
         .await
         .expect("running loadtest");

@@ -131,11 +131,7 @@ impl Lines {
 async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stack, Lines) {
     let bin_dir = binary("gateway").parent().unwrap();
     // nats-server on PATH, as a user has it: the one built at compose's version.
-    let backends = stack::backends::dir().unwrap_or_else(|e| panic!("{e}"));
-    let path = std::env::join_paths(std::iter::once(backends.to_path_buf()).chain(
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-    ))
-    .unwrap();
+    let path = e2e::path_with_backends();
     let lines = Lines(dir.join("stack-output.log"));
     let log = std::fs::File::create(&lines.0).expect("the stack's log");
     let stack = tokio::process::Command::new(binary("stack"))

@@ -41,7 +41,8 @@ impl Side {
                 &dir.path().join("nats.log"),
             )?),
             None => {
-                println!("WARNING: {}", stack::INSTALL_NATS);
+                // stderr: stdout may be the --json report.
+                eprintln!("WARNING: {}", stack::INSTALL_NATS);
                 None
             }
         };
