@@ -9,6 +9,7 @@ use crate::{
     breaker::{Admission, BreakerConfig, CircuitBreaker, CircuitState, Transition},
     propagation,
 };
+use http::{HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use std::{
     sync::Arc,
@@ -91,6 +92,39 @@ impl ClientError {
         }
     }
 
+    /// The answer a service gives its own caller when this failure stops it: [`Self::status`],
+    /// the message, and a `Proxy-Status` header (RFC 9209) naming `via` (the service answering)
+    /// and the downstream it could not get a usable answer from. The header is what tells the
+    /// caller's circuit breaker that `via` itself is up: see [`counts_as_outage`].
+    pub fn answer(&self, via: &'static str) -> crate::ApiError {
+        crate::ApiError::new(self.status(), self.to_string())
+            .with_header(PROXY_STATUS, self.proxy_status(via))
+    }
+
+    /// `via; next-hop=<service>` and the RFC 9209 error type (or the status received).
+    fn proxy_status(&self, via: &'static str) -> HeaderValue {
+        let detail = match self {
+            Self::Timeout { .. } => "error=http_response_timeout".to_owned(),
+            Self::Unavailable { source, .. } if source.is_connect() => {
+                "error=connection_refused".to_owned()
+            }
+            Self::Unavailable { .. } => "error=connection_terminated".to_owned(),
+            Self::CircuitOpen { .. } => "error=destination_unavailable".to_owned(),
+            Self::UnexpectedStatus { status, .. } => format!("received-status={}", status.as_u16()),
+            Self::InvalidResponse { .. } => "error=http_protocol_error".to_owned(),
+        };
+        let service = match self {
+            Self::Timeout { service }
+            | Self::Unavailable { service, .. }
+            | Self::CircuitOpen { service }
+            | Self::UnexpectedStatus { service, .. }
+            | Self::InvalidResponse { service, .. } => service,
+        };
+        // Service names are tokens (`payment-service`): always a valid header value.
+        HeaderValue::from_str(&format!("{via}; next-hop={service}; {detail}"))
+            .expect("service names are header-safe")
+    }
+
     /// A low-cardinality name for `error.type` and `exception.type`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -102,6 +136,18 @@ impl ClientError {
             Self::InvalidResponse { .. } => "invalid_response",
         }
     }
+}
+
+/// The RFC 9209 header a service adds to an answer it gives because a downstream failed.
+pub const PROXY_STATUS: HeaderName = HeaderName::from_static("proxy-status");
+
+/// Whether an answer is the callee's own outage, to count against its circuit breaker: a 503
+/// without `Proxy-Status`. Anything else it answers shows it up and serving — a 500 is one
+/// request's failure, and a 502/503/504 with `Proxy-Status` relays a failure further down, which
+/// must not open the breaker for everyone's calls to this healthy service. Timeouts and transport
+/// errors, which get no answer, always count.
+pub fn counts_as_outage(status: http::StatusCode, headers: &http::HeaderMap) -> bool {
+    status == http::StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(PROXY_STATUS)
 }
 
 /// How long an idle pooled connection may be reused: below every service's header-read timeout.
@@ -198,8 +244,9 @@ impl Downstream {
                 }
             };
             let result = self.send_traced(template, request).await;
-            // Timeouts, transport errors and 5xx count; 4xx is the caller's business, not an outage.
-            let success = result.as_ref().is_ok_and(|r| !r.status().is_server_error());
+            let success = result
+                .as_ref()
+                .is_ok_and(|r| !counts_as_outage(r.status(), r.headers()));
             probe.disarm();
             let transition = breaker.record(success, Instant::now());
             if success {
@@ -394,5 +441,53 @@ impl TracedResponse {
             .and_then(|e| e.as_str())
             .map(str::to_owned)
             .unwrap_or_else(|| status.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, StatusCode};
+
+    #[test]
+    fn only_a_callees_own_503_is_an_outage() {
+        let relayed: HeaderMap = [(
+            PROXY_STATUS,
+            HeaderValue::from_static("order-service; next-hop=payment-service"),
+        )]
+        .into_iter()
+        .collect();
+        let own = HeaderMap::new();
+        assert!(counts_as_outage(StatusCode::SERVICE_UNAVAILABLE, &own));
+        assert!(!counts_as_outage(StatusCode::SERVICE_UNAVAILABLE, &relayed));
+        for status in [500, 502, 504, 404, 429, 200] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert!(!counts_as_outage(status, &own), "{status}");
+            assert!(!counts_as_outage(status, &relayed), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_relayed_failure_names_who_answers_and_who_failed() {
+        let answer = |error: ClientError| error.proxy_status("order-service");
+        assert_eq!(
+            answer(ClientError::Timeout {
+                service: "payment-service"
+            }),
+            "order-service; next-hop=payment-service; error=http_response_timeout"
+        );
+        assert_eq!(
+            answer(ClientError::CircuitOpen {
+                service: "user-service"
+            }),
+            "order-service; next-hop=user-service; error=destination_unavailable"
+        );
+        assert_eq!(
+            answer(ClientError::UnexpectedStatus {
+                service: "payment-service",
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+            }),
+            "order-service; next-hop=payment-service; received-status=500"
+        );
     }
 }

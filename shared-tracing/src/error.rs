@@ -6,7 +6,7 @@
 use axum::{
     Json as AxumJson,
     extract::{FromRequest, FromRequestParts, rejection::JsonRejection, rejection::PathRejection},
-    http::StatusCode,
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -19,6 +19,7 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     extra: Map<String, Value>,
+    headers: HeaderMap,
 }
 
 impl ApiError {
@@ -28,6 +29,7 @@ impl ApiError {
             status,
             message: message.into(),
             extra: Map::new(),
+            headers: HeaderMap::new(),
         }
     }
 
@@ -41,6 +43,12 @@ impl ApiError {
     /// Adds a field beside `error` and `trace_id`.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a response header (such as `Proxy-Status` on a relayed failure).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
         self
     }
 
@@ -58,7 +66,7 @@ impl IntoResponse for ApiError {
             "trace_id".into(),
             crate::propagation::current_trace_id().map_or(Value::Null, Value::from),
         );
-        (self.status, AxumJson(body)).into_response()
+        (self.status, self.headers, AxumJson(body)).into_response()
     }
 }
 

@@ -3,7 +3,7 @@
 //! - [`init`] sets up the OTLP/HTTP exporter, resource, sampler, W3C propagators and JSON logs,
 //!   and returns a [`TelemetryGuard`] that flushes queued spans when dropped.
 //! - [`server::instrument`] wraps a router in SERVER spans joined to the caller's trace, and
-//!   honours per-request faults named in W3C baggage (`fault.<service>=error|slow:<ms>|drop`).
+//!   honours per-request faults named in W3C baggage (`fault.<service>=error|unavailable|slow:<ms>|drop`).
 //! - [`client::Downstream`] makes CLIENT spans and injects the trace context into requests.
 //! - [`messaging`] carries the trace context in NATS headers and in stored outbox rows.
 //! - [`db::connect`] opens a SQLite pool; [`db::query`] makes CLIENT spans for its calls.

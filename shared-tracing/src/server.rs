@@ -228,8 +228,10 @@ fn faults() -> &'static Faults {
 /// A fault a request asks this service for, in the baggage entry `fault.<service>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer 500.
+    /// Answer 500: one request failed, the service is up (the caller's breaker does not count it).
     Error,
+    /// Answer 503: the service is unavailable (the caller's breaker counts it).
+    Unavailable,
     /// Sleep this many milliseconds, then handle the request.
     Slow(u64),
     /// Close the connection without an answer.
@@ -237,10 +239,11 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Parses `error`, `slow:<ms>` or `drop`.
+    /// Parses `error`, `unavailable`, `slow:<ms>` or `drop`.
     pub fn parse(value: &str) -> Option<Self> {
         match value.trim() {
             "error" => Some(Self::Error),
+            "unavailable" => Some(Self::Unavailable),
             "drop" => Some(Self::Drop),
             other => other.strip_prefix("slow:")?.parse().ok().map(Self::Slow),
         }
@@ -268,6 +271,11 @@ async fn inject_fault(request: Request, next: Next) -> Response {
         Fault::Error => {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "injected fault").into_response()
         }
+        Fault::Unavailable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "injected fault: unavailable",
+        )
+        .into_response(),
         Fault::Slow(ms) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             next.run(request).await

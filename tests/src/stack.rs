@@ -79,6 +79,8 @@ pub struct Reply {
     pub trace_id: Option<String>,
     /// The JSON body (`Null` when the body is not JSON).
     pub body: Value,
+    /// The `Proxy-Status` header: which service, behind the one answering, failed.
+    pub proxy_status: Option<String>,
 }
 
 /// The six services, started as processes on free ports, exporting to an in-process receiver.
@@ -361,11 +363,17 @@ impl TestStack {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split('-').nth(1))
             .map(str::to_owned);
+        let proxy_status = response
+            .headers()
+            .get("proxy-status")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.json().await.unwrap_or(Value::Null);
         Reply {
             status,
             trace_id,
             body,
+            proxy_status,
         }
     }
 

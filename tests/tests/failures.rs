@@ -169,6 +169,62 @@ async fn a_processing_error_answers_502_with_a_payment_error_event_and_the_reser
 }
 
 #[tokio::test]
+async fn relayed_failures_open_no_breaker_and_a_callees_own_503s_do() {
+    // The default thresholds: five failures in a row open a circuit.
+    let stack = TestStack::start().await;
+    let token = stack.login("alice", "alice123").await;
+
+    // Six processing errors: payment-service answers 500, order-service relays a 502 naming
+    // payment-service in Proxy-Status. order-service is healthy: the gateway's breaker for it
+    // stays closed, and a 500 from a payment-service that answers does not open order-service's.
+    for attempt in 1..=6 {
+        let reply = stack
+            .place_order(
+                &token,
+                json!([{ "sku": "gizmo", "quantity": 1 }]),
+                PROCESSING_ERROR,
+            )
+            .await;
+        assert_eq!(reply.status, 502, "attempt {attempt}: {}", reply.body);
+        assert_eq!(
+            reply.proxy_status.as_deref(),
+            Some("order-service; next-hop=payment-service; received-status=500"),
+        );
+    }
+    assert_eq!(circuit(&stack, "gateway", "order-service").await, "closed");
+    assert_eq!(
+        circuit(&stack, "order-service", "payment-service").await,
+        "closed"
+    );
+    let (status, body, _) = order(&stack, &token, APPROVED, &[]).await;
+    assert_eq!(status, 201, "the next good order goes through: {body}");
+
+    // order-service answering 503 itself (an injected `unavailable`, no Proxy-Status) is an
+    // outage: five in a row open the gateway's circuit, and the next order is refused at the
+    // gateway without reaching order-service.
+    for attempt in 1..=5 {
+        let (status, body, _) = order(
+            &stack,
+            &token,
+            APPROVED,
+            &[("baggage", "fault.order-service=unavailable")],
+        )
+        .await;
+        assert_eq!(status, 503, "attempt {attempt}: {body}");
+    }
+    assert_eq!(circuit(&stack, "gateway", "order-service").await, "open");
+    let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "order-service unavailable (circuit open)");
+    let trace = stack.wait_for_trace(&trace_id, &["gateway"]).await;
+    assert!(
+        trace.spans.iter().all(|s| s.service_name == "gateway"),
+        "refused at the gateway:\n{}",
+        trace.render()
+    );
+}
+
+#[tokio::test]
 async fn a_dead_payment_service_opens_the_circuit_and_a_probe_closes_it_after_restart() {
     let mut stack = TestStack::start_configured(
         &[],

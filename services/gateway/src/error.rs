@@ -1,7 +1,7 @@
 //! The service's error type and how each variant answers over HTTP.
 
 use axum::response::{IntoResponse, Response};
-use shared_tracing::{ApiError, ClientError};
+use shared_tracing::ClientError;
 
 /// Result with this service's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -17,8 +17,7 @@ pub enum Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let Error::Upstream(error) = &self;
-        let status = error.status();
         tracing::error!(error = %self, "upstream failure");
-        ApiError::new(status, self.to_string()).into_response()
+        error.answer(crate::SERVICE_NAME).into_response()
     }
 }

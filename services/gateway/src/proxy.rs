@@ -9,11 +9,12 @@ use axum::{
     },
     response::{IntoResponse, Response},
 };
-use shared_tracing::Downstream;
+use shared_tracing::{Downstream, client::PROXY_STATUS};
 
 /// Sends `method path` with the caller's `Authorization`, `Content-Type` and body to `upstream`
 /// (the trace context is added by the traced client) and relays status, content type,
-/// `Retry-After` and body.
+/// `Retry-After`, `Proxy-Status` (which downstream failed, so the caller's breaker does not blame
+/// the upstream) and body.
 pub(crate) async fn forward(
     upstream: &Downstream,
     template: &'static str,
@@ -33,7 +34,7 @@ pub(crate) async fn forward(
     }
     let response = upstream.send(template, request).await?;
     let status = response.status();
-    let relayed_headers: Vec<_> = [CONTENT_TYPE, RETRY_AFTER]
+    let relayed_headers: Vec<_> = [CONTENT_TYPE, RETRY_AFTER, PROXY_STATUS]
         .into_iter()
         .filter_map(|name| Some((name.clone(), response.headers().get(&name)?.clone())))
         .collect();

@@ -35,12 +35,12 @@ impl IntoResponse for Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
-            Error::Upstream(error) => error.status(),
+            Error::Upstream(error) => {
+                tracing::error!(error = %error, "downstream failure");
+                return error.answer(crate::SERVICE_NAME).into_response();
+            }
             Error::Database(error) => return ApiError::internal(error).into_response(),
         };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "downstream failure");
-        }
         ApiError::new(status, self.to_string()).into_response()
     }
 }
