@@ -1,6 +1,7 @@
 //! [`DelayingProxy`]: a TCP proxy in front of a service that holds back the answers to chosen
 //! requests — a reply that arrives after the caller's timeout, as from a slow network or a
-//! stalled load balancer, while the service itself has long finished.
+//! stalled load balancer, while the service itself has long finished — and can cut off others, as
+//! a network partition would.
 
 use std::{
     sync::{
@@ -9,6 +10,7 @@ use std::{
     },
     time::Duration,
 };
+use tokio::sync::Notify;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -20,6 +22,7 @@ use tokio::{
 pub struct DelayingProxy {
     port: u16,
     upstream: Arc<Mutex<Option<String>>>,
+    refused: Arc<Mutex<Option<&'static [u8]>>>,
     task: JoinHandle<()>,
 }
 
@@ -32,20 +35,33 @@ impl DelayingProxy {
             .expect("binding the proxy");
         let port = listener.local_addr().unwrap().port();
         let upstream = Arc::new(Mutex::new(None::<String>));
-        let target = upstream.clone();
+        let refused = Arc::new(Mutex::new(None));
+        let (target, cut) = (upstream.clone(), refused.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Some(address) = target.lock().unwrap().clone() else {
                     continue; // not wired yet: the connection is dropped
                 };
-                tokio::spawn(relay(client, address, prefix, delay));
+                let rules = Rules {
+                    delayed: prefix,
+                    delay,
+                    refused: cut.clone(),
+                };
+                tokio::spawn(relay(client, address, rules));
             }
         });
         DelayingProxy {
             port,
             upstream,
+            refused,
             task,
         }
+    }
+
+    /// From now on, a request whose first bytes are `prefix` is not forwarded: its connection is
+    /// closed without an answer.
+    pub fn refuse(&self, prefix: &'static [u8]) {
+        *self.refused.lock().unwrap() = Some(prefix);
     }
 
     /// The URL to give the caller instead of the service's.
@@ -65,10 +81,25 @@ impl Drop for DelayingProxy {
     }
 }
 
-async fn relay(client: TcpStream, upstream: String, prefix: &'static [u8], delay: Duration) {
+/// What one connection does with the requests on it.
+struct Rules {
+    delayed: &'static [u8],
+    delay: Duration,
+    refused: Arc<Mutex<Option<&'static [u8]>>>,
+}
+
+async fn relay(client: TcpStream, upstream: String, rules: Rules) {
+    let Rules {
+        delayed: prefix,
+        delay,
+        refused,
+    } = rules;
     let Ok(server) = TcpStream::connect(&upstream).await else {
         return;
     };
+    // Notified when a refused request comes: both directions stop, the connection closes.
+    let cut = Arc::new(Notify::new());
+    let cutter = cut.clone();
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     // Set when a request with the prefix goes up, cleared when its answer has been held.
@@ -78,6 +109,11 @@ async fn relay(client: TcpStream, upstream: String, prefix: &'static [u8], delay
         let mut buffer = vec![0u8; 16 * 1024];
         while let Ok(n) = client_read.read(&mut buffer).await {
             if n == 0 {
+                break;
+            }
+            let refuse = *refused.lock().unwrap();
+            if refuse.is_some_and(|refused| buffer[..n].starts_with(refused)) {
+                cutter.notify_one();
                 break;
             }
             if buffer[..n].starts_with(prefix) {
@@ -90,16 +126,22 @@ async fn relay(client: TcpStream, upstream: String, prefix: &'static [u8], delay
     };
     let down = async move {
         let mut buffer = vec![0u8; 16 * 1024];
-        while let Ok(n) = server_read.read(&mut buffer).await {
-            if n == 0 {
-                break;
+        let copy = async {
+            while let Ok(n) = server_read.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                if hold.swap(false, Ordering::SeqCst) {
+                    tokio::time::sleep(delay).await;
+                }
+                if client_write.write_all(&buffer[..n]).await.is_err() {
+                    break;
+                }
             }
-            if hold.swap(false, Ordering::SeqCst) {
-                tokio::time::sleep(delay).await;
-            }
-            if client_write.write_all(&buffer[..n]).await.is_err() {
-                break;
-            }
+        };
+        tokio::select! {
+            () = copy => {}
+            () = cut.notified() => {}
         }
     };
     tokio::join!(up, down);

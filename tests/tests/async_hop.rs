@@ -30,7 +30,12 @@ fn assert_async_hop(trace: &Trace, order_id: &str) -> SpanRecord {
         .named("inventory-service", PROCESS)
         .into_iter()
         .filter(|s| s.status != StatusCode::Error)
-        .partition(|s| commit_outcome(trace, s) == Some("committed"));
+        .partition(|s| {
+            matches!(
+                commit_outcome(trace, s),
+                Some("committed" | "committed_after_expiry")
+            )
+        });
     assert_eq!(
         committed.len(),
         1,
@@ -289,6 +294,61 @@ async fn orders_taken_while_nats_is_down_are_all_delivered_when_it_returns() {
             .wait_for(trace_id, "a consumer span", has_successful_consumer)
             .await;
         assert_async_hop(&trace, order_id);
+    }
+}
+
+#[tokio::test]
+async fn events_that_come_after_the_reservation_expired_still_sell_the_stock_once() {
+    let mut stack =
+        TestStack::start_configured(&[], &[("inventory-service", "RESERVATION_TTL_MS", "1000")])
+            .await;
+    let (token, _, _) = warm_up(&stack).await;
+    let on_sale = stack.stock("widget").await["available"].as_i64().unwrap();
+
+    // The broker is down longer than the TTL: the three orders' reservations expire and their
+    // widgets go back on sale before the events can come.
+    stack.nats().stop().await;
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        orders.push(place(&stack, &token, 1).await);
+    }
+    stack
+        .eventually(
+            Duration::from_secs(15),
+            "the reservations expired",
+            || async {
+                let stock = stack.stock("widget").await;
+                (stock["reserved"] == 0 && stock["available"] == on_sale).then_some(())
+            },
+        )
+        .await;
+
+    // Back up: each event sells its widget from what is on sale, once.
+    stack.nats().resume().await;
+    assert_sold_exactly(&stack, 4).await;
+    assert_eq!(
+        stack.stock("widget").await["available"].as_i64(),
+        Some(on_sale - 3)
+    );
+    for (order_id, trace_id) in &orders {
+        let trace = stack
+            .wait_for(trace_id, "a consumer span", has_successful_consumer)
+            .await;
+        let consumer = assert_async_hop(&trace, order_id);
+        assert_eq!(
+            commit_outcome(&trace, &consumer),
+            Some("committed_after_expiry"),
+            "{}",
+            trace.render()
+        );
+        assert!(
+            trace
+                .spans
+                .iter()
+                .any(|s| s.name == "inventory.expire_reservation"),
+            "{}",
+            trace.render()
+        );
     }
 }
 

@@ -495,17 +495,29 @@ async fn order_with_a_late_answer(
     var: &str,
     prefix: &'static [u8],
 ) -> (DelayingProxy, TestStack, String, (i64, i64), String) {
+    order_with_a_late_answer_and(service, var, prefix, &[], None).await
+}
+
+/// [`order_with_a_late_answer`], with more settings and a request prefix the proxy cuts off.
+async fn order_with_a_late_answer_and(
+    service: &str,
+    var: &str,
+    prefix: &'static [u8],
+    settings: &[(&str, &str, &str)],
+    refused: Option<&'static [u8]>,
+) -> (DelayingProxy, TestStack, String, (i64, i64), String) {
     let proxy = DelayingProxy::start(prefix, Duration::from_secs(3)).await;
+    if let Some(refused) = refused {
+        proxy.refuse(refused);
+    }
     let (url_var, timeout_var) = (format!("{var}_SERVICE_URL"), format!("{var}_TIMEOUT_MS"));
     let proxy_url = proxy.url();
-    let stack = TestStack::start_configured(
-        &[],
-        &[
-            ("order-service", &url_var, &proxy_url),
-            ("order-service", &timeout_var, "1000"),
-        ],
-    )
-    .await;
+    let mut overrides = vec![
+        ("order-service", url_var.as_str(), proxy_url.as_str()),
+        ("order-service", timeout_var.as_str(), "1000"),
+    ];
+    overrides.extend_from_slice(settings);
+    let stack = TestStack::start_configured(&[], &overrides).await;
     proxy.set_upstream(&stack.url(service));
     let token = stack.login("alice", "alice123").await;
     let before = gizmo_stock(&stack).await;
@@ -594,4 +606,109 @@ async fn stock_held_by_a_reserve_answered_too_late_is_released_by_order_id() {
         calls_to(&trace, "payment-service").is_empty(),
         "nothing was charged for an order whose stock was not confirmed"
     );
+}
+
+/// The expiry of `trace`'s reservation, once it has released the stock.
+fn expiry(trace: &Trace) -> Option<&SpanRecord> {
+    trace.spans.iter().find(|s| {
+        s.service_name == "inventory-service"
+            && s.name == "inventory.expire_reservation"
+            && s.event("reservation_expired").is_some()
+    })
+}
+
+/// The expiry is a child of the reserve call it undoes, in the order's trace.
+fn assert_expired_in_the_orders_trace(trace: &Trace) {
+    let expired = expiry(trace).unwrap();
+    let reserve = trace.one("inventory-service", "inventory.reserve");
+    assert_eq!(
+        expired.parent_span_id.as_deref(),
+        Some(reserve.span_id.as_str()),
+        "{}",
+        trace.render()
+    );
+    assert_eq!(expired.attr_str("order_id"), reserve.attr_str("order_id"));
+}
+
+#[tokio::test]
+async fn stock_held_for_an_order_service_that_died_mid_order_expires() {
+    let stack =
+        TestStack::start_configured(&[], &[("inventory-service", "RESERVATION_TTL_MS", "2000")])
+            .await;
+    let token = stack.login("alice", "alice123").await;
+    let before = gizmo_stock(&stack).await;
+    let order_service = stack.pid("order-service").expect("order-service runs");
+
+    // The slow card keeps order-service waiting on payment-service; once the gizmo is held,
+    // order-service is killed (SIGKILL: no compensation, no shutdown) before it can release it.
+    let kill = async {
+        stack
+            .eventually(Duration::from_secs(10), "the gizmo held", || async {
+                (gizmo_stock(&stack).await.1 == before.1 + 1).then_some(())
+            })
+            .await;
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &order_service.to_string()])
+            .status()
+            .expect("running kill");
+        assert!(killed.success());
+    };
+    let ((status, body, trace_id), ()) = tokio::join!(order(&stack, &token, SLOW, &[]), kill);
+    assert_eq!(
+        status, 502,
+        "the gateway lost order-service mid-order: {body}"
+    );
+    assert_eq!(gizmo_stock(&stack).await.1, before.1 + 1, "still held");
+
+    // RESERVATION_TTL_MS later the gizmo is back on sale, and the order's trace says why. (The
+    // spans order-service had not exported died with it: this trace keeps orphans.)
+    let trace = stack
+        .eventually(
+            Duration::from_secs(30),
+            "the reservation's expiry",
+            || async {
+                let trace = Trace::new(stack.spans().trace(&trace_id));
+                expiry(&trace).is_some().then_some(trace)
+            },
+        )
+        .await;
+    assert_expired_in_the_orders_trace(&trace);
+    assert_eq!(gizmo_stock(&stack).await, before, "nothing left held");
+}
+
+#[tokio::test]
+async fn stock_held_by_a_reserve_answered_too_late_expires_when_no_release_gets_through() {
+    // inventory-service holds the stock at once, its answer comes 3 s late, and every release by
+    // order id is cut off on the way (a partition between the two services).
+    let (_proxy, stack, _token, before, trace_id) = order_with_a_late_answer_and(
+        "inventory-service",
+        "INVENTORY",
+        b"POST /api/reservations ",
+        &[("inventory-service", "RESERVATION_TTL_MS", "3000")],
+        Some(b"POST /internal/orders/"),
+    )
+    .await;
+    let trace = stack
+        .wait_for(&trace_id, "the reservation's expiry", |t| {
+            expiry(t).is_some()
+        })
+        .await;
+    assert_expired_in_the_orders_trace(&trace);
+    assert!(
+        trace
+            .spans
+            .iter()
+            .all(|s| s.name != "inventory.release_for_order"),
+        "no release reached inventory-service:\n{}",
+        trace.render()
+    );
+    let release = trace
+        .http_client_spans()
+        .into_iter()
+        .find(|s| {
+            s.attr_str("url.template") == Some("/internal/orders/{order_id}/reservation/release")
+        })
+        .unwrap_or_else(|| panic!("order-service tried to release:\n{}", trace.render()));
+    assert!(release.event("exception").is_some(), "{}", trace.render());
+    assert_eq!(gizmo_stock(&stack).await, before, "nothing left held");
 }

@@ -19,6 +19,12 @@ pub struct Config {
     /// NATS server with JetStream, for the `orders.created` events.
     #[arg(long, env = "NATS_URL", default_value = "nats://localhost:4222")]
     pub nats_url: String,
+    /// How long stock stays held for an order that neither confirms (its `orders.created`
+    /// event) nor releases it, in milliseconds: then it goes back on sale. Far above a normal
+    /// order's few milliseconds between reserve and event; an event that comes later still sells
+    /// the stock if it is there.
+    #[arg(long = "reservation-ttl-ms", env = "RESERVATION_TTL_MS", default_value = "600000", value_parser = millis)]
+    pub reservation_ttl: Duration,
     /// Run the `orders.created` consumer in this process. `false` serves the API only, so API
     /// and workers can be scaled apart.
     #[arg(long, env = "INVENTORY_CONSUMER", default_value_t = true, action = clap::ArgAction::Set)]

@@ -215,6 +215,7 @@ impl Consumer {
         let outcome = store::commit_reservation(&self.db, order_id).await?;
         let outcome = match outcome {
             Commit::Committed => "committed",
+            Commit::CommittedAfterExpiry => "committed_after_expiry",
             Commit::AlreadyCommitted => "already_committed",
         };
         Span::current().record("outcome", outcome);

@@ -7,12 +7,15 @@
 //! - `GET /healthz`
 //!
 //! The [`consumer`] processes `orders.created` from NATS JetStream (durable consumer `inventory`):
-//! each event's held stock is sold, once, in a CONSUMER span joined to the order's trace.
+//! each event's held stock is sold, once, in a CONSUMER span joined to the order's trace. A
+//! reservation neither committed nor released within `RESERVATION_TTL_MS` is released by the
+//! expiry sweep (`expiry.rs`).
 
 mod clients;
 mod config;
 pub mod consumer;
 mod error;
+mod expiry;
 mod routes;
 mod store;
 
@@ -32,12 +35,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the database named in `config`, runs the migrations (which seed the catalogue) and,
-    /// unless `INVENTORY_CONSUMER=false`, starts the event consumer (NATS is connected in the
+    /// Opens the database named in `config`, runs the migrations (which seed the catalogue),
+    /// starts the expiry of overdue reservations and, unless `INVENTORY_CONSUMER=false`, the
+    /// event consumer (NATS is connected in the
     /// background: the API serves while it is down).
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = shared_tracing::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
+        tokio::spawn(expiry::run(db.clone(), config.reservation_ttl));
         if config.inventory_consumer {
             let nats = async_nats::ConnectOptions::new()
                 .name(SERVICE_NAME)

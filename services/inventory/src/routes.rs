@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_tracing::{Json, Path};
+use shared_tracing::{Json, Path, messaging};
 use std::collections::BTreeMap;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -105,7 +105,16 @@ async fn create_reservation(
     span.record("sku", skus);
 
     let reservation_id = uuid::Uuid::new_v4().to_string();
-    let total = store::reserve(&state.db, &reservation_id, &request.order_id, &lines).await?;
+    let trace_context = serde_json::to_string(&messaging::context_to_map(&span.context()))
+        .expect("a string map always serialises");
+    let total = store::reserve(
+        &state.db,
+        &reservation_id,
+        &request.order_id,
+        &lines,
+        &trace_context,
+    )
+    .await?;
     span.record("reservation_id", reservation_id.as_str());
     tracing::info!(reservation_id, total_cents = total, "stock reserved");
     Ok((

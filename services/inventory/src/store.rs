@@ -26,11 +26,13 @@ pub(crate) async fn product(pool: &SqlitePool, sku: &str) -> sqlx::Result<Option
 
 /// Holds `items` for `order_id` in one transaction; returns the total in cents. Fails with
 /// `Conflict` when any line is short (nothing is held then) or the order already has a reservation.
+/// `trace_context` (a JSON map, W3C fields) is kept for the expiry's span.
 pub(crate) async fn reserve(
     pool: &SqlitePool,
     reservation_id: &str,
     order_id: &str,
     items: &[(String, i64)],
+    trace_context: &str,
 ) -> Result<i64, Error> {
     let mut tx = db::begin_write(pool).await?;
     let existing =
@@ -72,11 +74,13 @@ pub(crate) async fn reserve(
         lines.push((sku, quantity, price_cents));
     }
     let insert = sqlx::query(
-        "INSERT INTO reservations (id, order_id, status, total_cents) VALUES (?, ?, 'held', ?)",
+        "INSERT INTO reservations (id, order_id, status, total_cents, trace_context)
+         VALUES (?, ?, 'held', ?, ?)",
     )
     .bind(reservation_id)
     .bind(order_id)
     .bind(total)
+    .bind(trace_context)
     .execute(&mut *tx);
     db::query("INSERT", "reservations", insert).await?;
     for (sku, quantity, price_cents) in lines {
@@ -180,42 +184,126 @@ async fn release_in(
 pub(crate) enum Commit {
     /// Held stock moved from reserved to sold.
     Committed,
+    /// The reservation had expired (its stock was back on sale) and the stock was still there:
+    /// sold from `available` instead.
+    CommittedAfterExpiry,
     /// Done before (a redelivered event): nothing changed.
     AlreadyCommitted,
 }
 
 /// Moves the stock held for `order_id` from reserved to sold, once: the event consumer's unit of
-/// work, idempotent by order id.
+/// work, idempotent by order id. A reservation that expired before the event came (the broker was
+/// down longer than `RESERVATION_TTL_MS`) is sold from `available` if the stock is still there;
+/// if not, the event fails with `Conflict` (and ends in the dead-letter subject).
 pub(crate) async fn commit_reservation(pool: &SqlitePool, order_id: &str) -> Result<Commit, Error> {
     let mut tx = db::begin_write(pool).await?;
-    let found = sqlx::query_as::<_, (String, String)>(
-        "SELECT id, status FROM reservations WHERE order_id = ?",
+    let found = sqlx::query_as::<_, (String, String, Option<String>)>(
+        "SELECT id, status, expired_at FROM reservations WHERE order_id = ?",
     )
     .bind(order_id)
     .fetch_optional(&mut *tx);
-    let (reservation_id, status) = db::query("SELECT", "reservations", found)
+    let (reservation_id, status, expired_at) = db::query("SELECT", "reservations", found)
         .await?
         .ok_or(Error::ReservationNotFound)?;
-    match status.as_str() {
-        "committed" => return Ok(Commit::AlreadyCommitted),
-        "released" => {
+    let outcome = match (status.as_str(), expired_at) {
+        ("committed", _) => return Ok(Commit::AlreadyCommitted),
+        ("released", None) => {
             return Err(Error::Conflict(format!(
                 "reservation {reservation_id} was released"
             )));
         }
-        _ => {}
-    }
-    let sell = sqlx::query(
-        "UPDATE products SET reserved = reserved - i.quantity, sold = sold + i.quantity
-         FROM reservation_items AS i WHERE i.reservation_id = ? AND products.sku = i.sku",
-    )
-    .bind(&reservation_id)
-    .execute(&mut *tx);
-    db::query("UPDATE", "products", sell).await?;
+        ("released", Some(_)) => {
+            sell_again(&mut tx, &reservation_id).await?;
+            Commit::CommittedAfterExpiry
+        }
+        _ => {
+            let sell = sqlx::query(
+                "UPDATE products SET reserved = reserved - i.quantity, sold = sold + i.quantity
+                 FROM reservation_items AS i WHERE i.reservation_id = ? AND products.sku = i.sku",
+            )
+            .bind(&reservation_id)
+            .execute(&mut *tx);
+            db::query("UPDATE", "products", sell).await?;
+            Commit::Committed
+        }
+    };
     let mark = sqlx::query("UPDATE reservations SET status = 'committed' WHERE id = ?")
         .bind(&reservation_id)
         .execute(&mut *tx);
     db::query("UPDATE", "reservations", mark).await?;
     tx.commit().await?;
-    Ok(Commit::Committed)
+    Ok(outcome)
+}
+
+/// Sells an expired reservation's items from `available`, all or none (dropping `tx` on an
+/// error rolls back the lines already taken).
+async fn sell_again(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    reservation_id: &str,
+) -> Result<(), Error> {
+    let items = sqlx::query_as::<_, (String, i64)>(
+        "SELECT sku, quantity FROM reservation_items WHERE reservation_id = ?",
+    )
+    .bind(reservation_id)
+    .fetch_all(&mut **tx);
+    for (sku, quantity) in db::query("SELECT", "reservation_items", items).await? {
+        let sell = sqlx::query(
+            "UPDATE products SET available = available - ?1, sold = sold + ?1
+             WHERE sku = ?2 AND available >= ?1",
+        )
+        .bind(quantity)
+        .bind(&sku)
+        .execute(&mut **tx);
+        if db::query("UPDATE", "products", sell).await?.rows_affected() == 0 {
+            return Err(Error::Conflict(format!(
+                "reservation {reservation_id} expired and {sku} is sold out"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A reservation held for longer than the TTL.
+#[derive(Debug, FromRow)]
+pub(crate) struct Overdue {
+    pub(crate) id: String,
+    pub(crate) order_id: String,
+    pub(crate) created_at: String,
+    pub(crate) trace_context: Option<String>,
+}
+
+/// Reservations held for longer than `ttl`, oldest first. Not traced: the expiry sweep polls it,
+/// and an idle poll is noise.
+pub(crate) async fn overdue(
+    pool: &SqlitePool,
+    ttl: std::time::Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<Overdue>> {
+    sqlx::query_as(
+        "SELECT id, order_id, created_at, trace_context FROM reservations
+         WHERE status = 'held'
+           AND created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)
+         ORDER BY created_at LIMIT ?",
+    )
+    .bind(format!("-{:.3} seconds", ttl.as_secs_f64()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Releases an overdue reservation and marks it expired, unless it was committed or released
+/// in the meantime (then nothing changes and `false` is returned).
+pub(crate) async fn expire(pool: &SqlitePool, reservation_id: &str) -> Result<bool, Error> {
+    let mut tx = db::begin_write(pool).await?;
+    if release_in(&mut tx, reservation_id).await? != Release::Released {
+        return Ok(false);
+    }
+    let mark = sqlx::query(
+        "UPDATE reservations SET expired_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+    )
+    .bind(reservation_id)
+    .execute(&mut *tx);
+    db::query("UPDATE", "reservations", mark).await?;
+    tx.commit().await?;
+    Ok(true)
 }
