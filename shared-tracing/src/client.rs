@@ -1,493 +1,101 @@
-//! The traced HTTP client every service uses for its downstream calls: one CLIENT span per
-//! request, with `traceparent`/`tracestate`/`baggage` injected while that span is current.
+//! CLIENT spans for outgoing HTTP calls: one span per request, with `traceparent`/`tracestate`/
+//! `baggage` injected while that span is current.
 //!
 //! Hand-written over plain reqwest rather than `reqwest-tracing`: its OpenTelemetry feature stops
 //! at opentelemetry 0.32 and sends no `traceparent` with 0.33, and callers need the span handle
 //! to record business events (`payment_declined`) on the CLIENT span itself.
 
-use crate::{
-    breaker::{Admission, BreakerConfig, CircuitBreaker, CircuitState, Transition},
-    propagation,
-};
-use http::{HeaderName, HeaderValue};
-use serde::de::DeserializeOwned;
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use crate::propagation;
+use std::time::Duration;
 use tracing::{Instrument, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// A downstream service: its name (for spans and errors), base URL, a client with a timeout, and
-/// optionally a circuit breaker.
-#[derive(Debug, Clone)]
-pub struct Downstream {
-    service: &'static str,
-    base_url: String,
-    http: reqwest::Client,
-    timeout: Duration,
-    breaker: Option<Arc<CircuitBreaker>>,
+/// What one traced call is: the route template for the span name (`/api/reservations/{id}`), the
+/// callee's name (`peer.service`) and the client's timeout (reported when it fires).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The low-cardinality path.
+    pub template: &'a str,
+    /// The service called.
+    pub peer_service: &'a str,
+    /// The client's timeout.
+    pub timeout: Duration,
 }
 
-/// Why a downstream call produced no usable answer.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// No answer within the client's timeout.
-    #[error("{service} did not answer in time")]
-    Timeout {
-        /// The downstream service.
-        service: &'static str,
-    },
-    /// Connection refused or reset, DNS failure, broken request. The message names only the
-    /// service (it may reach a caller); the cause is on the span's `exception` event.
-    #[error("{service} is unreachable")]
-    Unavailable {
-        /// The downstream service.
-        service: &'static str,
-        /// The transport error.
-        source: reqwest::Error,
-    },
-    /// The circuit breaker refused the call without sending it.
-    #[error("{service} unavailable (circuit open)")]
-    CircuitOpen {
-        /// The downstream service.
-        service: &'static str,
-    },
-    /// The service answered with a status its contract does not allow.
-    #[error("{service} answered {status}")]
-    UnexpectedStatus {
-        /// The downstream service.
-        service: &'static str,
-        /// What it answered.
-        status: http::StatusCode,
-    },
-    /// The body was not what the contract promises.
-    #[error("{service} sent an invalid response")]
-    InvalidResponse {
-        /// The downstream service.
-        service: &'static str,
-        /// The decoding error.
-        source: reqwest::Error,
-    },
+/// Sends `request` inside a CLIENT span named `{METHOD} {template}` with the stable HTTP
+/// semantic-convention attributes. 4xx and 5xx answers mark the span failed (the conventions'
+/// rule for client spans); a timeout adds a `timeout` event, another transport failure an
+/// `exception` event. The span is returned still open, so the caller can add events and read the
+/// body inside it.
+pub async fn send(
+    http: &reqwest::Client,
+    mut request: reqwest::Request,
+    call: Call<'_>,
+) -> (Result<reqwest::Response, reqwest::Error>, Span) {
+    let mut url = request.url().clone();
+    // url.full must never carry credentials.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let span = tracing::info_span!(
+        "HTTP client",
+        otel.name = format!("{} {}", request.method(), call.template),
+        otel.kind = "client",
+        otel.status_code = Empty,
+        http.request.method = request.method().as_str(),
+        http.response.status_code = Empty,
+        url.full = url.as_str(),
+        url.template = call.template,
+        server.address = url.host_str(),
+        server.port = url.port_or_known_default().map(i64::from),
+        peer.service = call.peer_service,
+        error.type = Empty,
+    );
+    // Injected from the CLIENT span, so the callee's SERVER span becomes its child.
+    propagation::inject(&span.context(), request.headers_mut());
+    let result = http.execute(request).instrument(span.clone()).await;
+    match &result {
+        Ok(response) => {
+            let status = response.status();
+            span.record("http.response.status_code", i64::from(status.as_u16()));
+            if status.is_client_error() || status.is_server_error() {
+                crate::spans::mark_failed(&span, status.as_str());
+            }
+        }
+        Err(error) if error.is_timeout() => {
+            crate::spans::mark_failed(&span, "timeout");
+            span.in_scope(|| {
+                let timeout_ms = call.timeout.as_millis() as i64;
+                tracing::error!(service = call.peer_service, timeout_ms, "timeout");
+            });
+        }
+        Err(error) => {
+            crate::spans::record_exception(&span, transport_error_type(error), &cause_chain(error));
+        }
+    }
+    (result, span)
 }
 
-impl ClientError {
-    fn from_reqwest(service: &'static str, source: reqwest::Error) -> Self {
-        if source.is_timeout() {
-            Self::Timeout { service }
-        } else {
-            Self::Unavailable { service, source }
-        }
-    }
-
-    /// What a service answers its own caller when this failure stops it: 504 for a timeout, 503
-    /// for an open circuit, 502 for an unreachable downstream or an invalid answer.
-    pub fn status(&self) -> http::StatusCode {
-        match self {
-            Self::Timeout { .. } => http::StatusCode::GATEWAY_TIMEOUT,
-            Self::CircuitOpen { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unavailable { .. }
-            | Self::UnexpectedStatus { .. }
-            | Self::InvalidResponse { .. } => http::StatusCode::BAD_GATEWAY,
-        }
-    }
-
-    /// The answer a service gives its own caller when this failure stops it: [`Self::status`],
-    /// the message, and a `Proxy-Status` header (RFC 9209) naming `via` (the service answering)
-    /// and the downstream it could not get a usable answer from. The header is what tells the
-    /// caller's circuit breaker that `via` itself is up: see [`counts_as_outage`].
-    pub fn answer(&self, via: &'static str) -> crate::ApiError {
-        crate::ApiError::new(self.status(), self.to_string())
-            .with_header(PROXY_STATUS, self.proxy_status(via))
-    }
-
-    /// `via; next-hop=<service>` and the RFC 9209 error type (or the status received).
-    fn proxy_status(&self, via: &'static str) -> HeaderValue {
-        let detail = match self {
-            Self::Timeout { .. } => "error=http_response_timeout".to_owned(),
-            Self::Unavailable { source, .. } if source.is_connect() => {
-                "error=connection_refused".to_owned()
-            }
-            Self::Unavailable { .. } => "error=connection_terminated".to_owned(),
-            Self::CircuitOpen { .. } => "error=destination_unavailable".to_owned(),
-            Self::UnexpectedStatus { status, .. } => format!("received-status={}", status.as_u16()),
-            Self::InvalidResponse { .. } => "error=http_protocol_error".to_owned(),
-        };
-        let service = match self {
-            Self::Timeout { service }
-            | Self::Unavailable { service, .. }
-            | Self::CircuitOpen { service }
-            | Self::UnexpectedStatus { service, .. }
-            | Self::InvalidResponse { service, .. } => service,
-        };
-        // Service names are tokens (`payment-service`): always a valid header value.
-        HeaderValue::from_str(&format!("{via}; next-hop={service}; {detail}"))
-            .expect("service names are header-safe")
-    }
-
-    /// A low-cardinality name for `error.type` and `exception.type`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Timeout { .. } => "timeout",
-            Self::Unavailable { source, .. } if source.is_connect() => "connection_error",
-            Self::Unavailable { .. } => "transport_error",
-            Self::CircuitOpen { .. } => "circuit_open",
-            Self::UnexpectedStatus { .. } => "unexpected_status",
-            Self::InvalidResponse { .. } => "invalid_response",
-        }
-    }
-}
-
-/// The RFC 9209 header a service adds to an answer it gives because a downstream failed.
-pub const PROXY_STATUS: HeaderName = HeaderName::from_static("proxy-status");
-
-/// Whether an answer is the callee's own outage, to count against its circuit breaker: a 503
-/// without `Proxy-Status`. Anything else it answers shows it up and serving — a 500 is one
-/// request's failure, and a 502/503/504 with `Proxy-Status` relays a failure further down, which
-/// must not open the breaker for everyone's calls to this healthy service. Timeouts and transport
-/// errors, which get no answer, always count.
-pub fn counts_as_outage(status: http::StatusCode, headers: &http::HeaderMap) -> bool {
-    status == http::StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(PROXY_STATUS)
-}
-
-/// How long an idle pooled connection may be reused: below every service's header-read timeout.
-const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(2);
-
-impl Downstream {
-    /// A client for `service` at `base_url` whose requests give up after `timeout`.
-    pub fn new(service: &'static str, base_url: impl Into<String>, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            // Services close a connection that sends no request within their header-read timeout
-            // (HTTP_HEADER_READ_TIMEOUT_MS, 5 s by default): reuse only connections idle for less,
-            // so a request is never written into one the callee is closing.
-            .pool_idle_timeout(IDLE_CONNECTION_REUSE)
-            .build()
-            .expect("a reqwest client with a timeout and a pool setting always builds");
-        Self {
-            service,
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            http,
-            timeout,
-            breaker: None,
-        }
-    }
-
-    /// Sends every call through a circuit breaker (a span `circuit_breaker.call` around it).
-    pub fn with_circuit_breaker(mut self, config: BreakerConfig) -> Self {
-        self.breaker = Some(Arc::new(CircuitBreaker::new(config)));
-        self
-    }
-
-    /// The breaker's state, if this downstream has one.
-    pub fn circuit_state(&self) -> Option<CircuitState> {
-        self.breaker.as_ref().map(|breaker| breaker.state())
-    }
-
-    /// The downstream's service name.
-    pub fn service(&self) -> &'static str {
-        self.service
-    }
-
-    /// Starts a request to `path` (e.g. `/api/payments`) on this downstream.
-    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base_url))
-    }
-
-    /// Sends `request` inside a CLIENT span named `{METHOD} {template}`, where `template` is the
-    /// low-cardinality path (`/api/reservations/{id}`). 4xx and 5xx answers mark the span as an
-    /// error (the semantic conventions' rule for client spans) but are returned as responses; a
-    /// timeout adds a `timeout` event, a transport failure an `exception` event, and both are
-    /// returned as errors. With a breaker, the call is wrapped in a `circuit_breaker.call` span
-    /// and refused at once while the circuit is open.
-    pub async fn send(
-        &self,
-        template: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<TracedResponse, ClientError> {
-        match &self.breaker {
-            Some(breaker) => self.send_through(breaker, template, request).await,
-            None => self.send_traced(template, request).await,
-        }
-    }
-
-    async fn send_through(
-        &self,
-        breaker: &CircuitBreaker,
-        template: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<TracedResponse, ClientError> {
-        let span = tracing::info_span!(
-            "circuit_breaker.call",
-            service_name = self.service,
-            circuit_state = breaker.state().as_str(),
-            otel.status_code = Empty,
-        );
-        let call = async {
-            let probe = match breaker.admit(Instant::now()) {
-                Admission::Refused => {
-                    tracing::warn!(service_name = self.service, "circuit_open");
-                    return Err(ClientError::CircuitOpen {
-                        service: self.service,
-                    });
-                }
-                Admission::Allowed { probe, transition } => {
-                    record_transition(transition);
-                    if probe {
-                        tracing::info!(service_name = self.service, "circuit_half_open_attempt");
-                    }
-                    ProbeGuard {
-                        breaker,
-                        armed: probe,
-                    }
-                }
-            };
-            let result = self.send_traced(template, request).await;
-            let success = result
-                .as_ref()
-                .is_ok_and(|r| !counts_as_outage(r.status(), r.headers()));
-            probe.disarm();
-            let transition = breaker.record(success, Instant::now());
-            if success {
-                tracing::info!(service_name = self.service, "circuit_success");
-            } else {
-                tracing::warn!(service_name = self.service, "circuit_failure");
-            }
-            record_transition(transition);
-            result
-        };
-        let result = call.instrument(span.clone()).await;
-        if result.is_err() {
-            span.record("otel.status_code", "error");
-        }
-        result
-    }
-
-    async fn send_traced(
-        &self,
-        template: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<TracedResponse, ClientError> {
-        let mut request = request
-            .build()
-            .map_err(|source| ClientError::from_reqwest(self.service, source))?;
-        let mut url = request.url().clone();
-        // url.full must never carry credentials.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        let span = tracing::info_span!(
-            "HTTP client",
-            otel.name = format!("{} {template}", request.method()),
-            otel.kind = "client",
-            otel.status_code = Empty,
-            http.request.method = request.method().as_str(),
-            http.response.status_code = Empty,
-            url.full = url.as_str(),
-            url.template = template,
-            server.address = url.host_str(),
-            server.port = url.port_or_known_default().map(i64::from),
-            peer.service = self.service,
-            error.type = Empty,
-        );
-        // Injected from the CLIENT span, so the callee's SERVER span becomes its child.
-        propagation::inject(&span.context(), request.headers_mut());
-        match self.http.execute(request).instrument(span.clone()).await {
-            Ok(response) => {
-                let status = response.status();
-                span.record("http.response.status_code", i64::from(status.as_u16()));
-                if status.is_client_error() || status.is_server_error() {
-                    crate::spans::mark_failed(&span, status.as_str());
-                }
-                Ok(TracedResponse {
-                    service: self.service,
-                    response,
-                    span,
-                })
-            }
-            Err(source) => {
-                let error = ClientError::from_reqwest(self.service, source);
-                if let ClientError::Timeout { .. } = error {
-                    crate::spans::mark_failed(&span, error.kind());
-                    span.in_scope(|| {
-                        let timeout_ms = self.timeout.as_millis() as i64;
-                        tracing::error!(service = self.service, timeout_ms, "timeout");
-                    });
-                } else {
-                    crate::spans::record_exception(&span, error.kind(), &cause_chain(&error));
-                }
-                Err(error)
-            }
-        }
+/// `error.type` of a failed call that got no answer: `timeout`, `connection_error` (no
+/// connection was made) or `transport_error` (it broke after).
+pub fn transport_error_type(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connection_error"
+    } else {
+        "transport_error"
     }
 }
 
 /// An error and its causes, `outer: inner: innermost` (reqwest hides "connection refused" three
 /// levels down).
 fn cause_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
+    let mut chain = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
         source = cause.source();
     }
-    message
-}
-
-/// Records a breaker state change as a `circuit_state_change` event on the current span.
-fn record_transition(transition: Option<Transition>) {
-    if let Some((from, to)) = transition {
-        if to == CircuitState::Open {
-            tracing::warn!(
-                from = from.as_str(),
-                to = to.as_str(),
-                "circuit_state_change"
-            );
-        } else {
-            tracing::info!(
-                from = from.as_str(),
-                to = to.as_str(),
-                "circuit_state_change"
-            );
-        }
-    }
-}
-
-/// Hands a half-open probe back if its call is dropped before it finishes (the caller gave up),
-/// so the circuit is not left waiting for an outcome that never comes.
-struct ProbeGuard<'a> {
-    breaker: &'a CircuitBreaker,
-    armed: bool,
-}
-
-impl ProbeGuard<'_> {
-    fn disarm(mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for ProbeGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.breaker.abandon_probe();
-        }
-    }
-}
-
-/// Percent-encodes one path segment taken from a caller (an id, a SKU) for a downstream URL.
-pub fn path_segment(raw: &str) -> String {
-    percent_encoding::utf8_percent_encode(raw, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// A downstream answer and the CLIENT span it belongs to (still open, so callers can add events).
-#[derive(Debug)]
-pub struct TracedResponse {
-    service: &'static str,
-    response: reqwest::Response,
-    span: Span,
-}
-
-impl TracedResponse {
-    /// The HTTP status of the answer.
-    pub fn status(&self) -> reqwest::StatusCode {
-        self.response.status()
-    }
-
-    /// The error for an answer whose status the caller's contract does not allow.
-    pub fn unexpected_status(&self) -> ClientError {
-        ClientError::UnexpectedStatus {
-            service: self.service,
-            status: self.response.status(),
-        }
-    }
-
-    /// The response headers.
-    pub fn headers(&self) -> &reqwest::header::HeaderMap {
-        self.response.headers()
-    }
-
-    /// The CLIENT span of this call: record events on it with `span.in_scope(|| ...)`.
-    pub fn span(&self) -> &Span {
-        &self.span
-    }
-
-    /// Reads the body as JSON `T`, still inside the CLIENT span.
-    pub async fn json<T: DeserializeOwned>(self) -> Result<T, ClientError> {
-        let service = self.service;
-        self.response
-            .json()
-            .instrument(self.span)
-            .await
-            .map_err(|source| ClientError::InvalidResponse { service, source })
-    }
-
-    /// Reads the raw body, still inside the CLIENT span.
-    pub async fn bytes(self) -> Result<bytes::Bytes, ClientError> {
-        let service = self.service;
-        self.response
-            .bytes()
-            .instrument(self.span)
-            .await
-            .map_err(|source| ClientError::from_reqwest(service, source))
-    }
-
-    /// The `error` message of a standard JSON error body (`{"error": ..}`), or the status text.
-    pub async fn error_message(self) -> String {
-        let status = self.status();
-        let body: Option<serde_json::Value> = self.json().await.ok();
-        body.as_ref()
-            .and_then(|b| b.get("error"))
-            .and_then(|e| e.as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| status.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::{HeaderMap, StatusCode};
-
-    #[test]
-    fn only_a_callees_own_503_is_an_outage() {
-        let relayed: HeaderMap = [(
-            PROXY_STATUS,
-            HeaderValue::from_static("order-service; next-hop=payment-service"),
-        )]
-        .into_iter()
-        .collect();
-        let own = HeaderMap::new();
-        assert!(counts_as_outage(StatusCode::SERVICE_UNAVAILABLE, &own));
-        assert!(!counts_as_outage(StatusCode::SERVICE_UNAVAILABLE, &relayed));
-        for status in [500, 502, 504, 404, 429, 200] {
-            let status = StatusCode::from_u16(status).unwrap();
-            assert!(!counts_as_outage(status, &own), "{status}");
-            assert!(!counts_as_outage(status, &relayed), "{status}");
-        }
-    }
-
-    #[test]
-    fn a_relayed_failure_names_who_answers_and_who_failed() {
-        let answer = |error: ClientError| error.proxy_status("order-service");
-        assert_eq!(
-            answer(ClientError::Timeout {
-                service: "payment-service"
-            }),
-            "order-service; next-hop=payment-service; error=http_response_timeout"
-        );
-        assert_eq!(
-            answer(ClientError::CircuitOpen {
-                service: "user-service"
-            }),
-            "order-service; next-hop=user-service; error=destination_unavailable"
-        );
-        assert_eq!(
-            answer(ClientError::UnexpectedStatus {
-                service: "payment-service",
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-            }),
-            "order-service; next-hop=payment-service; received-status=500"
-        );
-    }
+    chain
 }

@@ -72,7 +72,7 @@ impl<P: SpanProcessor> SpanProcessor for TruncatingProcessor<P> {
 }
 
 /// The first `limit` characters of `value`, when it has more.
-pub(crate) fn prefix(value: &str, limit: usize) -> Option<&str> {
+pub fn prefix(value: &str, limit: usize) -> Option<&str> {
     value
         .char_indices()
         .nth(limit)

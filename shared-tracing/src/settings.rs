@@ -25,9 +25,6 @@ pub struct Settings {
     pub sample_ratio: f64,
     /// `x-api-key` header for the exporter, from `OTEL_API_KEY` (never logged).
     pub api_key: Option<String>,
-    /// Honour `fault.<service>` baggage entries: `FAULT_INJECTION`, by default on unless
-    /// `ENVIRONMENT=production`.
-    pub fault_injection: bool,
     /// `OTEL_SDK_DISABLED=true`: no spans are recorded, exported or propagated; logs stay.
     /// Only `true` (any case) disables, as the specification says.
     pub sdk_disabled: bool,
@@ -174,14 +171,6 @@ impl Settings {
         Settings {
             attribute_value_length_limit,
             trusted_trace_callers,
-            fault_injection: get("FAULT_INJECTION")
-                .map(|raw| {
-                    matches!(
-                        raw.to_ascii_lowercase().as_str(),
-                        "true" | "1" | "yes" | "on"
-                    )
-                })
-                .unwrap_or(environment != "production"),
             service_name: get("OTEL_SERVICE_NAME")
                 .or(from_attributes)
                 .unwrap_or_else(|| default_service_name.to_owned()),
@@ -304,7 +293,6 @@ mod tests {
         assert_eq!(s.sample_ratio, 1.0);
         assert!(s.api_key.is_none());
         assert!(s.exporter_headers().is_empty());
-        assert!(s.fault_injection);
         assert!(!s.sdk_disabled);
     }
 
@@ -318,15 +306,6 @@ mod tests {
                 "{other:?}"
             );
         }
-    }
-
-    #[test]
-    fn fault_injection_is_off_in_production_unless_asked_for() {
-        assert!(!settings(&[("ENVIRONMENT", "production")]).fault_injection);
-        assert!(
-            settings(&[("ENVIRONMENT", "production"), ("FAULT_INJECTION", "true")]).fault_injection
-        );
-        assert!(!settings(&[("FAULT_INJECTION", "false")]).fault_injection);
     }
 
     #[test]

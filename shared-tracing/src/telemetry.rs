@@ -74,8 +74,6 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
         false => Some(otlp_provider(&settings, version)?),
     };
     propagation::install_propagators();
-    crate::server::configure_faults(&settings.service_name, settings.fault_injection);
-    crate::server::configure_edge(settings.trusted_trace_callers.clone());
     let otel_layer = provider.as_ref().map(|provider| {
         global::set_tracer_provider(provider.clone());
         tracing_opentelemetry::layer()
@@ -101,7 +99,6 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
         service.name = %settings.service_name,
         sampler = ?settings.sampler,
         sample_ratio = settings.sample_ratio,
-        fault_injection = settings.fault_injection,
         sdk_disabled = settings.sdk_disabled,
         "telemetry initialised"
     );

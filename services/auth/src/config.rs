@@ -15,7 +15,7 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// Header-read timeout and connection cap of the HTTP server.
     #[command(flatten)]
-    pub server: shared_tracing::ServerArgs,
+    pub server: service_kit::ServerArgs,
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:auth.db")]
     pub database_url: String,

@@ -4,7 +4,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header::RETRY_AFTER},
     response::{IntoResponse, Response},
 };
-use shared_tracing::ApiError;
+use service_kit::ApiError;
 
 /// Result with this service's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -27,6 +27,7 @@ pub const SERVICE_NAME: &str = "auth-service";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    faults: service_kit::Faults,
     db: SqlitePool,
     tokens: Arc<token::Keys>,
     throttle: Arc<throttle::Throttle>,
@@ -36,9 +37,10 @@ impl AppState {
     /// Opens the database named in `config`, runs the migrations (which seed the demo users) and
     /// loads the signing key.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
-        let db = shared_tracing::db::connect(&config.database_url).await?;
+        let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
         Ok(Self {
+            faults: service_kit::Faults::from_env(SERVICE_NAME),
             db,
             tokens: Arc::new(token::Keys::new(&config.jwt_secret, config.token_ttl())),
             throttle: Arc::new(throttle::Throttle::new(
@@ -51,5 +53,5 @@ impl AppState {
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    shared_tracing::server::instrument(routes::router()).with_state(state)
+    service_kit::server::app(routes::router(), &state.faults).with_state(state)
 }

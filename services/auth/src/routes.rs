@@ -6,12 +6,12 @@ use axum::{
     Router,
     body::Bytes,
     extract::State,
-    http::{HeaderMap, header::AUTHORIZATION},
+    http::HeaderMap,
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_tracing::Json;
+use service_kit::{Json, bearer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -113,11 +113,7 @@ async fn verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Identity>> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(bearer_token)
-        .ok_or(Error::Unauthorized("missing bearer token"))?;
+    let token = bearer::token(&headers).ok_or(Error::Unauthorized("missing bearer token"))?;
     // The body is optional: an empty one means "who is this token?".
     let request: VerifyRequest = if body.iter().all(u8::is_ascii_whitespace) {
         VerifyRequest::default()
@@ -125,7 +121,7 @@ async fn verify(
         serde_json::from_slice(&body)
             .map_err(|_| Error::BadRequest("body must be {\"user_id\": <integer>}"))?
     };
-    let claims = state.tokens.verify(token.trim()).map_err(|error| {
+    let claims = state.tokens.verify(token).map_err(|error| {
         tracing::info!(reason = %error, "token rejected");
         Error::Unauthorized("invalid or expired token")
     })?;
@@ -148,32 +144,9 @@ async fn verify(
     }))
 }
 
-/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
-/// (RFC 9110 §11.1): `bearer`, `Bearer` and `BEARER` all name it.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
-    shared_tracing::db::ping(&state.db).await?;
+    service_kit::db::ping(&state.db).await?;
     Ok(Json(
         json!({ "status": "ok", "service": crate::SERVICE_NAME }),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bearer_token;
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive_and_the_token_required() {
-        for value in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer  abc "] {
-            assert_eq!(bearer_token(value), Some("abc"), "{value}");
-        }
-        for value in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", ""] {
-            assert_eq!(bearer_token(value), None, "{value}");
-        }
-    }
 }

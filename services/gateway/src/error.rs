@@ -1,7 +1,7 @@
 //! The service's error type and how each variant answers over HTTP.
 
 use axum::response::{IntoResponse, Response};
-use shared_tracing::ClientError;
+use service_kit::ClientError;
 
 /// Result with this service's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -20,7 +20,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use shared_tracing::Downstream;
+use service_kit::Downstream;
 
 /// The `service.name` of this service.
 pub const SERVICE_NAME: &str = "gateway";
@@ -28,6 +28,8 @@ pub const SERVICE_NAME: &str = "gateway";
 /// What every handler shares: one traced client per upstream service.
 #[derive(Clone)]
 pub struct AppState {
+    faults: service_kit::Faults,
+    trust: shared_tracing::server::EdgeTrust,
     auth: Downstream,
     user: Downstream,
     order: Downstream,
@@ -41,6 +43,8 @@ impl AppState {
             Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
         };
         Self {
+            faults: service_kit::Faults::from_env(SERVICE_NAME),
+            trust: shared_tracing::Settings::from_env(SERVICE_NAME).trusted_trace_callers,
             auth: upstream(
                 "auth-service",
                 &config.auth_service_url,
@@ -72,5 +76,6 @@ impl AppState {
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    shared_tracing::server::instrument_edge(routes::router()).with_state(state)
+    service_kit::server::edge_app(routes::router(), &state.faults, state.trust.clone())
+        .with_state(state)
 }

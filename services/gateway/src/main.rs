@@ -8,6 +8,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::parse();
     let _telemetry = shared_tracing::init(SERVICE_NAME, env!("CARGO_PKG_VERSION"))?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
-    shared_tracing::serve(listener, app(AppState::new(&config)), config.server).await?;
+    service_kit::serve(listener, app(AppState::new(&config)), config.server).await?;
     Ok(())
 }

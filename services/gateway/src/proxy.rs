@@ -9,7 +9,7 @@ use axum::{
     },
     response::{IntoResponse, Response},
 };
-use shared_tracing::{Downstream, client::PROXY_STATUS};
+use service_kit::{Downstream, client::PROXY_STATUS};
 
 /// Sends `method path` with the caller's `Authorization`, `Content-Type` and body to `upstream`
 /// (the trace context is added by the traced client) and relays status, content type,

@@ -10,7 +10,7 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::{Value, json};
-use shared_tracing::{Json, Path, client::path_segment};
+use service_kit::{Json, Path, client::path_segment};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

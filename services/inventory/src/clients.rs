@@ -1,7 +1,7 @@
 //! The order-service client: telling it an order's stock is sold.
 
 use reqwest::{Method, StatusCode};
-use shared_tracing::{ClientError, Downstream, client::path_segment};
+use service_kit::{ClientError, Downstream, client::path_segment};
 
 /// Tells order-service about fulfilled orders.
 #[derive(Debug, Clone)]

@@ -18,7 +18,8 @@ use async_nats::{
     },
 };
 use futures_util::StreamExt;
-use shared_tracing::{ClientError, messaging};
+use service_kit::ClientError;
+use shared_tracing::messaging;
 use sqlx::SqlitePool;
 use std::time::Duration;
 use tracing::{Instrument, Span, field::Empty};

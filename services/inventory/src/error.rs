@@ -4,7 +4,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use shared_tracing::ApiError;
+use service_kit::ApiError;
 
 /// Result with this service's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -16,7 +16,7 @@ pub enum Error {
     #[error("{0}")]
     BadRequest(&'static str),
     /// No product with this SKU.
-    #[error("unknown SKU {}", shared_tracing::excerpt(.0))]
+    #[error("unknown SKU {}", service_kit::excerpt(.0))]
     UnknownSku(String),
     /// No reservation with this id.
     #[error("reservation not found")]

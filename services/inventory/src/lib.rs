@@ -31,6 +31,7 @@ pub const SERVICE_NAME: &str = "inventory-service";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    faults: service_kit::Faults,
     db: SqlitePool,
 }
 
@@ -40,7 +41,7 @@ impl AppState {
     /// event consumer (NATS is connected in the
     /// background: the API serves while it is down).
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
-        let db = shared_tracing::db::connect(&config.database_url).await?;
+        let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
         tokio::spawn(expiry::run(db.clone(), config.reservation_ttl));
         if config.inventory_consumer {
@@ -63,13 +64,16 @@ impl AppState {
         } else {
             tracing::info!("INVENTORY_CONSUMER=false: serving the API only");
         }
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            faults: service_kit::Faults::from_env(SERVICE_NAME),
+        })
     }
 }
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    shared_tracing::server::instrument(routes::router()).with_state(state)
+    service_kit::server::app(routes::router(), &state.faults).with_state(state)
 }
 
 /// Cents to the decimal amount used in the JSON API.

@@ -9,7 +9,8 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_tracing::{Json, Path, messaging};
+use service_kit::{Json, Path};
+use shared_tracing::messaging;
 use std::collections::BTreeMap;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -162,7 +163,7 @@ async fn release_for_order(
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
-    shared_tracing::db::ping(&state.db).await?;
+    service_kit::db::ping(&state.db).await?;
     Ok(Json(
         json!({ "status": "ok", "service": crate::SERVICE_NAME }),
     ))

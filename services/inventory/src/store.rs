@@ -1,7 +1,7 @@
 //! Products, reservations and their items: all SQL of the service, one CLIENT span per query.
 
 use crate::Error;
-use shared_tracing::db;
+use service_kit::db;
 use sqlx::{FromRow, SqlitePool};
 
 /// A catalogue entry with its stock levels.

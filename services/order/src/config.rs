@@ -1,6 +1,6 @@
 //! Configuration from the environment (or flags; `--help` lists them).
 
-use shared_tracing::{BreakerArgs, config::millis};
+use service_kit::{BreakerArgs, config::millis};
 use std::{net::SocketAddr, time::Duration};
 
 /// order-service settings.
@@ -12,7 +12,7 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// Header-read timeout and connection cap of the HTTP server.
     #[command(flatten)]
-    pub server: shared_tracing::ServerArgs,
+    pub server: service_kit::ServerArgs,
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:order.db")]
     pub database_url: String,

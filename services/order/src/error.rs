@@ -4,7 +4,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use shared_tracing::{ApiError, ClientError};
+use service_kit::{ApiError, ClientError};
 
 /// Result with this service's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -26,7 +26,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use shared_tracing::Downstream;
+use service_kit::Downstream;
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
@@ -35,6 +35,7 @@ pub const SERVICE_NAME: &str = "order-service";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    faults: service_kit::Faults,
     db: SqlitePool,
     auth: clients::AuthClient,
     users: clients::UserClient,
@@ -47,7 +48,7 @@ impl AppState {
     /// Opens the database named in `config`, runs the migrations, sets up the clients and starts
     /// the outbox relay. NATS is connected in the background: orders are taken while it is down.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
-        let db = shared_tracing::db::connect(&config.database_url).await?;
+        let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
         let nats = async_nats::ConnectOptions::new()
             .name(SERVICE_NAME)
@@ -61,6 +62,7 @@ impl AppState {
             Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
         };
         Ok(Self {
+            faults: service_kit::Faults::from_env(SERVICE_NAME),
             relay,
             db,
             auth: clients::AuthClient::new(downstream(
@@ -101,7 +103,7 @@ impl AppState {
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    shared_tracing::server::instrument(routes::router()).with_state(state)
+    service_kit::server::app(routes::router(), &state.faults).with_state(state)
 }
 
 /// Cents to the decimal amount used in the JSON APIs.

@@ -9,12 +9,13 @@ use crate::{
 use axum::{
     Router,
     extract::State,
-    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_tracing::{ClientError, Json, Path, messaging};
+use service_kit::{ClientError, Json, Path};
+use shared_tracing::messaging;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -54,9 +55,7 @@ pub(crate) struct OrderCreated {
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str> {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
+    service_kit::bearer::token(headers)
         .ok_or_else(|| Error::Unauthorized("missing bearer token".into()))
 }
 
@@ -83,8 +82,7 @@ async fn place_order(
     headers: HeaderMap,
     request: OrderRequest,
 ) -> Result<(StatusCode, Json<OrderCreated>)> {
-    let authorization = bearer(&headers)?;
-    let user = state.auth.verify(authorization).await?;
+    let user = state.auth.verify(bearer(&headers)?).await?;
     if request.items.is_empty() {
         return Err(Error::InvalidOrder("items must not be empty".into()));
     }
@@ -100,7 +98,7 @@ async fn place_order(
     span.set_attribute("order_id", order_id.clone());
     span.set_attribute("user_id", user.user_id);
 
-    let customer = state.users.profile(authorization, user.user_id).await?;
+    let customer = state.users.profile(user.user_id).await?;
     let reserved = state.inventory.reserve(&order_id, &request.items).await;
     if outcome_unknown(&reserved) {
         // The stock may be held although no answer came: release it by order id.
@@ -263,7 +261,7 @@ async fn fulfil_order(State(state): State<AppState>, Path(id): Path<String>) -> 
 
 /// Health, and each downstream's circuit state (visible without a trace).
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
-    shared_tracing::db::ping(&state.db).await?;
+    service_kit::db::ping(&state.db).await?;
     let circuits: serde_json::Map<String, Value> = state
         .downstreams()
         .iter()

@@ -1,6 +1,6 @@
 //! The orders and order_items tables.
 
-use shared_tracing::db;
+use service_kit::db;
 use sqlx::{FromRow, SqlitePool};
 
 /// An order as stored.

@@ -30,6 +30,7 @@ pub const SERVICE_NAME: &str = "payment-service";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    faults: service_kit::Faults,
     db: SqlitePool,
     slow: std::time::Duration,
 }
@@ -37,9 +38,10 @@ pub struct AppState {
 impl AppState {
     /// Opens the database named in `config` and runs the migrations.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
-        let db = shared_tracing::db::connect(&config.database_url).await?;
+        let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
         Ok(Self {
+            faults: service_kit::Faults::from_env(SERVICE_NAME),
             db,
             slow: config.payment_slow,
         })
@@ -48,5 +50,5 @@ impl AppState {
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    shared_tracing::server::instrument(routes::router()).with_state(state)
+    service_kit::server::app(routes::router(), &state.faults).with_state(state)
 }

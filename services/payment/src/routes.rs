@@ -8,7 +8,7 @@ use crate::{
 use axum::{Router, extract::State, routing::get, routing::post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared_tracing::Json;
+use service_kit::Json;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -155,7 +155,7 @@ pub(crate) struct VoidResponse {
 #[tracing::instrument(name = "payment.void", skip_all, fields(order_id = %order_id))]
 async fn void_payment(
     State(state): State<AppState>,
-    shared_tracing::Path(order_id): shared_tracing::Path<String>,
+    service_kit::Path(order_id): service_kit::Path<String>,
 ) -> Result<Json<VoidResponse>> {
     let tombstone = uuid::Uuid::new_v4().to_string();
     let status = store::void(&state.db, &order_id, &tombstone).await?;
@@ -165,7 +165,7 @@ async fn void_payment(
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
-    shared_tracing::db::ping(&state.db).await?;
+    service_kit::db::ping(&state.db).await?;
     Ok(Json(
         json!({ "status": "ok", "service": crate::SERVICE_NAME }),
     ))

@@ -1,6 +1,6 @@
 //! The payments table.
 
-use shared_tracing::db;
+use service_kit::db;
 use sqlx::SqlitePool;
 
 /// One payment attempt as stored.

@@ -3,7 +3,7 @@
 use crate::Error;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use shared_tracing::Downstream;
+use service_kit::Downstream;
 
 /// Asks auth-service whether a token may read a user's data.
 #[derive(Debug, Clone)]
@@ -18,21 +18,17 @@ impl AuthClient {
         }
     }
 
-    /// Ok when `authorization` belongs to `user_id`; 401/403 from auth-service pass through.
+    /// Ok when the bearer `token` belongs to `user_id`; 401/403 from auth-service pass through.
     #[tracing::instrument(
         name = "auth_client.verify_access",
         skip_all,
         fields(user_id = user_id, downstream_service = self.downstream.service())
     )]
-    pub(crate) async fn verify_access(
-        &self,
-        authorization: &str,
-        user_id: i64,
-    ) -> Result<(), Error> {
+    pub(crate) async fn verify_access(&self, token: &str, user_id: i64) -> Result<(), Error> {
         let request = self
             .downstream
             .request(Method::POST, "/api/verify")
-            .header(reqwest::header::AUTHORIZATION, authorization)
+            .bearer_auth(token)
             .json(&json!({ "user_id": user_id }));
         let response = self.downstream.send("/api/verify", request).await?;
         match response.status() {

@@ -24,6 +24,7 @@ pub const SERVICE_NAME: &str = "user-service";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    faults: service_kit::Faults,
     db: SqlitePool,
     auth: clients::AuthClient,
 }
@@ -31,9 +32,10 @@ pub struct AppState {
 impl AppState {
     /// Opens the database named in `config`, runs the migrations and sets up the auth client.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
-        let db = shared_tracing::db::connect(&config.database_url).await?;
+        let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
         Ok(Self {
+            faults: service_kit::Faults::from_env(SERVICE_NAME),
             db,
             auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout),
         })
@@ -42,5 +44,5 @@ impl AppState {
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    shared_tracing::server::instrument(routes::router()).with_state(state)
+    service_kit::server::app(routes::router(), &state.faults).with_state(state)
 }

@@ -9,6 +9,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _telemetry = shared_tracing::init(SERVICE_NAME, env!("CARGO_PKG_VERSION"))?;
     let state = AppState::connect(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
-    shared_tracing::serve(listener, app(state), config.server).await?;
+    service_kit::serve(listener, app(state), config.server).await?;
     Ok(())
 }

@@ -1,19 +1,17 @@
 //! HTTP handlers and their router.
 
 use crate::{AppState, Error, Result, store};
-use axum::{
-    Router,
-    extract::State,
-    http::{HeaderMap, header::AUTHORIZATION},
-    routing::get,
-};
+use axum::{Router, extract::State, http::HeaderMap, routing::get};
 use serde_json::{Value, json};
-use shared_tracing::{Json, Path};
+use service_kit::{Json, Path, bearer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/users/{id}", get(get_user))
+        // Internal (order-service, which has verified the caller already), not routed by the
+        // gateway.
+        .route("/internal/users/{id}", get(get_profile))
         .route("/healthz", get(healthz))
 }
 
@@ -25,11 +23,21 @@ async fn get_user(
     let span = tracing::Span::current();
     span.set_attribute("user_id", id);
     span.set_attribute("endpoint", "get_user");
-    let authorization = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
+    let token = bearer::token(&headers)
         .ok_or_else(|| Error::Unauthorized("missing bearer token".into()))?;
-    state.auth.verify_access(authorization, id).await?;
+    state.auth.verify_access(token, id).await?;
+    let profile = store::profile(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(Json(profile))
+}
+
+/// `GET /internal/users/{id}`: the profile, for a service that has verified its caller.
+async fn get_profile(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<store::Profile>> {
+    tracing::Span::current().set_attribute("user_id", id);
     let profile = store::profile(&state.db, id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -37,7 +45,7 @@ async fn get_user(
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
-    shared_tracing::db::ping(&state.db).await?;
+    service_kit::db::ping(&state.db).await?;
     Ok(Json(
         json!({ "status": "ok", "service": crate::SERVICE_NAME }),
     ))

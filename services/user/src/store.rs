@@ -1,7 +1,7 @@
 //! The profiles table.
 
 use serde::Serialize;
-use shared_tracing::db;
+use service_kit::db;
 use sqlx::{FromRow, SqlitePool};
 
 /// A user profile as stored and served.

@@ -258,7 +258,7 @@ pub async fn run(options: Options) -> Result<(), String> {
     }
     println!("{}", banner(&url_of("gateway"), &traces));
 
-    shared_tracing::shutdown_signal().await;
+    service_kit::shutdown_signal().await;
     println!(
         "stopping: services first (they flush their spans), then the broker and the backends…"
     );

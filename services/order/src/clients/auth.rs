@@ -3,7 +3,7 @@
 use crate::Error;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use shared_tracing::Downstream;
+use service_kit::Downstream;
 
 /// Resolves a bearer token to a user through auth-service.
 #[derive(Debug, Clone)]
@@ -26,17 +26,17 @@ impl AuthClient {
         &self.downstream
     }
 
-    /// The user the `authorization` header belongs to; 401 from auth-service passes through.
+    /// The user the bearer `token` belongs to; 401 from auth-service passes through.
     #[tracing::instrument(
         name = "auth_client.verify",
         skip_all,
         fields(user_id, downstream_service = self.downstream.service())
     )]
-    pub(crate) async fn verify(&self, authorization: &str) -> Result<Identity, Error> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Identity, Error> {
         let request = self
             .downstream
             .request(Method::POST, "/api/verify")
-            .header(reqwest::header::AUTHORIZATION, authorization);
+            .bearer_auth(token);
         let response = self.downstream.send("/api/verify", request).await?;
         match response.status() {
             StatusCode::OK => {

@@ -4,7 +4,7 @@ use crate::{Error, routes::Item};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
-use shared_tracing::{Downstream, client::path_segment};
+use service_kit::{Downstream, client::path_segment};
 
 /// Reserves and releases stock through inventory-service.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! One client per downstream service, each over a traced [`shared_tracing::Downstream`].
+//! One client per downstream service, each over a traced [`service_kit::Downstream`].
 
 mod auth;
 mod inventory;
@@ -14,7 +14,7 @@ pub(crate) use user::UserClient;
 /// the compensations' calls (void a payment, release an order's stock). Any other answer is the
 /// callee's failure.
 async fn post_for_status(
-    downstream: &shared_tracing::Downstream,
+    downstream: &service_kit::Downstream,
     template: &'static str,
     path: &str,
 ) -> Result<String, crate::Error> {

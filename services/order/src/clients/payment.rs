@@ -4,7 +4,7 @@ use crate::Error;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
-use shared_tracing::Downstream;
+use service_kit::Downstream;
 
 /// Charges cards through payment-service.
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ impl PaymentClient {
     pub(crate) async fn void(&self, order_id: &str) -> Result<String, Error> {
         let path = format!(
             "/internal/payments/{}/void",
-            shared_tracing::client::path_segment(order_id)
+            service_kit::client::path_segment(order_id)
         );
         super::post_for_status(
             &self.downstream,

@@ -3,9 +3,9 @@
 use crate::Error;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use shared_tracing::Downstream;
+use service_kit::Downstream;
 
-/// Reads customer profiles through user-service, with the customer's own token.
+/// Reads customer profiles through user-service, for callers auth-service has verified.
 #[derive(Debug, Clone)]
 pub(crate) struct UserClient {
     downstream: Downstream,
@@ -27,27 +27,22 @@ impl UserClient {
         &self.downstream
     }
 
-    /// The profile of `user_id`, read with the caller's `authorization`.
+    /// The profile of `user_id`, whose token this service has verified: read from user-service's
+    /// internal route, so the token is not verified a second time.
     #[tracing::instrument(
         name = "user_client.profile",
         skip_all,
         fields(user_id = user_id, downstream_service = self.downstream.service())
     )]
-    pub(crate) async fn profile(
-        &self,
-        authorization: &str,
-        user_id: i64,
-    ) -> Result<Customer, Error> {
-        let path = format!("/api/users/{user_id}");
-        let request = self
+    pub(crate) async fn profile(&self, user_id: i64) -> Result<Customer, Error> {
+        let path = format!("/internal/users/{user_id}");
+        let request = self.downstream.request(Method::GET, &path);
+        let response = self
             .downstream
-            .request(Method::GET, &path)
-            .header(reqwest::header::AUTHORIZATION, authorization);
-        let response = self.downstream.send("/api/users/{id}", request).await?;
+            .send("/internal/users/{id}", request)
+            .await?;
         match response.status() {
             StatusCode::OK => Ok(response.json().await?),
-            StatusCode::UNAUTHORIZED => Err(Error::Unauthorized(response.error_message().await)),
-            StatusCode::FORBIDDEN => Err(Error::Forbidden),
             _ => Err(response.unexpected_status().into()),
         }
     }

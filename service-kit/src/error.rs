@@ -64,7 +64,7 @@ impl IntoResponse for ApiError {
         body.insert("error".into(), self.message.into());
         body.insert(
             "trace_id".into(),
-            crate::propagation::current_trace_id().map_or(Value::Null, Value::from),
+            shared_tracing::propagation::current_trace_id().map_or(Value::Null, Value::from),
         );
         (self.status, self.headers, AxumJson(body)).into_response()
     }
@@ -91,7 +91,7 @@ pub fn excerpt(input: &str) -> String {
 }
 
 fn cut_to(input: &str, limit: usize) -> String {
-    match crate::limits::prefix(input, limit) {
+    match shared_tracing::limits::prefix(input, limit) {
         Some(kept) => format!("{kept}…"),
         None => input.to_owned(),
     }

@@ -7,7 +7,7 @@
 use axum::{Router, http::StatusCode, routing::get};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor};
-use shared_tracing::{BreakerConfig, ClientError, Downstream};
+use service_kit::{BreakerConfig, ClientError, Downstream};
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -1,4 +1,6 @@
-//! Propagation, sampling and the server layer, checked against the SDK's in-memory exporter.
+//! Propagation, sampling and a service's server stack as `service_kit::server::app` builds it
+//! (SERVER spans from shared-tracing, JSON errors from the kit), checked against the SDK's
+//! in-memory exporter.
 
 use axum::{Router, body::Body, http::Request, http::StatusCode, routing::get};
 use opentelemetry::{
@@ -9,7 +11,8 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
 };
-use shared_tracing::{SamplerKind, Settings, propagation, server, tracer_provider};
+use service_kit::{Faults, server};
+use shared_tracing::{SamplerKind, Settings, propagation, tracer_provider};
 use tower::ServiceExt;
 use tracing::subscriber::DefaultGuard;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -65,11 +68,12 @@ fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a opentelemetry::Val
 }
 
 fn app() -> Router {
-    server::instrument(
+    server::app(
         Router::new()
             .route("/items/{id}", get(|| async { "ok" }))
             .route("/boom", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
             .route("/healthz", get(|| async { "ok" })),
+        &Faults::off(),
     )
 }
 
@@ -299,7 +303,7 @@ async fn server_errors_mark_the_span_failed_and_unknown_paths_get_a_json_404() {
 #[tokio::test]
 async fn error_answers_no_handler_wrote_get_the_json_error_body() {
     let harness = Harness::new(1.0);
-    let app = server::instrument(
+    let app = server::app(
         Router::new()
             .route("/items/{id}", get(|| async { "ok" }))
             .route(
@@ -311,6 +315,7 @@ async fn error_answers_no_handler_wrote_get_the_json_error_body() {
                 "/plain",
                 get(|| async { (StatusCode::BAD_REQUEST, "a plain-text complaint") }),
             ),
+        &Faults::off(),
     );
     let send = |method: &str, uri: &str, body: &'static str| {
         let request = Request::builder()
