@@ -1,24 +1,30 @@
 //! What every service in this workspace shares besides telemetry: the JSON error body and
-//! extractors, the downstream client with its circuit breaker, SQLite pools, per-request faults,
-//! bearer tokens, and serving until SIGTERM.
+//! extractors, the downstream client with its circuit breaker, SQLite pools, the events and their
+//! consumers, per-request faults, bearer tokens, and serving until SIGTERM.
 //!
 //! - [`server::app`] puts a router behind the shared layers and its SERVER spans; [`serve`] runs
-//!   it with a header-read timeout and a connection cap.
+//!   it with a header-read timeout and a connection cap; an [`Application`] is a service bound,
+//!   with its background tasks, until stopped.
 //! - [`Downstream`] calls another service through a CLIENT span and, optionally, a breaker.
 //! - [`ApiError`], [`Json`] and [`Path`] give every error the same body: `{"error", "trace_id"}`.
 //! - [`db::connect`] opens a SQLite pool; [`db::query`] makes CLIENT spans for its calls.
+//! - [`events`] defines the events services exchange over NATS JetStream, publishes them and
+//!   runs durable consumers for them, with the trace context in the message headers.
 
+mod application;
 pub mod bearer;
 pub mod breaker;
 pub mod client;
 pub mod config;
 pub mod db;
 mod error;
+pub mod events;
 pub mod faults;
 pub mod server;
 
+pub use application::Application;
 pub use breaker::{BreakerArgs, BreakerConfig, CircuitState};
 pub use client::{ClientError, Downstream, TracedResponse};
 pub use error::{ApiError, EXCERPT_CHARS, Json, Path, excerpt};
 pub use faults::Faults;
-pub use server::{ServerArgs, serve, shutdown_signal};
+pub use server::{ServerArgs, serve, serve_until, shutdown_signal};

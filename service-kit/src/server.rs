@@ -150,13 +150,24 @@ pub struct ServerArgs {
     pub max_connections: usize,
 }
 
-/// Serves `router` on `listener` until SIGTERM or Ctrl-C, then lets in-flight requests finish.
-/// HTTP/1.1; each request carries the caller's address (`ConnectInfo`), which the edge
-/// decides trust by; `limits` bound how long headers may take and how many connections are open.
+/// Serves `router` on `listener` until SIGTERM or Ctrl-C: [`serve_until`] with
+/// [`shutdown_signal`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: ServerArgs,
+) -> std::io::Result<()> {
+    serve_until(listener, router, limits, shutdown_signal()).await
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// HTTP/1.1; each request carries the caller's address (`ConnectInfo`), which the edge
+/// decides trust by; `limits` bound how long headers may take and how many connections are open.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ServerArgs,
+    shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     use hyper::server::conn::http1;
     use hyper_util::{
@@ -181,7 +192,6 @@ pub async fn serve(
     );
     let graceful = GracefulShutdown::new();
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         // A permit first: past the cap, connections are left in the backlog, not accepted.

@@ -1,5 +1,5 @@
-//! Trace context across the async hop: in NATS message headers, and in the string map an outbox
-//! row stores until its event is published.
+//! Trace context across the async hops: in NATS message headers, and in the string map an outbox
+//! row stores until its event is published; and the PRODUCER and CONSUMER spans around them.
 //!
 //! Hand-written because no maintained crate bridges the OpenTelemetry propagators to
 //! `async_nats::HeaderMap`; it is two small adapters over the global propagator.
@@ -9,6 +9,8 @@ use opentelemetry::{
     propagation::{Extractor, Injector},
 };
 use std::collections::HashMap;
+use tracing::{Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Writes propagation fields into NATS headers.
 struct NatsInjector<'a>(&'a mut async_nats::HeaderMap);
@@ -56,4 +58,65 @@ pub fn context_to_map(context: &Context) -> HashMap<String, String> {
 /// The context stored by [`context_to_map`].
 pub fn context_from_map(map: &HashMap<String, String>) -> Context {
     global::get_text_map_propagator(|p| p.extract(map))
+}
+
+/// A PRODUCER span `publish {subject}` with the messaging semantic-convention attributes, its
+/// parent the current span (or, when `parent` is given, that stored context: an outbox row's). It
+/// declares `messaging.nats.stream.sequence`, `otel.status_code` and `error.type` to record later.
+pub fn producer_span(subject: &str, message_id: &str, parent: Option<Context>) -> Span {
+    let span = tracing::info_span!(
+        "publish",
+        otel.name = format!("publish {subject}"),
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        messaging.system = "nats",
+        messaging.destination.name = subject,
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.message.id = message_id,
+        messaging.nats.stream.sequence = Empty,
+        error.type = Empty,
+    );
+    if let Some(parent) = parent {
+        // Right after creation: the parent can only be set before the span starts.
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// What a CONSUMER span says about the message it processes.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The subject the message came on.
+    pub subject: &'a str,
+    /// The durable consumer (`messaging.consumer.group.name`).
+    pub group: &'a str,
+    /// The `Nats-Msg-Id`, if the publisher set one.
+    pub message_id: Option<&'a str>,
+    /// How many times it has been delivered, this time included.
+    pub delivered: i64,
+}
+
+/// A CONSUMER span `process {subject}` parented to the context in the message `headers` (a new
+/// root when they carry none), with the messaging attributes. It declares `otel.status_code` and
+/// `error.type`; handlers add business attributes with `set_attribute`.
+pub fn consumer_span(delivery: Delivery<'_>, headers: Option<&async_nats::HeaderMap>) -> Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "process",
+        otel.name = format!("process {}", delivery.subject),
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+        messaging.system = "nats",
+        messaging.destination.name = delivery.subject,
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.consumer.group.name = delivery.group,
+        messaging.message.id = delivery.message_id,
+        messaging.nats.delivery_count = delivery.delivered,
+        error.type = Empty,
+    );
+    // Right after creation: the parent can only be set before the span starts.
+    let _ = span.set_parent(extract_nats(headers));
+    span
 }

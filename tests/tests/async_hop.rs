@@ -9,6 +9,7 @@ use std::time::Duration;
 const APPROVED: &str = "4242424242424242";
 const PUBLISH: &str = "publish orders.created";
 const PROCESS: &str = "process orders.created";
+const FULFILLED: &str = "process orders.fulfilled";
 
 /// The `outcome` of the `event_consumer.reserve_inventory` span under a consumer span.
 fn commit_outcome<'a>(trace: &'a Trace, consumer: &SpanRecord) -> Option<&'a str> {
@@ -164,15 +165,47 @@ async fn order_created_event_carries_the_trace_to_the_inventory_consumer() {
         .await;
     assert_async_hop(&trace, &order_id);
     assert_eq!(trace.roots().len(), 1, "{}", trace.render());
-    // The consumer tells order-service over HTTP, still in the same trace.
+    // The second hop: inventory-service announces the sale as orders.fulfilled, and
+    // order-service's consumer marks the order, still in the same trace.
     let trace = stack
-        .wait_for(&trace_id, "the fulfilment call", |t| {
-            !t.named("order-service", "POST /internal/orders/{id}/fulfilled")
-                .is_empty()
+        .wait_for(&trace_id, "the fulfilment event processed", |t| {
+            t.named("order-service", FULFILLED)
+                .iter()
+                .any(|s| s.status != StatusCode::Error)
         })
         .await;
-    let fulfil = trace.one("order-service", "POST /internal/orders/{id}/fulfilled");
-    assert_eq!(fulfil.kind, SpanKind::Server);
+    let fulfil = trace.one("order-service", FULFILLED);
+    assert_eq!(fulfil.kind, SpanKind::Consumer);
+    assert_eq!(
+        fulfil.attr_str("messaging.consumer.group.name"),
+        Some("order")
+    );
+    assert_eq!(fulfil.attr_str("order_id"), Some(order_id.as_str()));
+    let announced = trace.parent(fulfil).expect("the fulfilment's producer");
+    assert_eq!(
+        (announced.service_name.as_str(), announced.name.as_str()),
+        ("inventory-service", "publish orders.fulfilled")
+    );
+    assert_eq!(announced.kind, SpanKind::Producer);
+    assert_eq!(
+        announced
+            .attr_str("messaging.message.id")
+            .map(str::to_owned),
+        Some(format!("order.fulfilled:{order_id}"))
+    );
+    let sale = trace.parent(announced).expect("the sale's consumer span");
+    assert_eq!(
+        (sale.service_name.as_str(), sale.name.as_str()),
+        ("inventory-service", PROCESS)
+    );
+    assert!(
+        trace
+            .spans
+            .iter()
+            .all(|s| s.attr_str("url.template") != Some("/internal/orders/{id}/fulfilled")),
+        "no HTTP call back from inventory-service to order-service:\n{}",
+        trace.render()
+    );
 
     let order = stack.get_order(&token, &order_id).await;
     assert_eq!(order.body["status"], "fulfilled", "{:?}", order.body);
@@ -266,8 +299,13 @@ async fn events_go_on_when_the_broker_returns_with_an_empty_store() {
         .await;
     assert_async_hop(&trace, &order_id);
     assert_sold_exactly(&stack, 2).await;
-    let order = stack.get_order(&token, &order_id).await;
-    assert_eq!(order.body["status"], "fulfilled", "{:?}", order.body);
+    // order-service's consumer of orders.fulfilled came back too.
+    stack
+        .eventually(Duration::from_secs(30), "the order fulfilled", || async {
+            let order = stack.get_order(&token, &order_id).await;
+            (order.body["status"] == "fulfilled").then_some(())
+        })
+        .await;
 }
 
 #[tokio::test]

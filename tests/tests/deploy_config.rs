@@ -152,7 +152,8 @@ fn downstream_urls_point_at_existing_services_and_the_ports_they_listen_on() {
             checked += 1;
         }
     }
-    assert!(checked >= 12, "only {checked} URLs checked");
+    // Gateway 4, order 4 + NATS, inventory NATS, user 1.
+    assert!(checked >= 11, "only {checked} URLs checked");
 }
 
 #[test]

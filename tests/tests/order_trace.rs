@@ -70,10 +70,10 @@ async fn order_through_the_gateway_is_one_connected_trace_across_all_six_service
     assert_eq!(reply.body["total"], 19.98);
     let trace_id = reply.trace_id.expect("traceresponse header");
 
-    // Complete once the async hop is back: the consumer told order-service the order is fulfilled.
+    // Complete once both async hops are done: order-service has processed orders.fulfilled.
     stack
-        .wait_for(&trace_id, "the fulfilment call", |t| {
-            !t.named("order-service", "POST /internal/orders/{id}/fulfilled")
+        .wait_for(&trace_id, "the fulfilment event processed", |t| {
+            !t.named("order-service", "process orders.fulfilled")
                 .is_empty()
         })
         .await;
@@ -104,11 +104,6 @@ async fn order_through_the_gateway_is_one_connected_trace_across_all_six_service
         ("order-service", "user-service", "/internal/users/{id}"),
         ("order-service", "inventory-service", "/api/reservations"),
         ("order-service", "payment-service", "/api/payments"),
-        (
-            "inventory-service",
-            "order-service",
-            "/internal/orders/{id}/fulfilled",
-        ),
     ] {
         assert!(
             trace

@@ -7,6 +7,8 @@
 //! - `GET /api/inventory/{sku}` → inventory-service `GET /api/stock/{sku}`
 //! - `GET /healthz`
 //!
+//! The forwarded routes are one table, `routes::ROUTES`.
+//!
 //! Every response carries `traceresponse`; every error body is `{"error", "trace_id"}`. Each
 //! upstream has a circuit breaker; with `FAULT_INJECTION=false` inbound `baggage` is dropped here,
 //! at the public edge.
@@ -65,6 +67,16 @@ impl AppState {
                 &config.inventory_service_url,
                 config.inventory_timeout,
             ),
+        }
+    }
+
+    /// The client of `upstream`.
+    pub(crate) fn upstream(&self, upstream: routes::Upstream) -> &Downstream {
+        match upstream {
+            routes::Upstream::Auth => &self.auth,
+            routes::Upstream::User => &self.user,
+            routes::Upstream::Order => &self.order,
+            routes::Upstream::Inventory => &self.inventory,
         }
     }
 

@@ -1,105 +1,118 @@
 //! The public routes, each forwarded to the service that owns it, and the demo page.
 
-use crate::{AppState, Result, proxy::forward};
+use crate::{AppState, proxy::forward};
 use axum::{
     Router,
     body::Bytes,
     extract::State,
     http::{HeaderMap, Method},
-    response::{Html, Response},
-    routing::{get, post},
+    response::Html,
+    routing::{MethodFilter, get, on},
 };
 use serde_json::{Value, json};
-use service_kit::{Json, Path, client::path_segment};
+use service_kit::{Json, client::path_segment};
+use std::collections::HashMap;
+
+/// Which upstream service a public route goes to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Upstream {
+    Auth,
+    User,
+    Order,
+    Inventory,
+}
+
+/// One public route: its method and path, the upstream it is forwarded to, and the upstream's
+/// route (the same `{name}` parameters; the values are percent-encoded on the way).
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub(crate) method: Method,
+    pub(crate) public: &'static str,
+    pub(crate) upstream: Upstream,
+    pub(crate) target: &'static str,
+}
+
+const fn route(
+    method: Method,
+    public: &'static str,
+    upstream: Upstream,
+    target: &'static str,
+) -> Route {
+    Route {
+        method,
+        public,
+        upstream,
+        target,
+    }
+}
+
+/// The public API, in one table.
+pub(crate) const ROUTES: [Route; 5] = [
+    route(Method::POST, "/api/login", Upstream::Auth, "/api/login"),
+    route(
+        Method::GET,
+        "/api/users/{id}",
+        Upstream::User,
+        "/api/users/{id}",
+    ),
+    route(Method::POST, "/api/orders", Upstream::Order, "/api/orders"),
+    route(
+        Method::GET,
+        "/api/orders/{id}",
+        Upstream::Order,
+        "/api/orders/{id}",
+    ),
+    route(
+        Method::GET,
+        "/api/inventory/{sku}",
+        Upstream::Inventory,
+        "/api/stock/{sku}",
+    ),
+];
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new()
+    let mut router = Router::new()
         .route("/", get(index))
-        .route("/healthz", get(healthz))
-        .route("/api/login", post(login))
-        .route("/api/users/{id}", get(get_user))
-        .route("/api/orders", post(create_order))
-        .route("/api/orders/{id}", get(get_order))
-        .route("/api/inventory/{sku}", get(get_inventory))
+        .route("/healthz", get(healthz));
+    for route in ROUTES {
+        let filter = MethodFilter::try_from(route.method.clone()).expect("a standard method");
+        let public = route.public;
+        let handler = move |State(state): State<AppState>,
+                            params: Option<axum::extract::Path<HashMap<String, String>>>,
+                            headers: HeaderMap,
+                            body: Bytes| {
+            let route = route.clone();
+            async move {
+                let params = params.map(|p| p.0).unwrap_or_default();
+                let path = fill(route.target, &params);
+                forward(
+                    state.upstream(route.upstream),
+                    route.target,
+                    route.method,
+                    &path,
+                    &headers,
+                    body,
+                )
+                .await
+            }
+        };
+        router = router.route(public, on(filter, handler));
+    }
+    router
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response> {
-    forward(
-        &state.auth,
-        "/api/login",
-        Method::POST,
-        "/api/login",
-        &headers,
-        body,
-    )
-    .await
-}
-
-async fn get_user(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    let path = format!("/api/users/{}", path_segment(&id));
-    forward(
-        &state.user,
-        "/api/users/{id}",
-        Method::GET,
-        &path,
-        &headers,
-        Bytes::new(),
-    )
-    .await
-}
-
-async fn create_order(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    forward(
-        &state.order,
-        "/api/orders",
-        Method::POST,
-        "/api/orders",
-        &headers,
-        body,
-    )
-    .await
-}
-
-async fn get_order(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    let path = format!("/api/orders/{}", path_segment(&id));
-    forward(
-        &state.order,
-        "/api/orders/{id}",
-        Method::GET,
-        &path,
-        &headers,
-        Bytes::new(),
-    )
-    .await
-}
-
-async fn get_inventory(
-    State(state): State<AppState>,
-    Path(sku): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    let path = format!("/api/stock/{}", path_segment(&sku));
-    forward(
-        &state.inventory,
-        "/api/stock/{sku}",
-        Method::GET,
-        &path,
-        &headers,
-        Bytes::new(),
-    )
-    .await
+/// `template` with each `{name}` replaced by its percent-encoded value from `params`.
+fn fill(template: &str, params: &HashMap<String, String>) -> String {
+    template
+        .split('/')
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => path_segment(params.get(name).map_or("", String::as_str)),
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 async fn index() -> Html<&'static str> {
@@ -114,4 +127,16 @@ async fn healthz(State(state): State<AppState>) -> Json<Value> {
         .filter_map(|u| Some((u.service().to_owned(), u.circuit_state()?.as_str().into())))
         .collect();
     Json(json!({ "status": "ok", "service": crate::SERVICE_NAME, "circuits": circuits }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_filled_in_percent_encoded() {
+        let params = HashMap::from([("sku".to_owned(), "a/b c".to_owned())]);
+        assert_eq!(fill("/api/stock/{sku}", &params), "/api/stock/a%2Fb%20c");
+        assert_eq!(fill("/api/orders", &HashMap::new()), "/api/orders");
+    }
 }

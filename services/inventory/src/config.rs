@@ -29,24 +29,18 @@ pub struct Config {
     /// and workers can be scaled apart.
     #[arg(long, env = "INVENTORY_CONSUMER", default_value_t = true, action = clap::ArgAction::Set)]
     pub inventory_consumer: bool,
-    /// Base URL of order-service, told when an order's stock is sold.
+    /// Base URL of order-service. Unused since the news of a sale travels as the
+    /// `orders.fulfilled` event; accepted so existing deployments keep starting.
     #[arg(
         long,
         env = "ORDER_SERVICE_URL",
         default_value = "http://localhost:8083"
     )]
     pub order_service_url: String,
-    /// Timeout of calls to order-service, in milliseconds.
+    /// Timeout of calls to order-service, in milliseconds. Unused, like `ORDER_SERVICE_URL`.
     #[arg(long = "order-timeout-ms", env = "ORDER_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
     pub order_timeout: Duration,
-    /// Deliveries of one event before it goes to `orders.dlq`.
-    #[arg(long, env = "CONSUMER_MAX_DELIVER", default_value_t = 5)]
-    pub consumer_max_deliver: i64,
-    /// How long a delivered event may stay unacknowledged before JetStream delivers it again
-    /// (after a crash mid-batch, for instance), in milliseconds.
-    #[arg(long = "consumer-ack-wait-ms", env = "CONSUMER_ACK_WAIT_MS", default_value = "30000", value_parser = millis)]
-    pub consumer_ack_wait: Duration,
-    /// Delay before a failed event is delivered again, in milliseconds.
-    #[arg(long = "consumer-retry-delay-ms", env = "CONSUMER_RETRY_DELAY_MS", default_value = "1000", value_parser = millis)]
-    pub consumer_retry_delay: Duration,
+    /// Delivery settings of the `orders.created` consumer.
+    #[command(flatten)]
+    pub consumer: service_kit::events::ConsumerSettings,
 }

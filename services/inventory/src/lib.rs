@@ -7,11 +7,11 @@
 //! - `GET /healthz`
 //!
 //! The [`consumer`] processes `orders.created` from NATS JetStream (durable consumer `inventory`):
-//! each event's held stock is sold, once, in a CONSUMER span joined to the order's trace. A
+//! each event's held stock is sold, once, in a CONSUMER span joined to the order's trace, and
+//! `orders.fulfilled` is published for order-service. A
 //! reservation neither committed nor released within `RESERVATION_TTL_MS` is released by the
 //! expiry sweep (`expiry.rs`).
 
-mod clients;
 mod config;
 pub mod consumer;
 mod error;
@@ -50,15 +50,12 @@ impl AppState {
                 .retry_on_initial_connect()
                 .connect(config.nats_url.as_str())
                 .await?;
-            let consumer = consumer::Consumer::new(
-                db.clone(),
-                async_nats::jetstream::new(nats),
-                clients::OrderClient::new(&config.order_service_url, config.order_timeout),
-                consumer::Settings {
-                    max_deliver: config.consumer_max_deliver,
-                    ack_wait: config.consumer_ack_wait,
-                    retry_delay: config.consumer_retry_delay,
-                },
+            let jetstream = async_nats::jetstream::new(nats);
+            let consumer = service_kit::events::Consumer::new(
+                jetstream.clone(),
+                consumer::DURABLE,
+                config.consumer,
+                consumer::SellStock::new(db.clone(), jetstream),
             );
             tokio::spawn(consumer.run());
         } else {

@@ -71,6 +71,8 @@ pub(crate) struct Item {
 pub(crate) struct Reservation {
     reservation_id: String,
     total: f64,
+    /// The same in cents, for services that keep money exact.
+    total_cents: i64,
 }
 
 #[tracing::instrument(
@@ -123,6 +125,7 @@ async fn create_reservation(
         Json(Reservation {
             reservation_id,
             total: crate::to_amount(total),
+            total_cents: total,
         }),
     ))
 }

@@ -192,10 +192,16 @@ pub(crate) enum Commit {
 }
 
 /// Moves the stock held for `order_id` from reserved to sold, once: the event consumer's unit of
-/// work, idempotent by order id. A reservation that expired before the event came (the broker was
+/// work, idempotent by order id. Returns the reservation, which must be `reservation_id` when the
+/// event names one. A reservation that expired before the event came (the broker was
 /// down longer than `RESERVATION_TTL_MS`) is sold from `available` if the stock is still there;
 /// if not, the event fails with `Conflict` (and ends in the dead-letter subject).
-pub(crate) async fn commit_reservation(pool: &SqlitePool, order_id: &str) -> Result<Commit, Error> {
+pub(crate) async fn commit_reservation(
+    pool: &SqlitePool,
+    order_id: &str,
+    reservation_id: Option<&str>,
+) -> Result<(Commit, String), Error> {
+    let named = reservation_id;
     let mut tx = db::begin_write(pool).await?;
     let found = sqlx::query_as::<_, (String, String, Option<String>)>(
         "SELECT id, status, expired_at FROM reservations WHERE order_id = ?",
@@ -205,8 +211,13 @@ pub(crate) async fn commit_reservation(pool: &SqlitePool, order_id: &str) -> Res
     let (reservation_id, status, expired_at) = db::query("SELECT", "reservations", found)
         .await?
         .ok_or(Error::ReservationNotFound)?;
+    if let Some(named) = named.filter(|named| *named != reservation_id) {
+        return Err(Error::Conflict(format!(
+            "the event names reservation {named}; order {order_id} holds {reservation_id}"
+        )));
+    }
     let outcome = match (status.as_str(), expired_at) {
-        ("committed", _) => return Ok(Commit::AlreadyCommitted),
+        ("committed", _) => return Ok((Commit::AlreadyCommitted, reservation_id)),
         ("released", None) => {
             return Err(Error::Conflict(format!(
                 "reservation {reservation_id} was released"
@@ -232,7 +243,7 @@ pub(crate) async fn commit_reservation(pool: &SqlitePool, order_id: &str) -> Res
         .execute(&mut *tx);
     db::query("UPDATE", "reservations", mark).await?;
     tx.commit().await?;
-    Ok(outcome)
+    Ok((outcome, reservation_id))
 }
 
 /// Sells an expired reservation's items from `available`, all or none (dropping `tx` on an

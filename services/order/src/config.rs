@@ -16,9 +16,12 @@ pub struct Config {
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:order.db")]
     pub database_url: String,
-    /// NATS server with JetStream, for the `orders.created` events.
+    /// NATS server with JetStream: `orders.created` out, `orders.fulfilled` in.
     #[arg(long, env = "NATS_URL", default_value = "nats://localhost:4222")]
     pub nats_url: String,
+    /// Delivery settings of the `orders.fulfilled` consumer.
+    #[command(flatten)]
+    pub consumer: service_kit::events::ConsumerSettings,
     /// Base URL of auth-service.
     #[arg(
         long,

@@ -6,18 +6,18 @@
 //!   402 `{error, reason, order_id, trace_id}` when the card is declined (the reservation is
 //!   released); 502/504 when a downstream fails
 //! - `GET /api/orders/{id}` → the order, for its owner only (403 otherwise, 404 if unknown)
-//! - `POST /internal/orders/{id}/fulfilled` → 204; inventory-service calls it once the order's stock
-//!   is committed (not routed by the gateway)
 //! - `GET /healthz`
 //!
 //! A confirmed order and its `order.created` event are written in one transaction (the outbox);
 //! the [`relay`] publishes the event to NATS JetStream `orders.created` with the trace context in
-//! the message headers.
+//! the message headers. Once inventory-service has sold the stock it publishes `orders.fulfilled`,
+//! and [`fulfilment`] marks the order `fulfilled`.
 
 mod clients;
 mod compensation;
 mod config;
 mod error;
+pub mod fulfilment;
 pub mod relay;
 mod routes;
 mod store;
@@ -46,7 +46,7 @@ pub struct AppState {
 
 impl AppState {
     /// Opens the database named in `config`, runs the migrations, sets up the clients and starts
-    /// the outbox relay. NATS is connected in the background: orders are taken while it is down.
+    /// the outbox relay and the `orders.fulfilled` consumer. NATS is connected in the background: orders are taken while it is down.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
@@ -55,8 +55,16 @@ impl AppState {
             .retry_on_initial_connect()
             .connect(config.nats_url.as_str())
             .await?;
-        let relay = relay::Relay::new(db.clone(), async_nats::jetstream::new(nats));
+        let jetstream = async_nats::jetstream::new(nats);
+        let relay = relay::Relay::new(db.clone(), jetstream.clone());
         tokio::spawn(relay.clone().run());
+        let fulfilment = service_kit::events::Consumer::new(
+            jetstream,
+            fulfilment::DURABLE,
+            config.consumer,
+            fulfilment::MarkFulfilled::new(db.clone()),
+        );
+        tokio::spawn(fulfilment.run());
         // One circuit breaker per downstream: an outage of one does not hold up calls to others.
         let downstream = |service, url: &str, timeout| {
             Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())

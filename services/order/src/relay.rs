@@ -6,21 +6,14 @@
 //! even when the broker was down at the time.
 
 use crate::store::{self, PendingEvent};
-use async_nats::{
-    HeaderMap,
-    jetstream::{self, stream},
-};
+use async_nats::jetstream;
+use service_kit::events;
 use shared_tracing::messaging;
 use sqlx::SqlitePool;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::Notify;
-use tracing::{Instrument, field::Empty};
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-/// The stream that holds every order event (`orders.>`, including the `orders.dlq` dead letters).
-pub(crate) const STREAM: &str = "ORDERS";
-/// Where confirmed orders are announced.
-pub(crate) const ORDER_CREATED_SUBJECT: &str = "orders.created";
 
 const BATCH: i64 = 100;
 const IDLE_POLL: Duration = Duration::from_secs(2);
@@ -37,7 +30,7 @@ pub(crate) struct Relay {
 
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
-    #[error("ensuring the {STREAM} stream: {0}")]
+    #[error("ensuring the ORDERS stream: {0}")]
     Stream(#[from] jetstream::context::CreateStreamError),
     #[error("publishing: {0}")]
     Publish(#[from] jetstream::context::PublishError),
@@ -70,7 +63,7 @@ impl Relay {
         loop {
             let round = async {
                 if !stream_ready {
-                    ensure_stream(&self.jetstream).await?;
+                    events::ensure_stream(&self.jetstream).await?;
                     stream_ready = true;
                 }
                 self.publish_pending().await
@@ -103,52 +96,32 @@ impl Relay {
     }
 
     async fn publish(&self, event: &PendingEvent) -> Result<(), RelayError> {
-        let span = tracing::info_span!(
-            parent: None,
-            "publish",
-            otel.name = format!("publish {}", event.subject),
-            otel.kind = "producer",
-            otel.status_code = Empty,
-            messaging.system = "nats",
-            messaging.destination.name = event.subject.as_str(),
-            messaging.operation.type = "send",
-            messaging.operation.name = "publish",
-            messaging.message.id = event.message_id.as_str(),
-            messaging.nats.stream.sequence = Empty,
-            order_id = event.message_id.as_str(),
-            event_type = event.event_type.as_str(),
-            outbox.attempt = event.attempts + 1,
-            error.type = Empty,
-        );
         let stored: HashMap<String, String> = serde_json::from_str(&event.trace_context)?;
-        // Right after creation: the parent can only be set before the span starts.
-        let _ = span.set_parent(messaging::context_from_map(&stored));
-
-        let mut headers = HeaderMap::new();
-        messaging::inject_nats(&span.context(), &mut headers);
-        headers.insert(
-            async_nats::header::NATS_MESSAGE_ID,
-            event.message_id.as_str(),
+        let span = messaging::producer_span(
+            &event.subject,
+            &event.message_id,
+            Some(messaging::context_from_map(&stored)),
         );
-        let payload = event.payload.clone().into_bytes().into();
-        let acked = async {
-            self.jetstream
-                .publish_with_headers(event.subject.clone(), headers, payload)
-                .await?
-                .await
-        }
-        .instrument(span.clone())
+        span.set_attribute("order_id", event.message_id.clone());
+        span.set_attribute("event_type", event.event_type.clone());
+        span.set_attribute("outbox.attempt", event.attempts + 1);
+        let payload = event.payload.clone().into_bytes();
+        let published = events::publish_in(
+            &self.jetstream,
+            &span,
+            &event.subject,
+            &event.message_id,
+            payload,
+        )
         .await;
-        match acked {
-            Ok(ack) => {
-                span.record("messaging.nats.stream.sequence", ack.sequence as i64);
+        match published {
+            Ok(()) => {
                 store::mark_published(&self.db, event.id)
                     .instrument(span)
                     .await?;
                 Ok(())
             }
             Err(error) => {
-                shared_tracing::spans::record_exception(&span, "publish_failed", &error);
                 store::record_publish_failure(&self.db, event.id, &error.to_string())
                     .instrument(span)
                     .await?;
@@ -156,20 +129,4 @@ impl Relay {
             }
         }
     }
-}
-
-/// Creates the ORDERS stream unless it exists: file storage, and a two-minute window in which a
-/// republished `Nats-Msg-Id` is dropped as a duplicate.
-async fn ensure_stream(jetstream: &jetstream::Context) -> Result<(), RelayError> {
-    jetstream
-        .get_or_create_stream(stream::Config {
-            name: STREAM.to_owned(),
-            subjects: vec!["orders.>".to_owned()],
-            storage: stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await?;
-    tracing::info!(stream = STREAM, "stream ready");
-    Ok(())
 }

@@ -2,8 +2,7 @@
 
 use crate::{
     AppState, Error, Result,
-    clients::Charge,
-    relay::ORDER_CREATED_SUBJECT,
+    clients::{Charge, Payment, Reservation},
     store::{self, NewEvent, NewOrder},
 };
 use axum::{
@@ -14,7 +13,10 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use service_kit::{ClientError, Json, Path};
+use service_kit::{
+    ClientError, Json, Path,
+    events::{self, Event, Line, OrderCreated as OrderCreatedEvent},
+};
 use shared_tracing::messaging;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -23,7 +25,6 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/orders", post(create_order))
         .route("/api/orders/{id}", get(get_order))
-        .route("/internal/orders/{id}/fulfilled", post(fulfil_order))
         .route("/healthz", get(healthz))
 }
 
@@ -77,6 +78,8 @@ async fn create_order(
     }
 }
 
+/// An order's steps: who is ordering, hold the stock, charge the card, store the order with its
+/// event. Each step undoes what it leaves behind when it fails.
 async fn place_order(
     state: AppState,
     headers: HeaderMap,
@@ -86,129 +89,163 @@ async fn place_order(
     if request.items.is_empty() {
         return Err(Error::InvalidOrder("items must not be empty".into()));
     }
-    let card_digits: String = request
-        .card_number
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    let card_last4 = &card_digits[card_digits.len().saturating_sub(4)..];
-
     let order_id = uuid::Uuid::new_v4().to_string();
     let span = tracing::Span::current();
     span.set_attribute("order_id", order_id.clone());
     span.set_attribute("user_id", user.user_id);
 
     let customer = state.users.profile(user.user_id).await?;
-    let reserved = state.inventory.reserve(&order_id, &request.items).await;
+    let reservation = hold_stock(&state, &order_id, &request.items).await?;
+    let charged = charge_card(&state, &order_id, &reservation, &request).await;
+    // A declined order is kept (the customer may ask about it); other failures leave no order.
+    let (status, payment_id, declined) = match charged {
+        Ok(payment) => ("confirmed", Some(payment.payment_id), None),
+        Err(declined @ Error::PaymentDeclined { .. }) => ("payment_declined", None, Some(declined)),
+        Err(error) => return Err(error),
+    };
+    let card_last4 = last4(&request.card_number);
+    let lines = lines(&request.items);
+    let order = NewOrder {
+        id: &order_id,
+        user_id: user.user_id,
+        status,
+        total_cents: reservation.total_cents,
+        currency: &request.currency,
+        reservation_id: &reservation.reservation_id,
+        payment_id: payment_id.as_deref(),
+        card_last4: &card_last4,
+        receipt_email: &customer.email,
+        lines: &lines,
+    };
+    store_order(&state, &order).await?;
+    if let Some(declined) = declined {
+        return Err(declined);
+    }
+    tracing::info!(
+        order_id,
+        total_cents = reservation.total_cents,
+        "order confirmed"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(OrderCreated {
+            order_id,
+            status: "confirmed",
+            total: crate::to_amount(reservation.total_cents),
+        }),
+    ))
+}
+
+/// Holds the stock. When no answer came, the stock may be held all the same: it is released by
+/// order id in the background (and, should that never get through, expires at inventory-service).
+async fn hold_stock(state: &AppState, order_id: &str, items: &[Item]) -> Result<Reservation> {
+    let reserved = state.inventory.reserve(order_id, items).await;
     if outcome_unknown(&reserved) {
-        // The stock may be held although no answer came: release it by order id.
-        let inventory = state.inventory.clone();
-        let order = order_id.clone();
+        let (inventory, order) = (state.inventory.clone(), order_id.to_owned());
         crate::compensation::spawn(
             "inventory_client.release_for_order",
-            order_id.clone(),
-            &span,
+            order_id.to_owned(),
+            &tracing::Span::current(),
             move || {
                 let (inventory, order) = (inventory.clone(), order.clone());
                 async move { inventory.release_for_order(&order).await }
             },
         );
     }
-    let reservation = reserved?;
-    let total_cents = (reservation.total * 100.0).round() as i64;
+    reserved
+}
+
+/// Charges the card for the reservation's total. On any failure the held stock goes back on sale;
+/// when no answer came, the charge may have gone through and is voided by order id, so that no
+/// card stays charged for an order that is not placed — in the background, retried until
+/// payment-service answers, traced under this request.
+async fn charge_card(
+    state: &AppState,
+    order_id: &str,
+    reservation: &Reservation,
+    request: &OrderRequest,
+) -> Result<Payment> {
     let charge = Charge {
-        order_id: &order_id,
-        amount: reservation.total,
+        order_id,
+        amount_cents: reservation.total_cents,
         currency: &request.currency,
         card_number: &request.card_number,
     };
     let charged = state.payment.process(&charge).await;
     if outcome_unknown(&charged) {
-        // The charge was sent and no answer came: it may have gone through. It is voided by
-        // order id, so that no card stays charged for an order that is not placed — in the
-        // background, retried until payment-service answers, traced under this request.
-        let (payment, order) = (state.payment.clone(), order_id.clone());
-        crate::compensation::spawn("payment_client.void", order_id.clone(), &span, move || {
-            let (payment, order) = (payment.clone(), order.clone());
-            async move { payment.void(&order).await }
-        });
+        let (payment, order) = (state.payment.clone(), order_id.to_owned());
+        crate::compensation::spawn(
+            "payment_client.void",
+            order_id.to_owned(),
+            &tracing::Span::current(),
+            move || {
+                let (payment, order) = (payment.clone(), order.clone());
+                async move { payment.void(&order).await }
+            },
+        );
     }
     if charged.is_err() {
-        // Whatever went wrong with the charge, the held stock goes back on sale.
         state.inventory.release(&reservation.reservation_id).await;
     }
-    // A declined order is kept (the customer may ask about it); other failures leave no order.
-    let status = match charged {
-        Ok(_) => "confirmed",
-        Err(Error::PaymentDeclined { .. }) => "payment_declined",
-        Err(error) => return Err(error),
-    };
-    let lines = lines(&request.items);
-    // Only a confirmed order is announced; the event carries this request's trace context.
-    let event = (status == "confirmed").then(|| {
-        let payload = json!({
-            "event_type": ORDER_CREATED,
-            "order_id": order_id,
-            "user_id": user.user_id,
-            "reservation_id": reservation.reservation_id,
-            "items": lines.iter().map(|(sku, quantity)| json!({ "sku": sku, "quantity": quantity })).collect::<Vec<_>>(),
-            "total": reservation.total,
-            "currency": request.currency,
-        });
-        let trace_context = messaging::context_to_map(&span.context());
-        (payload.to_string(), serde_json::to_string(&trace_context).expect("a string map always serialises"))
-    });
-    store::insert_order(
-        &state.db,
-        &NewOrder {
-            id: &order_id,
-            user_id: user.user_id,
-            status,
-            total_cents,
-            currency: &request.currency,
-            reservation_id: &reservation.reservation_id,
-            payment_id: charged.as_ref().ok().map(|p| p.payment_id.as_str()),
-            card_last4,
-            receipt_email: &customer.email,
-            lines: &lines,
-        },
-        event
-            .as_ref()
-            .map(|(payload, trace_context)| NewEvent {
-                message_id: &order_id,
-                subject: ORDER_CREATED_SUBJECT,
-                event_type: ORDER_CREATED,
-                payload,
-                trace_context,
-            })
-            .as_ref(),
-    )
-    .await?;
-    charged?;
-    state.relay.wake();
-    tracing::info!(order_id, total_cents, "order confirmed");
-    Ok((
-        StatusCode::CREATED,
-        Json(OrderCreated {
-            order_id,
-            status: "confirmed",
-            total: crate::to_amount(total_cents),
-        }),
-    ))
+    charged
 }
 
-/// Whether a charge may have gone through although no answer came: the call timed out, or the
-/// connection broke after it was made (a refused connection never reached payment-service).
-fn outcome_unknown<T>(charged: &Result<T>) -> bool {
-    match charged {
+/// Stores the order and, for a confirmed one, its `order.created` event, in one transaction (the
+/// outbox); the event carries this request's trace context, and the relay publishes it.
+async fn store_order(state: &AppState, order: &NewOrder<'_>) -> Result<()> {
+    let confirmed = order.status == "confirmed";
+    let payload = confirmed.then(|| {
+        let event = OrderCreatedEvent {
+            order_id: order.id.to_owned(),
+            user_id: order.user_id,
+            reservation_id: Some(order.reservation_id.to_owned()),
+            items: order
+                .lines
+                .iter()
+                .map(|(sku, quantity)| Line {
+                    sku: sku.clone(),
+                    quantity: *quantity,
+                })
+                .collect(),
+            total_cents: order.total_cents,
+            total: crate::to_amount(order.total_cents),
+            currency: order.currency.to_owned(),
+        };
+        String::from_utf8(events::payload(&event)).expect("JSON is UTF-8")
+    });
+    let trace_context = serde_json::to_string(&messaging::context_to_map(
+        &tracing::Span::current().context(),
+    ))
+    .expect("a string map always serialises");
+    let outbox = payload.as_deref().map(|payload| NewEvent {
+        message_id: order.id,
+        subject: OrderCreatedEvent::SUBJECT,
+        event_type: OrderCreatedEvent::TYPE,
+        payload,
+        trace_context: &trace_context,
+    });
+    store::insert_order(&state.db, order, outbox.as_ref()).await?;
+    if confirmed {
+        state.relay.wake();
+    }
+    Ok(())
+}
+
+/// The last four digits of a card number, for the stored order.
+fn last4(card_number: &str) -> String {
+    let digits: Vec<char> = card_number.chars().filter(char::is_ascii_digit).collect();
+    digits[digits.len().saturating_sub(4)..].iter().collect()
+}
+
+/// Whether a call may have taken effect although no answer came: it timed out, or the
+/// connection broke after it was made (a refused connection never reached the callee).
+fn outcome_unknown<T>(result: &Result<T>) -> bool {
+    match result {
         Err(Error::Upstream(ClientError::Timeout { .. })) => true,
         Err(Error::Upstream(ClientError::Unavailable { source, .. })) => !source.is_connect(),
         _ => false,
     }
 }
-
-/// The `event_type` of the event a confirmed order publishes.
-const ORDER_CREATED: &str = "order.created";
 
 /// The order's lines with one entry per SKU, as stored.
 fn lines(items: &[Item]) -> Vec<(String, i64)> {
@@ -245,18 +282,6 @@ async fn get_order(
         "items": items,
         "created_at": order.created_at,
     })))
-}
-
-/// Called by inventory-service once the order's stock is sold.
-async fn fulfil_order(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
-    tracing::Span::current().set_attribute("order_id", id.clone());
-    match store::mark_fulfilled(&state.db, &id).await?.as_deref() {
-        Some("fulfilled") => Ok(StatusCode::NO_CONTENT),
-        Some(status) => Err(Error::WrongState(format!(
-            "a {status} order cannot be fulfilled"
-        ))),
-        None => Err(Error::NotFound),
-    }
 }
 
 /// Health, and each downstream's circuit state (visible without a trace).

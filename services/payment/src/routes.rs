@@ -19,13 +19,27 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
 }
 
-/// A charge request. Deliberately not `Debug`: it holds the full card number.
+/// A charge request: the amount in cents (`amount_cents`) or, as the API first had it, as a
+/// decimal (`amount`). Deliberately not `Debug`: it holds the full card number.
 #[derive(Deserialize)]
 pub(crate) struct PaymentRequest {
     order_id: String,
-    amount: f64,
+    amount: Option<f64>,
+    amount_cents: Option<i64>,
     currency: String,
     card_number: String,
+}
+
+impl PaymentRequest {
+    /// The amount in cents, if it is a positive one.
+    fn cents(&self) -> Option<i64> {
+        let cents = match (self.amount_cents, self.amount) {
+            (Some(cents), _) => cents,
+            (None, Some(amount)) if amount.is_finite() => (amount * 100.0).round() as i64,
+            _ => return None,
+        };
+        (cents > 0).then_some(cents)
+    }
 }
 
 #[derive(Serialize)]
@@ -37,7 +51,7 @@ pub(crate) struct PaymentResponse {
 #[tracing::instrument(
     name = "payment.process",
     skip_all,
-    fields(order_id = %request.order_id, amount = request.amount, currency = %request.currency, card.last4)
+    fields(order_id = %request.order_id, amount_cents = request.cents(), currency = %request.currency, card.last4)
 )]
 async fn create_payment(
     State(state): State<AppState>,
@@ -48,9 +62,9 @@ async fn create_payment(
     ))?;
     let card_last4 = processor::last4(&card);
     tracing::Span::current().record("card.last4", card_last4);
-    if !(request.amount.is_finite() && request.amount > 0.0) {
-        return Err(Error::BadRequest("amount must be a positive number"));
-    }
+    let amount_cents = request.cents().ok_or(Error::BadRequest(
+        "amount_cents (or amount) must be a positive number",
+    ))?;
     let currency = request.currency.to_ascii_uppercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(Error::BadRequest(
@@ -83,7 +97,7 @@ async fn create_payment(
         &NewPayment {
             id: &payment_id,
             order_id: &request.order_id,
-            amount_cents: (request.amount * 100.0).round() as i64,
+            amount_cents,
             currency: &currency,
             card_last4,
             status,

@@ -16,7 +16,7 @@ pub(crate) struct InventoryClient {
 #[derive(Debug, Deserialize)]
 pub(crate) struct Reservation {
     pub(crate) reservation_id: String,
-    pub(crate) total: f64,
+    pub(crate) total_cents: i64,
 }
 
 impl InventoryClient {

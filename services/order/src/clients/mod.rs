@@ -6,8 +6,8 @@ mod payment;
 mod user;
 
 pub(crate) use auth::AuthClient;
-pub(crate) use inventory::InventoryClient;
-pub(crate) use payment::{Charge, PaymentClient};
+pub(crate) use inventory::{InventoryClient, Reservation};
+pub(crate) use payment::{Charge, Payment, PaymentClient};
 pub(crate) use user::UserClient;
 
 /// POSTs `path` (route `template`) to `downstream` and returns the `status` its 200 answer names:

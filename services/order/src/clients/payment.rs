@@ -15,7 +15,7 @@ pub(crate) struct PaymentClient {
 /// What a charge needs. Deliberately not `Debug`: it holds the full card number.
 pub(crate) struct Charge<'a> {
     pub(crate) order_id: &'a str,
-    pub(crate) amount: f64,
+    pub(crate) amount_cents: i64,
     pub(crate) currency: &'a str,
     pub(crate) card_number: &'a str,
 }
@@ -48,7 +48,8 @@ impl PaymentClient {
         skip_all,
         fields(
             order_id = charge.order_id,
-            amount = charge.amount,
+            amount = crate::to_amount(charge.amount_cents),
+            amount_cents = charge.amount_cents,
             currency = charge.currency,
             downstream_service = self.downstream.service(),
         )
@@ -59,7 +60,7 @@ impl PaymentClient {
             .request(Method::POST, "/api/payments")
             .json(&json!({
                 "order_id": charge.order_id,
-                "amount": charge.amount,
+                "amount_cents": charge.amount_cents,
                 "currency": charge.currency,
                 "card_number": charge.card_number,
             }));
