@@ -18,6 +18,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
+use service_kit::Application;
 use sqlx::SqlitePool;
 use std::sync::Arc;
 
@@ -49,6 +50,12 @@ impl AppState {
             )),
         })
     }
+}
+
+/// The service bound to `LISTEN_ADDR`: [`service_kit::Application::run_until_stopped`] serves it.
+pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::Error>> {
+    let state = AppState::connect(config).await?;
+    Ok(Application::bind(config.listen_addr, app(state), config.server).await?)
 }
 
 /// The service's router, instrumented.

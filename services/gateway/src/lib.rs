@@ -22,7 +22,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::Downstream;
+use service_kit::{Application, Downstream};
 
 /// The `service.name` of this service.
 pub const SERVICE_NAME: &str = "gateway";
@@ -84,6 +84,16 @@ impl AppState {
     pub(crate) fn upstreams(&self) -> [&Downstream; 4] {
         [&self.auth, &self.user, &self.order, &self.inventory]
     }
+}
+
+/// The service bound to `LISTEN_ADDR`: [`service_kit::Application::run_until_stopped`] serves it.
+pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::Error>> {
+    Ok(Application::bind(
+        config.listen_addr,
+        app(AppState::new(config)),
+        config.server,
+    )
+    .await?)
 }
 
 /// The service's router, instrumented.

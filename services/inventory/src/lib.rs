@@ -23,6 +23,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
+use service_kit::Application;
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
@@ -36,36 +37,44 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the database named in `config`, runs the migrations (which seed the catalogue),
-    /// starts the expiry of overdue reservations and, unless `INVENTORY_CONSUMER=false`, the
-    /// event consumer (NATS is connected in the
-    /// background: the API serves while it is down).
+    /// Opens the database named in `config` and runs the migrations (which seed the catalogue).
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
-        tokio::spawn(expiry::run(db.clone(), config.reservation_ttl));
-        if config.inventory_consumer {
-            let nats = async_nats::ConnectOptions::new()
-                .name(SERVICE_NAME)
-                .retry_on_initial_connect()
-                .connect(config.nats_url.as_str())
-                .await?;
-            let jetstream = async_nats::jetstream::new(nats);
-            let consumer = service_kit::events::Consumer::new(
-                jetstream.clone(),
-                consumer::DURABLE,
-                config.consumer,
-                consumer::SellStock::new(db.clone(), jetstream),
-            );
-            tokio::spawn(consumer.run());
-        } else {
-            tracing::info!("INVENTORY_CONSUMER=false: serving the API only");
-        }
         Ok(Self {
             db,
             faults: service_kit::Faults::from_env(SERVICE_NAME),
         })
     }
+}
+
+/// The service bound to `LISTEN_ADDR`, with the expiry of overdue reservations and, unless
+/// `INVENTORY_CONSUMER=false`, the `orders.created` consumer running (NATS is connected in the
+/// background: the API serves while it is down). [`service_kit::Application::run_until_stopped`]
+/// serves it.
+pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::Error>> {
+    let state = AppState::connect(config).await?;
+    let db = state.db.clone();
+    let mut application = Application::bind(config.listen_addr, app(state), config.server).await?;
+    application.spawn(expiry::run(db.clone(), config.reservation_ttl));
+    if config.inventory_consumer {
+        let nats = async_nats::ConnectOptions::new()
+            .name(SERVICE_NAME)
+            .retry_on_initial_connect()
+            .connect(config.nats_url.as_str())
+            .await?;
+        let jetstream = async_nats::jetstream::new(nats);
+        let consumer = service_kit::events::Consumer::new(
+            jetstream.clone(),
+            consumer::DURABLE,
+            config.consumer,
+            consumer::SellStock::new(db, jetstream),
+        );
+        application.spawn(consumer.run());
+    } else {
+        tracing::info!("INVENTORY_CONSUMER=false: serving the API only");
+    }
+    Ok(application)
 }
 
 /// The service's router, instrumented.

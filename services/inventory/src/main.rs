@@ -1,14 +1,15 @@
 //! inventory-service binary: read config, start telemetry, serve until SIGTERM or Ctrl-C.
 
 use clap::Parser;
-use inventory::{AppState, Config, SERVICE_NAME, app};
+use inventory::{Config, SERVICE_NAME, build};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::parse();
     let _telemetry = shared_tracing::init(SERVICE_NAME, env!("CARGO_PKG_VERSION"))?;
-    let state = AppState::connect(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
-    service_kit::serve(listener, app(state), config.server).await?;
+    let application = build(&config).await?;
+    application
+        .run_until_stopped(service_kit::shutdown_signal())
+        .await?;
     Ok(())
 }

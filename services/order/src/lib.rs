@@ -26,7 +26,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::Downstream;
+use service_kit::{Application, Downstream};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
@@ -42,11 +42,14 @@ pub struct AppState {
     inventory: clients::InventoryClient,
     payment: clients::PaymentClient,
     relay: relay::Relay,
+    jetstream: async_nats::jetstream::Context,
+    consumer: service_kit::events::ConsumerSettings,
 }
 
 impl AppState {
-    /// Opens the database named in `config`, runs the migrations, sets up the clients and starts
-    /// the outbox relay and the `orders.fulfilled` consumer. NATS is connected in the background: orders are taken while it is down.
+    /// Opens the database named in `config`, runs the migrations and sets up the clients and the
+    /// outbox relay (not running yet: [`build`] starts it). NATS is connected in the background:
+    /// orders are taken while it is down.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
@@ -57,14 +60,6 @@ impl AppState {
             .await?;
         let jetstream = async_nats::jetstream::new(nats);
         let relay = relay::Relay::new(db.clone(), jetstream.clone());
-        tokio::spawn(relay.clone().run());
-        let fulfilment = service_kit::events::Consumer::new(
-            jetstream,
-            fulfilment::DURABLE,
-            config.consumer,
-            fulfilment::MarkFulfilled::new(db.clone()),
-        );
-        tokio::spawn(fulfilment.run());
         // One circuit breaker per downstream: an outage of one does not hold up calls to others.
         let downstream = |service, url: &str, timeout| {
             Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
@@ -72,6 +67,8 @@ impl AppState {
         Ok(Self {
             faults: service_kit::Faults::from_env(SERVICE_NAME),
             relay,
+            jetstream,
+            consumer: config.consumer,
             db,
             auth: clients::AuthClient::new(downstream(
                 "auth-service",
@@ -107,6 +104,23 @@ impl AppState {
             self.payment.downstream(),
         ]
     }
+}
+
+/// The service bound to `LISTEN_ADDR`, with its outbox relay and its `orders.fulfilled` consumer
+/// running: [`service_kit::Application::run_until_stopped`] serves it.
+pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::Error>> {
+    let state = AppState::connect(config).await?;
+    let relay = state.relay.clone();
+    let fulfilment = service_kit::events::Consumer::new(
+        state.jetstream.clone(),
+        fulfilment::DURABLE,
+        state.consumer,
+        fulfilment::MarkFulfilled::new(state.db.clone()),
+    );
+    let mut application = Application::bind(config.listen_addr, app(state), config.server).await?;
+    application.spawn(relay.run());
+    application.spawn(fulfilment.run());
+    Ok(application)
 }
 
 /// The service's router, instrumented.
