@@ -13,8 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The binaries (and `service.name`s) of the stack, with the package that builds each.
-pub use stack::binaries::SERVICES;
+/// The stack's services: binary (and `service.name`), package, default port, URL variable.
+pub use stack::topology::SERVICES;
 
 /// Tools the tests run as processes too.
 const TOOLS: [&str; 3] = ["tracecheck", "stack", "loadtest"];
@@ -43,7 +43,7 @@ fn binaries() -> &'static HashMap<String, PathBuf> {
             !cfg!(debug_assertions),
         )
         .unwrap_or_else(|e| panic!("building the service binaries: {e}"));
-        for binary in SERVICES.iter().map(|(binary, _)| *binary).chain(TOOLS) {
+        for binary in stack::topology::names().chain(TOOLS) {
             assert!(
                 binaries.contains_key(binary),
                 "cargo built no `{binary}` binary"
@@ -117,14 +117,13 @@ impl TestStack {
             .expect("starting the OTLP receiver");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let nats = NatsServer::start(dir.path()).await;
-        let ports: HashMap<&str, u16> = SERVICES
-            .iter()
-            .map(|(name, _)| (*name, stack::unused_port()))
+        let ports: HashMap<&str, u16> = stack::topology::names()
+            .map(|name| (name, stack::unused_port()))
             .collect();
         let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4());
 
         let mut services = Vec::new();
-        for (name, _) in SERVICES {
+        for name in stack::topology::names() {
             // The same wiring as the local stack's, on free ports.
             let mut env = stack::service_env(
                 name,
@@ -166,10 +165,10 @@ impl TestStack {
             dir,
             jwt_secret,
         };
-        for (name, _) in SERVICES {
+        for name in stack::topology::names() {
             stack.spawn(name);
         }
-        for (name, _) in SERVICES {
+        for name in stack::topology::names() {
             stack.wait_healthy(name).await;
         }
         stack
@@ -327,9 +326,8 @@ impl TestStack {
 
     /// The captured output of every service.
     pub fn logs(&self) -> String {
-        SERVICES
-            .iter()
-            .map(|(name, _)| self.log(name))
+        stack::topology::names()
+            .map(|name| self.log(name))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -417,20 +415,15 @@ impl TestStack {
         .await
     }
 
-    /// Waits until the trace holds spans of every service in `services`, no span's parent is
-    /// missing and every outgoing HTTP call has its callee's span (services export in batches of
-    /// their own, so a trace arrives piece by piece). Panics with what did arrive on timeout.
+    /// Waits until the trace is complete with spans of every service in `services`: one root, no
+    /// orphan, every HTTP call and every published message joined to its callee's span
+    /// ([`Trace::problems`]; services export in batches of their own, so a trace arrives piece
+    /// by piece). Panics with what did arrive, and what is missing, on timeout.
     pub async fn wait_for_trace(&self, trace_id: &str, services: &[&str]) -> Trace {
         self.wait_for(
             trace_id,
-            &format!("joined spans of {services:?}"),
-            |trace| {
-                services.iter().all(|name| trace.has_service(name))
-                    && trace
-                        .http_client_spans()
-                        .iter()
-                        .all(|call| !trace.children(call).is_empty())
-            },
+            &format!("a complete trace with spans of {services:?}"),
+            |trace| trace.problems(services).is_empty(),
         )
         .await
     }
@@ -458,9 +451,11 @@ impl TestStack {
             .wait_until(Duration::from_secs(30), complete)
             .await
         {
+            let trace = Trace::new(self.spans().trace(trace_id));
             panic!(
-                "trace {trace_id} never had {what}; received:\n{}",
-                Trace::new(self.spans().trace(trace_id)).render()
+                "trace {trace_id} never had {what}; received:\n{}problems: {:?}",
+                trace.render(),
+                trace.problems(&[])
             );
         }
         Trace::new(self.spans().trace(trace_id))

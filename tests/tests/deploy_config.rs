@@ -131,6 +131,30 @@ fn every_service_binary_has_a_compose_service_built_with_its_service_arg() {
 }
 
 #[test]
+fn the_topology_table_is_composes_services_ports_and_url_variables() {
+    let compose = compose();
+    let services = services(&compose);
+    for service in e2e::SERVICES {
+        let env = env_of(&services[service.name]);
+        assert_eq!(
+            port_of(env["LISTEN_ADDR"]),
+            service.port,
+            "{}",
+            service.name
+        );
+        let Some(var) = service.url_var else {
+            continue;
+        };
+        for (caller, definition) in services {
+            if let Some(url) = env_of(definition).get(var) {
+                let host = url.split("://").nth(1).unwrap().split(':').next().unwrap();
+                assert_eq!(host, service.name, "{caller}: {var}={url}");
+            }
+        }
+    }
+}
+
+#[test]
 fn downstream_urls_point_at_existing_services_and_the_ports_they_listen_on() {
     let compose = compose();
     let services = services(&compose);

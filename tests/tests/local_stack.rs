@@ -129,15 +129,24 @@ impl Lines {
 /// stack's own `cargo build -p …` would compile a second variant of the dependency graph, see
 /// `stack::binaries::Selection`), and waits for its banner.
 async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stack, Lines) {
+    let (stack, lines) = spawn_stack(offset, args, dir);
+    wait_for_line(&lines, "The stack is ready", Duration::from_secs(180)).await;
+    (stack, lines)
+}
+
+/// Starts the `stack` binary in `dir` without waiting for it. `--bin-dir` is given relative to
+/// `dir`, as a user types it (`--bin-dir target/debug`): the stack resolves it there, not in the
+/// data folder its children run in.
+fn spawn_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stack, Lines) {
     let bin_dir = binary("gateway").parent().unwrap();
+    std::os::unix::fs::symlink(bin_dir, dir.join("bins")).expect("a link to the binaries");
     // nats-server on PATH, as a user has it: the one built at compose's version.
     let path = e2e::path_with_backends();
     let lines = Lines(dir.join("stack-output.log"));
     let log = std::fs::File::create(&lines.0).expect("the stack's log");
     let stack = tokio::process::Command::new(binary("stack"))
         .args(["--port-offset", &offset.to_string()])
-        .arg("--bin-dir")
-        .arg(bin_dir)
+        .args(["--bin-dir", "bins"])
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
@@ -148,9 +157,7 @@ async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stac
         .stderr(log)
         .spawn()
         .expect("starting the stack");
-    let stack = Stack(Some(stack));
-    wait_for_line(&lines, "The stack is ready", Duration::from_secs(180)).await;
-    (stack, lines)
+    (Stack(Some(stack)), lines)
 }
 
 /// The stack process. Dropped while it runs (a failed assertion), it gets SIGTERM and a few
@@ -192,6 +199,35 @@ async fn interrupt(mut stack: Stack, lines: &Lines, children: &[i32]) -> String 
         assert!(!alive, "pid {child} outlived the stack");
     }
     lines.text()
+}
+
+#[tokio::test]
+async fn sigterm_while_the_stack_starts_stops_every_child_it_started() {
+    let offset = free_offset();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut stack, lines) = spawn_stack(offset, &[], dir.path());
+    // nats-server is up; the services are being started or waited for.
+    wait_for_line(&lines, "nats | started (pid ", Duration::from_secs(60)).await;
+    let mut child = stack.0.take().expect("a running stack");
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the stack exits")
+        .unwrap();
+    assert!(status.success(), "{status}: {}", lines.text());
+    let output = lines.text();
+    assert!(!output.contains("The stack is ready"), "{output}");
+    assert!(output.contains("interrupted while starting"), "{output}");
+    let started: Vec<i32> = ["nats", "auth-service", "user-service", "inventory-service"]
+        .iter()
+        .flat_map(|name| started_pids(&lines, name))
+        .collect();
+    assert!(!started.is_empty(), "{output}");
+    for child in started {
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), None).is_ok();
+        assert!(!alive, "pid {child} outlived the stack:\n{output}");
+    }
 }
 
 #[tokio::test]
@@ -336,7 +372,7 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
 
     // Ctrl-C: every child stops, nothing is left behind, and the stack exits 0.
     let output = interrupt(stack, &lines, &pids).await;
-    for (service, _) in e2e::SERVICES {
+    for service in e2e::SERVICES.map(|s| s.name) {
         assert!(
             output.contains(&format!("{service} | stopped (exit status: 0)")),
             "{service} did not exit cleanly:\n{output}"
@@ -380,7 +416,7 @@ async fn the_stack_with_real_backends_runs_composes_topology() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    for (service, _) in e2e::SERVICES {
+    for service in e2e::SERVICES.map(|s| s.name) {
         assert!(
             services.contains(service),
             "{service} not in Jaeger: {services:?}"

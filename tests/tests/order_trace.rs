@@ -11,7 +11,7 @@ const APPROVED: &str = "4242424242424242";
 const DECLINED: &str = "4000000000000002";
 
 fn all_services() -> Vec<&'static str> {
-    SERVICES.iter().map(|(name, _)| *name).collect()
+    SERVICES.iter().map(|s| s.name).collect()
 }
 
 fn int(span: &SpanRecord, key: &str) -> Option<i64> {
@@ -79,6 +79,11 @@ async fn order_through_the_gateway_is_one_connected_trace_across_all_six_service
         .await;
     let trace = stack.wait_for_trace(&trace_id, &all_services()).await;
     assert_eq!(trace.services().len(), 6, "{}", trace.render());
+    // Complete by the same rule the smoke check applies to a trace read from Jaeger.
+    assert_eq!(
+        trace.problems(&tracecheck::ORDER_SERVICES),
+        Vec::<String>::new()
+    );
 
     // One root: the gateway's SERVER span; every other span hangs off a span of this trace.
     let roots = trace.roots();

@@ -478,7 +478,7 @@ impl Load {
 fn services_peak_kib(stack: &TestStack) -> u64 {
     e2e::SERVICES
         .iter()
-        .filter_map(|(name, _)| stack::status_kib(stack.pid(name)?, "VmHWM"))
+        .filter_map(|service| stack::status_kib(stack.pid(service.name)?, "VmHWM"))
         .max()
         .expect("the services' /proc status")
 }

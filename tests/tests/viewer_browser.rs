@@ -65,7 +65,7 @@ async fn the_viewer_shows_an_orders_trace_with_all_six_services_in_a_browser() {
         .await;
     assert_eq!(reply.status, 201);
     let trace_id = reply.trace_id.unwrap();
-    let all: Vec<&str> = SERVICES.iter().map(|(name, _)| *name).collect();
+    let all: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
     stack.wait_for_trace(&trace_id, &all).await;
     let viewer = stack.query_api();
 

@@ -68,7 +68,10 @@ pub async fn run(options: Options) -> Result<(), String> {
     let binaries = match &options.bin_dir {
         Some(dir) => stack::binaries::find_in(dir)?,
         None => {
-            let packages: Vec<&str> = stack::binaries::SERVICES.iter().map(|(_, p)| *p).collect();
+            let packages: Vec<&str> = stack::topology::SERVICES
+                .iter()
+                .map(|s| s.package)
+                .collect();
             tokio::task::spawn_blocking(move || {
                 stack::binaries::build(stack::binaries::Selection::Packages(&packages), release)
             })

@@ -46,12 +46,11 @@ impl Side {
                 None
             }
         };
-        let ports: HashMap<&str, u16> = stack::binaries::SERVICES
-            .iter()
-            .map(|(service, _)| (*service, stack::unused_port()))
+        let ports: HashMap<&str, u16> = stack::topology::names()
+            .map(|service| (service, stack::unused_port()))
             .collect();
         let mut services = Vec::new();
-        for (service, _) in stack::binaries::SERVICES {
+        for service in stack::topology::names() {
             let mut env = stack::service_env(
                 service,
                 |s| ports[s],

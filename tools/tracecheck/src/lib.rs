@@ -2,6 +2,8 @@
 //! the `tracecheck` CLI and the tests: which services are present, exactly one root, no orphan
 //! span, every CLIENT→SERVER and PRODUCER→CONSUMER hop joined. Plus an indented tree printout.
 
+pub mod jaeger;
+
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -50,57 +52,56 @@ pub struct Trace {
 impl Trace {
     /// Reads one trace object of Jaeger's JSON model (an element of the response's `data`).
     pub fn from_jaeger(trace: &Value) -> Result<Self, String> {
-        let processes = trace["processes"]
-            .as_object()
-            .ok_or("trace has no processes")?;
-        let spans = trace["spans"].as_array().ok_or("trace has no spans")?;
-        let spans = spans
+        let trace: jaeger::Trace = serde_json::from_value(trace.clone())
+            .map_err(|e| format!("not a trace in Jaeger's model: {e}"))?;
+        Self::from_model(&trace)
+    }
+
+    /// The trace from Jaeger's model.
+    pub fn from_model(trace: &jaeger::Trace) -> Result<Self, String> {
+        let spans = trace
+            .spans
             .iter()
             .map(|span| {
-                let tags = span["tags"].as_array().cloned().unwrap_or_default();
-                let tag = |key: &str| tags.iter().find(|t| t["key"] == key).map(|t| &t["value"]);
-                let process = span["processID"].as_str().ok_or("span without processID")?;
+                let service = trace
+                    .processes
+                    .get(&span.process_id)
+                    .map(|p| p.service_name.clone())
+                    .ok_or_else(|| format!("unknown process {}", span.process_id))?;
                 Ok(Span {
-                    span_id: span["spanID"]
-                        .as_str()
-                        .ok_or("span without spanID")?
-                        .to_owned(),
-                    parent_id: span["references"]
-                        .as_array()
-                        .and_then(|refs| refs.iter().find(|r| r["refType"] == "CHILD_OF"))
-                        .and_then(|r| r["spanID"].as_str())
+                    span_id: span.span_id.clone(),
+                    parent_id: span.parent_id().map(str::to_owned),
+                    service,
+                    operation: span.operation_name.clone(),
+                    kind: span
+                        .tag("span.kind")
+                        .and_then(Value::as_str)
                         .map(str::to_owned),
-                    service: processes
-                        .get(process)
-                        .and_then(|p| p["serviceName"].as_str())
-                        .ok_or_else(|| format!("unknown process {process}"))?
-                        .to_owned(),
-                    operation: span["operationName"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    kind: tag("span.kind").and_then(Value::as_str).map(str::to_owned),
-                    start_us: span["startTime"].as_u64().unwrap_or_default(),
-                    duration_us: span["duration"].as_u64().unwrap_or_default(),
-                    error: tag("error") == Some(&Value::Bool(true))
-                        || tag("otel.status_code").and_then(Value::as_str) == Some("ERROR"),
-                    http: tag("http.request.method").is_some(),
+                    start_us: span.start_time,
+                    duration_us: span.duration,
+                    error: span.tag("error") == Some(&Value::Bool(true))
+                        || span.tag("otel.status_code").and_then(Value::as_str) == Some("ERROR"),
+                    http: span.tag("http.request.method").is_some(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Trace {
-            trace_id: trace["traceID"].as_str().unwrap_or_default().to_owned(),
+            trace_id: trace.trace_id.clone(),
             spans,
         })
     }
 
     /// Reads the first trace of a `GET /api/traces/{id}` response body.
     pub fn from_response(body: &Value) -> Result<Self, String> {
-        let first = body["data"]
-            .as_array()
+        let response: jaeger::Response<Vec<jaeger::Trace>> =
+            serde_json::from_value(body.clone())
+                .map_err(|e| format!("not a Jaeger answer: {e}"))?;
+        let first = response
+            .data
+            .as_ref()
             .and_then(|d| d.first())
             .ok_or("the response holds no trace")?;
-        Self::from_jaeger(first)
+        Self::from_model(first)
     }
 
     fn children<'a>(&'a self, span: &Span) -> impl Iterator<Item = &'a Span> {
