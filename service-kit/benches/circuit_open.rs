@@ -95,6 +95,7 @@ async fn main() {
     );
 
     let p99 = traced_samples[(traced_samples.len() - 1) * 99 / 100];
+    let within = p99 < Duration::from_millis(1);
     println!();
     println!(
         "traced / untraced refusal:        {:.1}x",
@@ -107,14 +108,15 @@ async fn main() {
     println!(
         "traced refusal p99 vs 1 ms budget: {:.1}% ({})",
         p99.as_secs_f64() * 100.0 / 1e-3,
-        if p99 < Duration::from_millis(1) {
-            "within"
-        } else {
-            "OVER"
-        }
+        if within { "within" } else { "OVER" }
     );
     println!(
         "spans exported during the traced run: {}",
         exporter.get_finished_spans().unwrap().len()
     );
+    // The claim is checked where it is made: `cargo test --workspace` runs this too (in the
+    // unoptimised test build, slower than `cargo bench`'s), and fails when the budget is missed.
+    if !within {
+        std::process::exit(1);
+    }
 }

@@ -216,6 +216,7 @@ impl Downstream {
             service_name = self.service,
             circuit_state = breaker.state().as_str(),
             otel.status_code = Empty,
+            error.type = Empty,
         );
         let call = async {
             let probe = match breaker.admit(Instant::now()) {
@@ -251,8 +252,8 @@ impl Downstream {
             result
         };
         let result = call.instrument(span.clone()).await;
-        if result.is_err() {
-            span.record("otel.status_code", "error");
+        if let Err(error) = &result {
+            shared_tracing::spans::mark_failed(&span, error.kind());
         }
         result
     }

@@ -2,7 +2,7 @@
 //! `tools/backends/build.sh`) as processes on free loopback ports, running the very files
 //! docker-compose.yml mounts, which tests can kill and start again.
 
-use crate::process::Process;
+use crate::process::{Process, resume, start_backend};
 use stack::backends::{self, CollectorPorts, JaegerPorts};
 use std::path::Path;
 
@@ -20,7 +20,7 @@ impl<Ports> Backend<Ports> {
 
     /// Starts it again on the same ports and waits until it is healthy.
     pub async fn resume(&mut self) {
-        self.process.resume().await;
+        resume(&mut self.process).await;
     }
 
     /// Its captured output.
@@ -46,7 +46,7 @@ impl Jaeger {
         let args = backends::jaeger_args(&config, ports);
         let health = format!("http://127.0.0.1:{}/status", ports.health);
         Backend {
-            process: Process::start("jaeger", args, health, dir).await,
+            process: start_backend("jaeger", args, health, dir).await,
             ports,
         }
     }
@@ -84,7 +84,7 @@ impl Collector {
         let args = backends::collector_args(&config, ports, jaeger.otlp_grpc_port());
         let health = format!("http://127.0.0.1:{}/", ports.health);
         Backend {
-            process: Process::start("otelcol", args, health, dir).await,
+            process: start_backend("otelcol", args, health, dir).await,
             ports,
         }
     }

@@ -2,7 +2,7 @@
 //! `tools/backends/build.sh`) on a free port with a temporary store, which tests can stop, wipe
 //! and start again (same port).
 
-use crate::process::Process;
+use crate::process::{Process, resume, start_backend};
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -25,7 +25,7 @@ impl NatsServer {
         args.extend(["-m".to_owned(), monitor.to_string()]);
         let health = format!("http://127.0.0.1:{monitor}/healthz");
         NatsServer {
-            process: Process::start("nats-server", args, health, dir).await,
+            process: start_backend("nats-server", args, health, dir).await,
             port,
             store,
         }
@@ -54,7 +54,7 @@ impl NatsServer {
 
     /// Starts the server again on the same port with the same store.
     pub async fn resume(&mut self) {
-        self.process.resume().await;
+        resume(&mut self.process).await;
     }
 
     /// A client connected to this server.

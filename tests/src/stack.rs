@@ -1,14 +1,12 @@
 //! [`TestStack`]: the six service binaries as real processes, wired to each other and to an
 //! OTLP receiver, with their logs captured.
 
-use crate::{NatsServer, Trace};
+use crate::{NatsServer, Trace, process::Process};
 use otlp_receiver::{Receiver, SpanStore};
 use serde_json::Value;
 use std::{
     collections::HashMap,
-    fs::File,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::OnceLock,
     time::{Duration, Instant},
 };
@@ -65,9 +63,7 @@ pub fn binary(name: &str) -> &'static Path {
 struct Service {
     name: &'static str,
     port: u16,
-    env: Vec<(String, String)>,
-    log: PathBuf,
-    child: Option<Child>,
+    process: Process,
 }
 
 /// An HTTP answer from the stack.
@@ -149,12 +145,18 @@ impl TestStack {
                     .filter(|(service, _, _)| *service == name)
                     .map(|(_, k, v)| (k.to_string(), v.to_string())),
             );
+            let process = Process::new(
+                name,
+                &binaries()[name],
+                dir.path().join(format!("{name}.log")),
+            )
+            .envs(env)
+            .without_env(&INHERITED_OTEL_VARS)
+            .health(format!("http://127.0.0.1:{}/healthz", ports[name]));
             services.push(Service {
                 name,
                 port: ports[name],
-                env,
-                log: dir.path().join(format!("{name}.log")),
-                child: None,
+                process,
             });
         }
         let mut stack = TestStack {
@@ -211,18 +213,15 @@ impl TestStack {
 
     /// Stops one service with SIGTERM (a graceful stop that flushes its spans).
     pub async fn stop_service(&mut self, name: &str) {
-        if let Some(mut child) = self.service(name).child.take() {
-            terminate(child.id());
-            wait_or_kill(&mut child, Duration::from_secs(10)).await;
-        }
+        self.service(name)
+            .process
+            .stop(Duration::from_secs(10))
+            .await;
     }
 
     /// Kills one service with SIGKILL: no draining, no flushing, as in a crash.
     pub fn kill_service(&mut self, name: &str) {
-        if let Some(mut child) = self.service(name).child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.service(name).process.kill();
     }
 
     /// Starts a stopped service again with `overrides` on top of its environment (an override
@@ -230,8 +229,7 @@ impl TestStack {
     pub async fn start_service(&mut self, name: &str, overrides: &[(&str, &str)]) {
         let service = self.service(name);
         for (key, value) in overrides {
-            service.env.retain(|(k, _)| k != key);
-            service.env.push((key.to_string(), value.to_string()));
+            service.process.set_env(key, value);
         }
         self.spawn(name);
         self.wait_healthy(name).await;
@@ -245,49 +243,18 @@ impl TestStack {
     }
 
     fn spawn(&mut self, name: &str) {
-        let binary = &binaries()[name];
-        let service = self.service(name);
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&service.log)
-            .expect("log file");
-        let mut command = Command::new(binary);
-        for var in INHERITED_OTEL_VARS {
-            command.env_remove(var);
-        }
-        let child = command
-            .envs(service.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
+        self.service(name)
+            .process
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        service.child = Some(child);
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     async fn wait_healthy(&mut self, name: &str) {
-        let url = format!("{}/healthz", self.url(name));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = self.http.get(&url).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            let exited = self
-                .service(name)
-                .child
-                .as_mut()
-                .and_then(|child| child.try_wait().ok().flatten());
-            if exited.is_some() || Instant::now() > deadline {
-                panic!(
-                    "{name} did not become healthy ({exited:?}); its log:\n{}",
-                    self.log(name)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.service(name)
+            .process
+            .wait_healthy(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// The process id of a running service.
@@ -295,8 +262,7 @@ impl TestStack {
         self.services
             .iter()
             .find(|s| s.name == name)
-            .and_then(|s| s.child.as_ref())
-            .map(Child::id)
+            .and_then(|s| s.process.pid())
     }
 
     /// The base URL of a service (`http://127.0.0.1:PORT`).
@@ -317,6 +283,11 @@ impl TestStack {
     /// The spans received so far.
     pub fn spans(&self) -> &SpanStore {
         self.receiver.store()
+    }
+
+    /// The SQLite database file of one service.
+    pub fn database(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.db"))
     }
 
     /// The captured stdout and stderr of one service.
@@ -465,15 +436,11 @@ impl TestStack {
     /// Async on purpose: the receiver runs on the test's runtime and must keep answering the
     /// final exports while the services shut down.
     pub async fn stop(&mut self) {
-        for service in &mut self.services {
-            if let Some(child) = &service.child {
-                terminate(child.id());
-            }
+        for service in &self.services {
+            service.process.terminate();
         }
         for service in &mut self.services {
-            if let Some(mut child) = service.child.take() {
-                wait_or_kill(&mut child, Duration::from_secs(10)).await;
-            }
+            service.process.stop(Duration::from_secs(10)).await;
         }
     }
 
@@ -506,33 +473,4 @@ impl TestStack {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-impl Drop for TestStack {
-    fn drop(&mut self) {
-        for service in &mut self.services {
-            if let Some(mut child) = service.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-/// SIGTERM, what `docker stop` and Kubernetes send: the service drains and flushes its spans.
-pub(crate) fn terminate(pid: u32) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid fits in i32"));
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-}
-
-pub(crate) async fn wait_or_kill(child: &mut Child, grace: Duration) {
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -3,21 +3,16 @@
 //! `/proc`.
 
 use otlp_receiver::Receiver;
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
-use tokio::process::{Child, Command};
+use stack::process::Process;
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 /// A running stack.
 pub(crate) struct Side {
     pub(crate) name: &'static str,
     pub(crate) gateway: String,
     receiver: Receiver,
-    services: Vec<Child>,
-    nats: Option<Child>,
+    services: Vec<Process>,
+    nats: Option<Process>,
     _dir: tempfile::TempDir,
 }
 
@@ -34,12 +29,12 @@ impl Side {
             .map_err(|e| format!("starting the OTLP receiver: {e}"))?;
         let nats_port = stack::unused_port();
         let nats = match stack::find_on_path("nats-server") {
-            Some(program) => Some(spawn(
-                &program,
-                &stack::nats_args(nats_port, &dir.path().join("nats")),
-                &[],
-                &dir.path().join("nats.log"),
-            )?),
+            Some(program) => {
+                let mut nats = Process::new("nats-server", &program, dir.path().join("nats.log"))
+                    .args(stack::nats_args(nats_port, &dir.path().join("nats")));
+                nats.spawn()?;
+                Some(nats)
+            }
             None => {
                 // stderr: stdout may be the --json report.
                 eprintln!("WARNING: {}", stack::INSTALL_NATS);
@@ -65,15 +60,18 @@ impl Side {
                 .get(service)
                 .ok_or_else(|| format!("no {service} binary"))?;
             let log = dir.path().join(format!("{service}.log"));
-            services.push(spawn(program, &[], &env, &log)?);
+            let mut process = Process::new(service, program, log)
+                .envs(env)
+                .health(format!("http://127.0.0.1:{}/healthz", ports[service]));
+            process.spawn()?;
+            services.push(process);
         }
-        let urls: Vec<(String, String)> = ports
-            .iter()
-            .map(|(service, port)| (service.to_string(), format!("http://127.0.0.1:{port}")))
-            .collect();
-        stack::wait_healthy(&urls, Duration::from_secs(60))
-            .await
-            .map_err(|e| format!("{name} side: {e} (logs in {})", dir.path().display()))?;
+        for process in &mut services {
+            process
+                .wait_healthy(Duration::from_secs(60))
+                .await
+                .map_err(|e| format!("{name} side: {e}"))?;
+        }
         Ok(Side {
             name,
             gateway: format!("http://127.0.0.1:{}", ports["gateway"]),
@@ -85,7 +83,7 @@ impl Side {
     }
 
     fn pids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.services.iter().filter_map(Child::id)
+        self.services.iter().filter_map(Process::pid)
     }
 
     /// CPU time the six services have used so far (user + system), where `/proc` tells.
@@ -120,42 +118,17 @@ impl Side {
     /// Stops the services with SIGTERM (they flush their spans) and returns how many spans
     /// their OTLP receiver got.
     pub(crate) async fn stop(mut self) -> usize {
-        for pid in self.pids() {
-            let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        for process in &self.services {
+            process.terminate();
         }
-        for child in &mut self.services {
-            if tokio::time::timeout(Duration::from_secs(15), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+        for process in &mut self.services {
+            process.stop(Duration::from_secs(15)).await;
         }
         if let Some(mut nats) = self.nats.take() {
-            let _ = nats.kill().await;
+            nats.kill();
         }
         self.receiver.store().len()
     }
-}
-
-fn spawn(
-    program: &Path,
-    args: &[String],
-    env: &[(String, String)],
-    log: &Path,
-) -> Result<Child, String> {
-    let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let stderr = log.try_clone().map_err(|e| e.to_string())?;
-    Command::new(program)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", program.display()))
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`, asked once; 100 on

@@ -10,6 +10,7 @@ pub mod binaries;
 mod env_file;
 mod ports;
 mod proc_status;
+pub mod process;
 pub mod supervisor;
 pub mod topology;
 
