@@ -21,6 +21,7 @@ mod error;
 pub mod events;
 pub mod faults;
 pub mod server;
+mod tracecontext_test;
 
 pub use application::Application;
 pub use breaker::{BreakerArgs, BreakerConfig, CircuitState};

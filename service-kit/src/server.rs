@@ -6,6 +6,7 @@
 use crate::{
     error::ApiError,
     faults::{self, Faults},
+    tracecontext_test,
 };
 use axum::{
     Router,
@@ -24,26 +25,63 @@ use tower_http::{catch_panic::CatchPanicLayer, timeout::RequestBodyTimeoutLayer}
 /// How long a request's body may take to arrive in full.
 const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The development hooks of a service's server, both off in production: per-request faults
+/// from baggage, and the W3C harness's `POST /tracecontext/test`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Which faults the service honours.
+    pub faults: Faults,
+    /// Whether `POST /tracecontext/test` is served (`TRACECONTEXT_TEST_ENDPOINT=true`, never
+    /// with `ENVIRONMENT=production`).
+    pub tracecontext_test: bool,
+}
+
+impl Options {
+    /// From the environment, for the service whose `service.name` defaults to `service`.
+    pub fn from_env(service: &str) -> Self {
+        Self::from_lookup(Faults::from_env(service), |key| std::env::var(key).ok())
+    }
+
+    /// [`Options::from_env`] through `lookup`, with `faults` already read.
+    pub fn from_lookup(faults: Faults, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let production = lookup("ENVIRONMENT").is_some_and(|e| e.trim() == "production");
+        let asked = lookup("TRACECONTEXT_TEST_ENDPOINT")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        Self {
+            faults,
+            tracecontext_test: asked && !production,
+        }
+    }
+
+    /// Everything off (in-process tests, for instance).
+    pub fn off() -> Self {
+        Self {
+            faults: Faults::off(),
+            tracecontext_test: false,
+        }
+    }
+}
+
 /// A service's router as it is served: every route (and the fallback) in a SERVER span joined to
 /// the caller's trace, unknown paths answered with a JSON 404, panics with a JSON 500, any other
-/// error without a JSON body given one, and the faults `faults` allows applied.
-pub fn app<S>(router: Router<S>, faults: &Faults) -> Router<S>
+/// error without a JSON body given one, and the development hooks `options` allows.
+pub fn app<S>(router: Router<S>, options: &Options) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    shared_tracing::server::instrument(layers(router, faults))
+    shared_tracing::server::instrument(layers(router, options))
 }
 
 /// [`app`] for the public edge (the gateway): callers `trust` does not cover start a trace of
 /// their own ([`shared_tracing::server::instrument_edge`]); when fault injection is off, inbound
 /// `baggage` is dropped before anything reads it, so outsiders cannot steer faults or smuggle
 /// entries into the system.
-pub fn edge_app<S>(router: Router<S>, faults: &Faults, trust: EdgeTrust) -> Router<S>
+pub fn edge_app<S>(router: Router<S>, options: &Options, trust: EdgeTrust) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let strip = !faults.enabled();
-    shared_tracing::server::instrument_edge(layers(router, faults), trust).layer(
+    let strip = !options.faults.enabled();
+    shared_tracing::server::instrument_edge(layers(router, options), trust).layer(
         axum::middleware::map_request(move |mut request: Request| async move {
             if strip {
                 request.headers_mut().remove("baggage");
@@ -55,10 +93,17 @@ where
 
 /// Layers run bottom-up on the way in: the SERVER span (added around these) is entered first, so
 /// everything here runs inside it.
-fn layers<S>(router: Router<S>, faults: &Faults) -> Router<S>
+fn layers<S>(router: Router<S>, options: &Options) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    let router = match options.tracecontext_test {
+        true => router.route(
+            tracecontext_test::PATH,
+            axum::routing::post(tracecontext_test::handle),
+        ),
+        false => router,
+    };
     router
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(|_| {
@@ -69,7 +114,7 @@ where
         .layer(RequestBodyTimeoutLayer::new(REQUEST_BODY_TIMEOUT))
         .layer(axum::middleware::from_fn(limit_head))
         .layer(axum::middleware::from_fn_with_state(
-            faults.clone(),
+            options.faults.clone(),
             faults::inject,
         ))
 }

@@ -11,7 +11,7 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
 };
-use service_kit::{Faults, server};
+use service_kit::server;
 use shared_tracing::{SamplerKind, Settings, propagation, tracer_provider};
 use tower::ServiceExt;
 use tracing::subscriber::DefaultGuard;
@@ -73,7 +73,7 @@ fn app() -> Router {
             .route("/items/{id}", get(|| async { "ok" }))
             .route("/boom", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
             .route("/healthz", get(|| async { "ok" })),
-        &Faults::off(),
+        &server::Options::off(),
     )
 }
 
@@ -315,7 +315,7 @@ async fn error_answers_no_handler_wrote_get_the_json_error_body() {
                 "/plain",
                 get(|| async { (StatusCode::BAD_REQUEST, "a plain-text complaint") }),
             ),
-        &Faults::off(),
+        &server::Options::off(),
     );
     let send = |method: &str, uri: &str, body: &'static str| {
         let request = Request::builder()

@@ -19,6 +19,7 @@ pub mod server;
 mod settings;
 pub mod spans;
 mod telemetry;
+pub mod trace_context;
 
 pub use limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, TruncatingProcessor};
 pub use settings::{SamplerKind, Settings};

@@ -32,6 +32,13 @@ impl Extractor for NatsExtractor<'_> {
     fn keys(&self) -> Vec<&str> {
         self.0.iter().map(|(name, _)| name.as_ref()).collect()
     }
+
+    /// Every value of a repeated header: a repeated `traceparent` must start a new trace, and
+    /// repeated `tracestate` headers are combined.
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let values: Vec<&str> = self.0.get_all(key).map(|value| value.as_str()).collect();
+        (!values.is_empty()).then_some(values)
+    }
 }
 
 /// Writes `traceparent`, `tracestate` and `baggage` for `context` into NATS message headers.

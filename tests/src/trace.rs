@@ -1,6 +1,6 @@
 //! [`Trace`]: one trace's spans with the structural queries the tests assert on.
 
-use otlp_receiver::{SpanKind, SpanRecord, StatusCode};
+use otlp_receiver::{SpanKind, SpanRecord};
 use std::collections::HashSet;
 
 /// The spans of one trace.
@@ -100,37 +100,7 @@ impl Trace {
     /// The trace in the completeness checker's model: the one definition of a complete trace
     /// and of its printout, shared with the `tracecheck` smoke check and the real-Jaeger tests.
     pub fn checked(&self) -> tracecheck::Trace {
-        let spans = self
-            .spans
-            .iter()
-            .map(|span| tracecheck::Span {
-                span_id: span.span_id.clone(),
-                parent_id: span.parent_span_id.clone(),
-                service: span.service_name.clone(),
-                operation: span.name.clone(),
-                kind: match span.kind {
-                    SpanKind::Server => Some("server"),
-                    SpanKind::Client => Some("client"),
-                    SpanKind::Producer => Some("producer"),
-                    SpanKind::Consumer => Some("consumer"),
-                    SpanKind::Internal => Some("internal"),
-                    SpanKind::Unspecified => None,
-                }
-                .map(str::to_owned),
-                start_us: span.start_time_unix_nano / 1_000,
-                duration_us: span.duration_nanos() / 1_000,
-                error: span.status == StatusCode::Error,
-                http: span.attr("http.request.method").is_some(),
-            })
-            .collect();
-        tracecheck::Trace {
-            trace_id: self
-                .spans
-                .first()
-                .map(|s| s.trace_id.clone())
-                .unwrap_or_default(),
-            spans,
-        }
+        otlp_receiver::checked_trace(&self.spans)
     }
 
     /// Everything that keeps the trace from being complete with spans of `services`

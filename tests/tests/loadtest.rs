@@ -61,5 +61,14 @@ async fn loadtest_compares_a_traced_and_an_untraced_stack_under_the_same_load() 
     // 50 orders alone make well over 1000 spans (about 30 each, across six services).
     let traced = report["traced"]["spans_exported"].as_u64().unwrap();
     assert!(traced > 1000, "the traced side exported {traced} spans");
+    // Every trace the load caused arrived complete, by tracecheck's rules (the services were
+    // stopped with SIGTERM, so nothing is still queued).
+    let traces = report["traced"]["traces"].as_u64().unwrap();
+    assert!(
+        traces >= 200,
+        "{traces} traces for 200 requests and the logins"
+    );
+    assert_eq!(report["traced"]["complete_traces"].as_u64(), Some(traces));
+    assert_eq!(report["untraced"]["traces"], 0);
     assert!(report["ratios"]["throughput"].as_f64().unwrap() > 0.0);
 }

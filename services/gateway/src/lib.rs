@@ -30,7 +30,7 @@ pub const SERVICE_NAME: &str = "gateway";
 /// What every handler shares: one traced client per upstream service.
 #[derive(Clone)]
 pub struct AppState {
-    faults: service_kit::Faults,
+    server: service_kit::server::Options,
     trust: shared_tracing::server::EdgeTrust,
     auth: Downstream,
     user: Downstream,
@@ -45,7 +45,7 @@ impl AppState {
             Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
         };
         Self {
-            faults: service_kit::Faults::from_env(SERVICE_NAME),
+            server: service_kit::server::Options::from_env(SERVICE_NAME),
             trust: shared_tracing::Settings::from_env(SERVICE_NAME).trusted_trace_callers,
             auth: upstream(
                 "auth-service",
@@ -98,6 +98,6 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::edge_app(routes::router(), &state.faults, state.trust.clone())
+    service_kit::server::edge_app(routes::router(), &state.server, state.trust.clone())
         .with_state(state)
 }

@@ -32,7 +32,7 @@ pub const SERVICE_NAME: &str = "inventory-service";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    faults: service_kit::Faults,
+    server: service_kit::server::Options,
     db: SqlitePool,
 }
 
@@ -43,7 +43,7 @@ impl AppState {
         sqlx::migrate!().run(&db).await?;
         Ok(Self {
             db,
-            faults: service_kit::Faults::from_env(SERVICE_NAME),
+            server: service_kit::server::Options::from_env(SERVICE_NAME),
         })
     }
 }
@@ -79,7 +79,7 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::app(routes::router(), &state.faults).with_state(state)
+    service_kit::server::app(routes::router(), &state.server).with_state(state)
 }
 
 /// Cents to the decimal amount used in the JSON API.

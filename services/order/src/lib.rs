@@ -35,7 +35,7 @@ pub const SERVICE_NAME: &str = "order-service";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    faults: service_kit::Faults,
+    server: service_kit::server::Options,
     db: SqlitePool,
     auth: clients::AuthClient,
     users: clients::UserClient,
@@ -65,7 +65,7 @@ impl AppState {
             Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
         };
         Ok(Self {
-            faults: service_kit::Faults::from_env(SERVICE_NAME),
+            server: service_kit::server::Options::from_env(SERVICE_NAME),
             relay,
             jetstream,
             consumer: config.consumer,
@@ -125,7 +125,7 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::app(routes::router(), &state.faults).with_state(state)
+    service_kit::server::app(routes::router(), &state.server).with_state(state)
 }
 
 /// Cents to the decimal amount used in the JSON APIs.

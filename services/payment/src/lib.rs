@@ -31,7 +31,7 @@ pub const SERVICE_NAME: &str = "payment-service";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    faults: service_kit::Faults,
+    server: service_kit::server::Options,
     db: SqlitePool,
     slow: std::time::Duration,
 }
@@ -42,7 +42,7 @@ impl AppState {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
         Ok(Self {
-            faults: service_kit::Faults::from_env(SERVICE_NAME),
+            server: service_kit::server::Options::from_env(SERVICE_NAME),
             db,
             slow: config.payment_slow,
         })
@@ -57,5 +57,5 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::app(routes::router(), &state.faults).with_state(state)
+    service_kit::server::app(routes::router(), &state.server).with_state(state)
 }

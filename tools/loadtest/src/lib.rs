@@ -155,14 +155,14 @@ pub async fn run(options: Options) -> Result<(), String> {
     let mut figures = Vec::new();
     for ((side, run), memory) in sides.into_iter().zip(runs).zip(memory) {
         let name = side.name;
-        let spans = side.stop().await;
+        let exported = side.stop().await;
         figures.push(report::Figures::new(
             name,
             &run.samples,
             run.busy,
             run.cpu,
             memory,
-            spans,
+            exported,
         ));
     }
     let comparison = report::Comparison::new(&options, figures);

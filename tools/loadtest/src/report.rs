@@ -44,6 +44,9 @@ pub(crate) struct Figures {
     rss_mib: Option<f64>,
     peak_rss_mib: Option<f64>,
     spans_exported: usize,
+    /// Traces the receiver got, and those complete by tracecheck's rules.
+    traces: usize,
+    complete_traces: usize,
 }
 
 impl Figures {
@@ -53,7 +56,7 @@ impl Figures {
         busy: Duration,
         cpu: Option<Duration>,
         memory_kib: Option<(u64, u64)>,
-        spans_exported: usize,
+        exported: crate::side::Exported,
     ) -> Self {
         let mut latency_ms =
             BTreeMap::from([("all", Percentiles::of(samples.iter().map(|s| s.latency)))]);
@@ -72,7 +75,9 @@ impl Figures {
             cpu_us_per_request: cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64),
             rss_mib: memory_kib.map(|(rss, _)| mib(rss)),
             peak_rss_mib: memory_kib.map(|(_, peak)| mib(peak)),
-            spans_exported,
+            spans_exported: exported.spans,
+            traces: exported.traces,
+            complete_traces: exported.complete,
         }
     }
 }
@@ -232,6 +237,13 @@ impl fmt::Display for Comparison {
             f,
             "{:<42} {:>12} {:>12}",
             "spans exported", u.spans_exported, t.spans_exported
+        )?;
+        writeln!(
+            f,
+            "{:<42} {:>12} {:>12}",
+            "traces complete / received",
+            format!("{}/{}", u.complete_traces, u.traces),
+            format!("{}/{}", t.complete_traces, t.traces)
         )?;
         write!(
             f,

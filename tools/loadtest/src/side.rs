@@ -6,6 +6,14 @@ use otlp_receiver::Receiver;
 use stack::process::Process;
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
+/// What one side's services exported.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exported {
+    pub(crate) spans: usize,
+    pub(crate) traces: usize,
+    pub(crate) complete: usize,
+}
+
 /// A running stack.
 pub(crate) struct Side {
     pub(crate) name: &'static str,
@@ -115,9 +123,10 @@ impl Side {
             })
     }
 
-    /// Stops the services with SIGTERM (they flush their spans) and returns how many spans
-    /// their OTLP receiver got.
-    pub(crate) async fn stop(mut self) -> usize {
+    /// Stops the services with SIGTERM (they flush their spans) and returns what their OTLP
+    /// receiver got: spans, traces, and the traces complete by tracecheck's rules (one root, no
+    /// orphan, every call and message joined).
+    pub(crate) async fn stop(mut self) -> Exported {
         for process in &self.services {
             process.terminate();
         }
@@ -127,7 +136,18 @@ impl Side {
         if let Some(mut nats) = self.nats.take() {
             nats.kill();
         }
-        self.receiver.store().len()
+        let store = self.receiver.store();
+        let (traces, complete) = store.with_traces(|traces| {
+            traces.fold((0, 0), |(all, complete), trace| {
+                let problems = otlp_receiver::checked_trace(trace).problems(&[]);
+                (all + 1, complete + usize::from(problems.is_empty()))
+            })
+        });
+        Exported {
+            spans: store.len(),
+            traces,
+            complete,
+        }
     }
 }
 

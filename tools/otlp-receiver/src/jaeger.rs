@@ -461,3 +461,28 @@ fn tags(attributes: &Map<String, Value>) -> Vec<KeyValue> {
         .map(|(key, value)| KeyValue::new(key, value))
         .collect()
 }
+
+/// One trace's spans in the completeness checker's model ([`tracecheck::Trace`]): the one rule of
+/// a complete trace, for the tests, the load tool and the smoke check alike.
+pub fn checked_trace(spans: &[SpanRecord]) -> tracecheck::Trace {
+    tracecheck::Trace {
+        trace_id: spans
+            .first()
+            .map(|s| s.trace_id.clone())
+            .unwrap_or_default(),
+        spans: spans
+            .iter()
+            .map(|span| tracecheck::Span {
+                span_id: span.span_id.clone(),
+                parent_id: span.parent_span_id.clone(),
+                service: span.service_name.clone(),
+                operation: span.name.clone(),
+                kind: kind_tag(span.kind).map(str::to_owned),
+                start_us: span.start_time_unix_nano / 1_000,
+                duration_us: span.duration_nanos() / 1_000,
+                error: span.status == StatusCode::Error,
+                http: span.attributes.contains_key("http.request.method"),
+            })
+            .collect(),
+    }
+}

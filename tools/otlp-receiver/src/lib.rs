@@ -14,7 +14,7 @@ mod store;
 mod ui;
 
 pub use grpc::grpc_router;
-pub use jaeger::{comparable, query_router, to_jaeger_trace};
+pub use jaeger::{checked_trace, comparable, query_router, to_jaeger_trace};
 pub use model::{
     EventRecord, LinkRecord, SpanKind, SpanRecord, StatusCode, decode_export_request,
     decode_export_request_json,
