@@ -36,8 +36,11 @@ impl Keys {
                  Anyone can forge them. Set AUTH_JWT_SECRET before exposing this service."
             );
         }
+        // HS256 only: `none` and every other algorithm (RS256 with this secret as a "public
+        // key", HS512, ...) are refused. `exp` is required; a token not valid yet (`nbf`) is too.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
+        validation.validate_nbf = true;
         Keys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
@@ -113,5 +116,102 @@ mod tests {
             expired.verify(&old).unwrap_err().kind(),
             &ErrorKind::ExpiredSignature
         );
+    }
+
+    /// `header.claims.signature`, base64url without padding, as a forger would write it.
+    fn forged(header: &str, claims: &str, signature: &[u8]) -> String {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims),
+            URL_SAFE_NO_PAD.encode(signature)
+        )
+    }
+
+    #[test]
+    fn forged_tampered_and_not_yet_valid_tokens_are_refused() {
+        let keys = keys("the-secret", 60);
+        let far = 4_000_000_000u64;
+        let claims = format!(r#"{{"sub":"1","name":"alice","iat":1,"exp":{far}}}"#);
+        // alg: none, with and without a signature.
+        for signature in [&b""[..], b"x"] {
+            let token = forged(r#"{"alg":"none","typ":"JWT"}"#, &claims, signature);
+            assert!(keys.verify(&token).is_err(), "{token}");
+        }
+        // Algorithm confusion: the HMAC secret used with another algorithm's name.
+        for algorithm in [Algorithm::HS512, Algorithm::HS384] {
+            let token = jsonwebtoken::encode(
+                &Header::new(algorithm),
+                &Claims {
+                    sub: "1".into(),
+                    name: "alice".into(),
+                    iat: 1,
+                    exp: far,
+                },
+                &keys.encoding,
+            )
+            .unwrap();
+            assert!(keys.verify(&token).is_err(), "{algorithm:?}");
+        }
+        let good = keys.issue(1, "alice").unwrap();
+        let parts: Vec<&str> = good.split('.').collect();
+        let rs256 = format!(
+            "{}.{}.{}",
+            forged(r#"{"alg":"RS256","typ":"JWT"}"#, "", b"")
+                .split('.')
+                .next()
+                .unwrap(),
+            parts[1],
+            parts[2]
+        );
+        assert!(
+            keys.verify(&rs256).is_err(),
+            "RS256 header on an HS256 signature"
+        );
+        // A tampered payload (another subject) under the original signature.
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            forged(
+                "",
+                r#"{"sub":"2","name":"bob","iat":1,"exp":4000000000}"#,
+                b""
+            )
+            .split('.')
+            .nth(1)
+            .unwrap(),
+            parts[2]
+        );
+        assert_eq!(
+            keys.verify(&tampered).unwrap_err().kind(),
+            &ErrorKind::InvalidSignature
+        );
+        // Not valid yet.
+        #[derive(Serialize)]
+        struct Early {
+            sub: &'static str,
+            name: &'static str,
+            iat: u64,
+            exp: u64,
+            nbf: u64,
+        }
+        let early = jsonwebtoken::encode(
+            &Header::default(),
+            &Early {
+                sub: "1",
+                name: "alice",
+                iat: 1,
+                exp: far,
+                nbf: far - 10,
+            },
+            &keys.encoding,
+        )
+        .unwrap();
+        assert_eq!(
+            keys.verify(&early).unwrap_err().kind(),
+            &ErrorKind::ImmatureSignature
+        );
+        assert!(keys.verify(&good).is_ok());
     }
 }
