@@ -28,6 +28,11 @@ pub struct Config {
     /// Wrong passwords for one username within the window before its logins are refused (429).
     #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
+    /// Logins that did not succeed from one client address within the window, whatever the
+    /// names, before that address's logins are refused (429). The address is the gateway's
+    /// `Forwarded: for=` (the caller it saw), else the connection's peer.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    pub login_max_failures_per_address: u32,
     /// The window those failures are counted in, in seconds.
     #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECS", default_value_t = 60)]
     pub login_failure_window_secs: u64,

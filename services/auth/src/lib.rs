@@ -46,6 +46,7 @@ impl AppState {
             tokens: Arc::new(token::Keys::new(&config.jwt_secret, config.token_ttl())),
             throttle: Arc::new(throttle::Throttle::new(
                 config.login_max_failures,
+                config.login_max_failures_per_address,
                 std::time::Duration::from_secs(config.login_failure_window_secs),
             )),
         })

@@ -3,15 +3,16 @@
 use crate::{AppState, Error, Result, store};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::{
-    Router,
+    Extension, Router,
     body::Bytes,
-    extract::State,
+    extract::{ConnectInfo, State},
     http::HeaderMap,
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use service_kit::{Json, bearer};
+use std::net::{IpAddr, SocketAddr};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -41,14 +42,21 @@ const NO_SUCH_USER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$tSdR2MfM0V8K/Nuz
 #[tracing::instrument(name = "auth.login", skip_all, fields(username = %request.username, user_id))]
 async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
     let now = std::time::Instant::now();
+    let address = client_address(&headers).or(peer.map(|Extension(ConnectInfo(peer))| peer.ip()));
     state
         .throttle
-        .attempt(&request.username, now)
-        .map_err(|retry_after| {
-            tracing::warn!(retry_after_s = retry_after.as_secs(), "login_throttled");
+        .attempt(&request.username, address, now)
+        .map_err(|(limit, retry_after)| {
+            tracing::warn!(
+                login.limit = limit.as_str(),
+                retry_after_s = retry_after.as_secs(),
+                "login_throttled"
+            );
             Error::Throttled(retry_after)
         })?;
     let Some(permit) = state.throttle.hashing_permit().await else {
@@ -83,7 +91,7 @@ async fn login(
         tracing::info!("login refused");
         return Err(Error::InvalidCredentials);
     };
-    state.throttle.succeeded(&request.username);
+    state.throttle.succeeded(&request.username, address);
     tracing::Span::current().record("user_id", user.id);
     let token = state
         .tokens
@@ -144,9 +152,54 @@ async fn verify(
     }))
 }
 
+/// The client the gateway saw: the first `for=` of `Forwarded` (RFC 7239), which the gateway
+/// sets from the connection it accepted (replacing whatever the client sent).
+fn client_address(headers: &HeaderMap) -> Option<IpAddr> {
+    let forwarded = headers.get("forwarded")?.to_str().ok()?;
+    let element = forwarded.split(',').next()?;
+    let value = element
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| name.eq_ignore_ascii_case("for"))?
+        .1
+        .trim_matches('"');
+    value
+        .trim_start_matches('[')
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
+}
+
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
     service_kit::db::ping(&state.db).await?;
     Ok(Json(
         json!({ "status": "ok", "service": crate::SERVICE_NAME }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn the_client_address_is_the_first_forwarded_for() {
+        let address = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("forwarded", value.parse().unwrap());
+            client_address(&headers).map(|ip| ip.to_string())
+        };
+        assert_eq!(address("for=192.0.2.60").as_deref(), Some("192.0.2.60"));
+        assert_eq!(
+            address(r#"for="[2001:db8::1]""#).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            address("proto=http;for=192.0.2.60, for=10.0.0.1").as_deref(),
+            Some("192.0.2.60")
+        );
+        assert_eq!(address("for=unknown"), None);
+        assert_eq!(client_address(&HeaderMap::new()), None);
+    }
 }

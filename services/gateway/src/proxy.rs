@@ -5,14 +5,25 @@ use axum::{
     body::Bytes,
     http::{
         HeaderMap, Method,
-        header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER},
+        header::{AUTHORIZATION, CONTENT_TYPE, FORWARDED, RETRY_AFTER},
     },
     response::{IntoResponse, Response},
 };
 use service_kit::{Downstream, client::PROXY_STATUS};
+use std::net::IpAddr;
 
-/// Sends `method path` with the caller's `Authorization`, `Content-Type` and body to `upstream`
-/// (the trace context is added by the traced client) and relays status, content type,
+/// What the gateway takes from the caller's request to the upstream.
+pub(crate) struct Inbound<'a> {
+    pub(crate) headers: &'a HeaderMap,
+    /// The address of the connection the gateway accepted.
+    pub(crate) client: Option<IpAddr>,
+    pub(crate) body: Bytes,
+}
+
+/// Sends `method path` with the caller's `Authorization`, `Content-Type` and body to `upstream`,
+/// and `Forwarded: for=` the caller's address — set here, never taken from the caller, so a
+/// client cannot pass for another address (auth-service throttles logins per address) — the
+/// trace context added by the traced client; relays status, content type,
 /// `Retry-After`, `Proxy-Status` (which downstream failed, so the caller's breaker does not blame
 /// the upstream) and body.
 pub(crate) async fn forward(
@@ -20,10 +31,22 @@ pub(crate) async fn forward(
     template: &'static str,
     method: Method,
     path: &str,
-    headers: &HeaderMap,
-    body: Bytes,
+    inbound: Inbound<'_>,
 ) -> Result<Response> {
+    let Inbound {
+        headers,
+        client,
+        body,
+    } = inbound;
     let mut request = upstream.request(method, path);
+    if let Some(client) = client {
+        let client = client.to_canonical();
+        let value = match client {
+            IpAddr::V4(ip) => format!("for={ip}"),
+            IpAddr::V6(ip) => format!("for=\"[{ip}]\""),
+        };
+        request = request.header(FORWARDED, value);
+    }
     for name in [AUTHORIZATION, CONTENT_TYPE] {
         if let Some(value) = headers.get(&name) {
             request = request.header(name, value);

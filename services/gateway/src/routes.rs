@@ -1,17 +1,20 @@
 //! The public routes, each forwarded to the service that owns it, and the demo page.
 
-use crate::{AppState, proxy::forward};
+use crate::{
+    AppState,
+    proxy::{Inbound, forward},
+};
 use axum::{
-    Router,
+    Extension, Router,
     body::Bytes,
-    extract::State,
+    extract::{ConnectInfo, State},
     http::{HeaderMap, Method},
     response::Html,
     routing::{MethodFilter, get, on},
 };
 use serde_json::{Value, json};
 use service_kit::{Json, client::path_segment};
-use std::collections::HashMap;
+use std::{collections::HashMap, net::SocketAddr};
 
 /// Which upstream service a public route goes to.
 #[derive(Debug, Clone, Copy)]
@@ -79,19 +82,24 @@ pub(crate) fn router() -> Router<AppState> {
         let public = route.public;
         let handler = move |State(state): State<AppState>,
                             params: Option<axum::extract::Path<HashMap<String, String>>>,
+                            peer: Option<Extension<ConnectInfo<SocketAddr>>>,
                             headers: HeaderMap,
                             body: Bytes| {
             let route = route.clone();
             async move {
                 let params = params.map(|p| p.0).unwrap_or_default();
                 let path = fill(route.target, &params);
+                let client = peer.map(|Extension(ConnectInfo(peer))| peer.ip());
                 forward(
                     state.upstream(route.upstream),
                     route.target,
                     route.method,
                     &path,
-                    &headers,
-                    body,
+                    Inbound {
+                        headers: &headers,
+                        client,
+                        body,
+                    },
                 )
                 .await
             }
