@@ -6,6 +6,7 @@
 //! - `POST /api/orders`, `GET /api/orders/{id}` → order-service
 //! - `GET /api/inventory/{sku}` → inventory-service `GET /api/stock/{sku}`
 //! - `GET /healthz`
+//! - `GET /openapi.json`: the public API as an OpenAPI 3.1 document
 //!
 //! The forwarded routes are one table, `routes::ROUTES`.
 //!
@@ -15,6 +16,7 @@
 
 mod config;
 mod error;
+mod openapi;
 mod proxy;
 mod routes;
 

@@ -76,7 +76,8 @@ pub(crate) const ROUTES: [Route; 5] = [
 pub(crate) fn router() -> Router<AppState> {
     let mut router = Router::new()
         .route("/", get(index))
-        .route("/healthz", get(healthz));
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi));
     for route in ROUTES {
         let filter = MethodFilter::try_from(route.method.clone()).expect("a standard method");
         let public = route.public;
@@ -121,6 +122,10 @@ fn fill(template: &str, params: &HashMap<String, String>) -> String {
         )
         .collect::<Vec<_>>()
         .join("/")
+}
+
+async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
 }
 
 async fn index() -> Html<&'static str> {
