@@ -10,6 +10,7 @@
 //! What services share that is not telemetry (errors, pools, breakers, serving) is in
 //! `service-kit`.
 
+pub mod baggage;
 pub mod client;
 pub mod limits;
 mod logs;

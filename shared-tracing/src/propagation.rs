@@ -7,16 +7,16 @@ use opentelemetry::{
     trace::{SpanContext, TraceContextExt},
 };
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
-use opentelemetry_sdk::propagation::BaggagePropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Sets W3C Trace Context (Level 2, strict: [`crate::trace_context`]) + Baggage as the global
+/// Sets W3C Trace Context (Level 2, strict: [`crate::trace_context`]) + Baggage (strict:
+/// [`crate::baggage`]) as the global
 /// propagators. The default is a no-op that silently injects nothing, so every process must call
 /// this (`init` does).
 pub fn install_propagators() {
     global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
         Box::new(crate::trace_context::W3cTraceContext),
-        Box::new(BaggagePropagator::new()),
+        Box::new(crate::baggage::W3cBaggage::new()),
     ]));
 }
 
