@@ -16,6 +16,7 @@ pub mod bearer;
 pub mod breaker;
 pub mod client;
 pub mod config;
+mod connection;
 pub mod db;
 mod error;
 pub mod events;

@@ -256,18 +256,29 @@ pub async fn serve_until(
             },
             () = &mut shutdown => break,
         };
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(remote));
-                    request
-                });
+        let stream = crate::connection::Shared::new(stream);
+        let watch = stream.clone();
+        let answered = stream.clone();
+        let service = router
+            .clone()
+            .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(remote));
+                request
+            })
+            .map_response(move |response| {
+                answered.answered();
+                response
+            });
         let connection =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let _ = connection.await;
+            // A head that came too slowly: hyper gives up; part of one came, so it gets a 408.
+            if let Err(error) = connection.await
+                && error.is_timeout()
+            {
+                watch.time_out().await;
+            }
             drop(permit);
         });
     }

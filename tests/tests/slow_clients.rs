@@ -1,5 +1,6 @@
 //! The HTTP server under slow and idle clients (slowloris): connections that send nothing or
-//! trickle their headers are closed after `HTTP_HEADER_READ_TIMEOUT_MS`, connections past
+//! trickle their headers are closed after `HTTP_HEADER_READ_TIMEOUT_MS` (the trickling ones
+//! answered 408 first), connections past
 //! `HTTP_MAX_CONNECTIONS` wait in the backlog instead of exhausting file descriptors, a body that
 //! never arrives is cut off, and real requests are served throughout.
 
@@ -13,14 +14,21 @@ use tokio::{
 /// Reads until the server closes the connection (an answer before the close is allowed);
 /// false when it is still open after `timeout`.
 async fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
+    answer_before_close(stream, timeout).await.is_some()
+}
+
+/// What the server sent before it closed the connection, or `None` when it is still open after
+/// `timeout`.
+async fn answer_before_close(stream: &mut TcpStream, timeout: Duration) -> Option<String> {
     let deadline = Instant::now() + timeout;
+    let mut answer = Vec::new();
     let mut buffer = [0u8; 1024];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, stream.read(&mut buffer)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => continue,
-            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+            Ok(Ok(n)) => answer.extend_from_slice(&buffer[..n]),
+            Err(_) => return None,
         }
     }
 }
@@ -69,13 +77,25 @@ async fn idle_and_slow_connections_are_cut_off_and_the_cap_holds_the_rest_back()
         .expect("an answer once the idle connections are closed");
     assert_eq!(response.status(), 200);
 
-    // Every held connection is closed by the server, none left open for good.
+    // Every held connection is closed by the server, none left open for good: a silent one
+    // without a word, one whose headers trickled with a 408 and the JSON error body.
     for (i, stream) in held.iter_mut().enumerate() {
-        assert!(
-            closed_within(stream, Duration::from_secs(30)).await,
-            "connection {i} ({}) is still open",
-            if i < 50 { "silent" } else { "slow headers" }
-        );
+        let kind = if i < 50 { "silent" } else { "slow headers" };
+        let answer = answer_before_close(stream, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("connection {i} ({kind}) is still open"));
+        if i < 50 {
+            assert_eq!(answer, "", "connection {i} ({kind})");
+        } else {
+            assert!(
+                answer.starts_with("HTTP/1.1 408 "),
+                "connection {i} ({kind}): {answer:?}"
+            );
+            let body: serde_json::Value =
+                serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default())
+                    .unwrap_or_default();
+            assert!(body["error"].is_string(), "{answer}");
+        }
     }
 }
 
