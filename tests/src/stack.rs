@@ -184,31 +184,9 @@ impl TestStack {
     /// Waits until inventory-service's consumer has nothing pending and nothing awaiting an ack:
     /// from then on no delivery, first or repeated, can still come.
     pub async fn wait_for_consumer_idle(&self, timeout: Duration) {
-        use async_nats::jetstream::consumer::pull;
-        let jetstream = async_nats::jetstream::new(self.nats.client().await);
-        let deadline = Instant::now() + timeout;
-        loop {
-            let info = async {
-                let stream = jetstream.get_stream("ORDERS").await.ok()?;
-                let mut consumer = stream
-                    .get_consumer::<pull::Config>("inventory")
-                    .await
-                    .ok()?;
-                consumer.info().await.ok().cloned()
-            }
-            .await;
-            if let Some(info) = &info
-                && info.num_pending == 0
-                && info.num_ack_pending == 0
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the consumer never went idle: {info:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        stack::events::consumers_idle(&self.nats.url(), &["inventory"], timeout)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Stops one service with SIGTERM (a graceful stop that flushes its spans).

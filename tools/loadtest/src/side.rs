@@ -21,6 +21,7 @@ pub(crate) struct Side {
     receiver: Receiver,
     services: Vec<Process>,
     nats: Option<Process>,
+    nats_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -86,6 +87,7 @@ impl Side {
             receiver,
             services,
             nats,
+            nats_url: format!("nats://127.0.0.1:{nats_port}"),
             _dir: dir,
         })
     }
@@ -127,6 +129,16 @@ impl Side {
     /// receiver got: spans, traces, and the traces complete by tracecheck's rules (one root, no
     /// orphan, every call and message joined).
     pub(crate) async fn stop(mut self) -> Exported {
+        // The last orders' events first: a side stopped mid-hop would count cut-off traces.
+        if self.nats.is_some() {
+            let durables = ["inventory", "order"];
+            if let Err(error) =
+                stack::events::consumers_idle(&self.nats_url, &durables, Duration::from_secs(30))
+                    .await
+            {
+                eprintln!("WARNING: {} side: {error}", self.name);
+            }
+        }
         for process in &self.services {
             process.terminate();
         }

@@ -8,6 +8,7 @@
 pub mod backends;
 pub mod binaries;
 mod env_file;
+pub mod events;
 mod ports;
 mod proc_status;
 pub mod process;
