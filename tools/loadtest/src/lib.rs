@@ -68,12 +68,9 @@ pub async fn run(options: Options) -> Result<(), String> {
     let binaries = match &options.bin_dir {
         Some(dir) => stack::binaries::find_in(dir)?,
         None => {
-            let packages: Vec<&str> = stack::topology::SERVICES
-                .iter()
-                .map(|s| s.package)
-                .collect();
             tokio::task::spawn_blocking(move || {
-                stack::binaries::build(stack::binaries::Selection::Packages(&packages), release)
+                // With the load tool's own graph (it reaches the services through `stack`).
+                stack::binaries::build(stack::binaries::Selection::ServicesFor("loadtest"), release)
             })
             .await
             .map_err(|e| e.to_string())??

@@ -12,8 +12,9 @@ use std::{
 /// selection decides whether artifacts an earlier build made are reused or built again.
 #[derive(Debug, Clone, Copy)]
 pub enum Selection<'a> {
-    /// The binaries of these packages only.
-    Packages(&'a [&'a str]),
+    /// The six services' binaries, resolved together with the tool `package` that runs them (the
+    /// stack, the load tool): its own build's graph, so nothing is compiled a second time.
+    ServicesFor(&'a str),
     /// Every target of the workspace, dev-dependencies included: the dependency graph of
     /// `cargo test --workspace`, so from inside those tests nothing is compiled twice.
     WorkspaceAllTargets,
@@ -35,10 +36,10 @@ pub fn build(selection: Selection<'_>, release: bool) -> Result<HashMap<String, 
         .current_dir(workspace_root())
         .args(["build", "--message-format=json-render-diagnostics"]);
     match selection {
-        Selection::Packages(packages) => {
-            cargo.arg("--bins");
-            for package in packages {
-                cargo.args(["-p", package]);
+        Selection::ServicesFor(tool) => {
+            cargo.args(["--bins", "-p", tool]);
+            for service in crate::topology::SERVICES {
+                cargo.args(["-p", service.package]);
             }
         }
         Selection::WorkspaceAllTargets => {

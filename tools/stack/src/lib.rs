@@ -142,9 +142,9 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
                 "building the services (cargo build{})…",
                 if release() { " --release" } else { "" }
             );
-            let packages: Vec<&str> = topology::SERVICES.iter().map(|s| s.package).collect();
+
             tokio::task::spawn_blocking(move || {
-                binaries::build(binaries::Selection::Packages(&packages), release())
+                binaries::build(binaries::Selection::ServicesFor("stack"), release())
             })
             .await
             .map_err(|e| e.to_string())??
