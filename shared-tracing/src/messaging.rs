@@ -55,16 +55,18 @@ pub fn extract_nats(headers: Option<&async_nats::HeaderMap>) -> Context {
     }
 }
 
-/// The propagation fields of `context` as a map, to store beside an outbox row.
-pub fn context_to_map(context: &Context) -> HashMap<String, String> {
-    let mut map = HashMap::new();
+/// The propagation fields of `context` as a JSON map, to store beside a row (an outbox event, a
+/// reservation) and continue the trace from later.
+pub fn context_to_json(context: &Context) -> String {
+    let mut map = HashMap::<String, String>::new();
     global::get_text_map_propagator(|p| p.inject_context(context, &mut map));
-    map
+    serde_json::to_string(&map).expect("a string map always serialises")
 }
 
-/// The context stored by [`context_to_map`].
-pub fn context_from_map(map: &HashMap<String, String>) -> Context {
-    global::get_text_map_propagator(|p| p.extract(map))
+/// The context stored by [`context_to_json`]; an error when `json` is not a map of strings.
+pub fn context_from_json(json: &str) -> Result<Context, serde_json::Error> {
+    let map: HashMap<String, String> = serde_json::from_str(json)?;
+    Ok(global::get_text_map_propagator(|p| p.extract(&map)))
 }
 
 /// A PRODUCER span `publish {subject}` with the messaging semantic-convention attributes, its

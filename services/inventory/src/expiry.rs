@@ -9,7 +9,7 @@
 use crate::store::{self, Overdue};
 use shared_tracing::messaging;
 use sqlx::SqlitePool;
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -44,13 +44,13 @@ async fn expire(db: &SqlitePool, reservation: &Overdue, ttl: Duration) {
         reservation.held_since = reservation.created_at.as_str(),
         reservation.ttl_ms = ttl.as_millis() as i64,
     );
-    let stored: Option<HashMap<String, String>> = reservation
+    let stored = reservation
         .trace_context
         .as_deref()
-        .and_then(|json| serde_json::from_str(json).ok());
+        .and_then(|json| messaging::context_from_json(json).ok());
     if let Some(stored) = stored {
         // Right after creation: the parent can only be set before the span starts.
-        let _ = span.set_parent(messaging::context_from_map(&stored));
+        let _ = span.set_parent(stored);
     }
     async {
         match store::expire(db, &reservation.id).await {

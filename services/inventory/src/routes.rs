@@ -108,8 +108,7 @@ async fn create_reservation(
     span.record("sku", skus);
 
     let reservation_id = uuid::Uuid::new_v4().to_string();
-    let trace_context = serde_json::to_string(&messaging::context_to_map(&span.context()))
-        .expect("a string map always serialises");
+    let trace_context = messaging::context_to_json(&span.context());
     let total = store::reserve(
         &state.db,
         &reservation_id,

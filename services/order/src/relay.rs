@@ -10,7 +10,7 @@ use async_nats::jetstream;
 use service_kit::events;
 use shared_tracing::messaging;
 use sqlx::SqlitePool;
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -96,12 +96,8 @@ impl Relay {
     }
 
     async fn publish(&self, event: &PendingEvent) -> Result<(), RelayError> {
-        let stored: HashMap<String, String> = serde_json::from_str(&event.trace_context)?;
-        let span = messaging::producer_span(
-            &event.subject,
-            &event.message_id,
-            Some(messaging::context_from_map(&stored)),
-        );
+        let stored = messaging::context_from_json(&event.trace_context)?;
+        let span = messaging::producer_span(&event.subject, &event.message_id, Some(stored));
         span.set_attribute("order_id", event.message_id.clone());
         span.set_attribute("event_type", event.event_type.clone());
         span.set_attribute("outbox.attempt", event.attempts + 1);

@@ -213,10 +213,7 @@ async fn store_order(state: &AppState, order: &NewOrder<'_>) -> Result<()> {
         };
         String::from_utf8(events::payload(&event)).expect("JSON is UTF-8")
     });
-    let trace_context = serde_json::to_string(&messaging::context_to_map(
-        &tracing::Span::current().context(),
-    ))
-    .expect("a string map always serialises");
+    let trace_context = messaging::context_to_json(&tracing::Span::current().context());
     let outbox = payload.as_deref().map(|payload| NewEvent {
         message_id: order.id,
         subject: OrderCreatedEvent::SUBJECT,
