@@ -114,6 +114,20 @@ pub fn payload<E: Event>(event: &E) -> Vec<u8> {
     .expect("events serialise")
 }
 
+/// JetStream on `nats_url`, for the service `name`. The connection is made in the background
+/// (and kept up with reconnects): a service starts, and serves, while the broker is down.
+pub async fn connect(
+    nats_url: &str,
+    name: &str,
+) -> Result<jetstream::Context, async_nats::ConnectError> {
+    let nats = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connect(nats_url)
+        .await?;
+    Ok(jetstream::new(nats))
+}
+
 /// Creates the ORDERS stream unless it exists: file storage, and a two-minute window in which a
 /// republished `Nats-Msg-Id` is dropped as a duplicate.
 pub async fn ensure_stream(

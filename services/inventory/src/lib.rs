@@ -58,12 +58,7 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
     let mut application = Application::bind(config.listen_addr, app(state), config.server).await?;
     application.spawn(expiry::run(db.clone(), config.reservation_ttl));
     if config.inventory_consumer {
-        let nats = async_nats::ConnectOptions::new()
-            .name(SERVICE_NAME)
-            .retry_on_initial_connect()
-            .connect(config.nats_url.as_str())
-            .await?;
-        let jetstream = async_nats::jetstream::new(nats);
+        let jetstream = service_kit::events::connect(&config.nats_url, SERVICE_NAME).await?;
         let consumer = service_kit::events::Consumer::new(
             jetstream.clone(),
             consumer::DURABLE,

@@ -53,12 +53,7 @@ impl AppState {
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
-        let nats = async_nats::ConnectOptions::new()
-            .name(SERVICE_NAME)
-            .retry_on_initial_connect()
-            .connect(config.nats_url.as_str())
-            .await?;
-        let jetstream = async_nats::jetstream::new(nats);
+        let jetstream = service_kit::events::connect(&config.nats_url, SERVICE_NAME).await?;
         let relay = relay::Relay::new(db.clone(), jetstream.clone());
         // One circuit breaker per downstream: an outage of one does not hold up calls to others.
         let downstream = |service, url: &str, timeout| {
