@@ -37,6 +37,7 @@ impl Side {
             .await
             .map_err(|e| format!("starting the OTLP receiver: {e}"))?;
         let nats_port = stack::unused_port();
+        let nats_url = format!("nats://127.0.0.1:{nats_port}");
         let nats = match stack::find_on_path("nats-server") {
             Some(program) => {
                 let mut nats = Process::new("nats-server", &program, dir.path().join("nats.log"))
@@ -60,7 +61,7 @@ impl Side {
                 |s| ports[s],
                 dir.path(),
                 &receiver.endpoint(),
-                &format!("nats://127.0.0.1:{nats_port}"),
+                &nats_url,
             );
             // Quiet logs: writing them would be measured too, on both sides alike.
             env.push(("RUST_LOG".into(), "warn".into()));
@@ -87,7 +88,7 @@ impl Side {
             receiver,
             services,
             nats,
-            nats_url: format!("nats://127.0.0.1:{nats_port}"),
+            nats_url,
             _dir: dir,
         })
     }

@@ -376,6 +376,18 @@ pub async fn wait_healthy(urls: &[(String, String)], timeout: Duration) -> Resul
 
 /// Waits until `GET health_url` answers with a success.
 async fn wait_for(name: &str, health_url: &str, timeout: Duration) -> Result<(), String> {
+    until_healthy(health_url, timeout, || None::<()>)
+        .await
+        .map_err(|_| format!("{name} did not become healthy at {health_url}"))
+}
+
+/// Polls `GET health_url` until it answers with a success. Gives up after `timeout`
+/// (`Err(None)`), or as soon as `exited` reports the process gone (`Err(Some(how))`).
+pub(crate) async fn until_healthy<T>(
+    health_url: &str,
+    timeout: Duration,
+    mut exited: impl FnMut() -> Option<T>,
+) -> Result<(), Option<T>> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + timeout;
     loop {
@@ -388,10 +400,13 @@ async fn wait_for(name: &str, health_url: &str, timeout: Duration) -> Result<(),
         if healthy {
             return Ok(());
         }
-        if Instant::now() > deadline {
-            return Err(format!("{name} did not become healthy at {health_url}"));
+        if let Some(how) = exited() {
+            return Err(Some(how));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if Instant::now() > deadline {
+            return Err(None);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

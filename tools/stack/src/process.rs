@@ -108,31 +108,17 @@ impl Process {
         let Some(url) = self.health_url.clone() else {
             return Ok(());
         };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + timeout;
-        loop {
-            let healthy = http
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if healthy {
-                return Ok(());
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || Instant::now() > deadline {
-                return Err(format!(
+        let child = &mut self.child;
+        let exited = || child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        crate::until_healthy(&url, timeout, exited)
+            .await
+            .map_err(|exited| {
+                format!(
                     "{} did not become healthy at {url} ({exited:?}); its log:\n{}",
                     self.name,
                     self.log()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+                )
+            })
     }
 
     /// Sends SIGTERM (a graceful stop: services drain and flush their spans) without waiting.
