@@ -4,6 +4,7 @@
 
 use crate::breaker::{Admission, BreakerConfig, CircuitBreaker, CircuitState, Transition};
 use http::{HeaderName, HeaderValue};
+use opentelemetry::KeyValue;
 use serde::de::DeserializeOwned;
 use shared_tracing::client;
 use std::{
@@ -11,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tracing::{Instrument, Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// A downstream service: its name (for spans and errors), base URL, a client with a timeout, and
 /// optionally a circuit breaker.
@@ -166,7 +168,8 @@ impl Downstream {
         }
     }
 
-    /// Sends every call through a circuit breaker (a span `circuit_breaker.call` around it).
+    /// Sends every call through a circuit breaker: its state rides on the call's CLIENT span, and
+    /// only a refused call or a half-open probe gets a `circuit_breaker.call` span of its own.
     pub fn with_circuit_breaker(mut self, config: BreakerConfig) -> Self {
         self.breaker = Some(Arc::new(CircuitBreaker::new(config)));
         self
@@ -188,67 +191,108 @@ impl Downstream {
             .request(method, format!("{}{path}", self.base_url))
     }
 
-    /// Sends `request` inside a CLIENT span named `{METHOD} {template}`, where `template` is the
-    /// low-cardinality path (`/api/reservations/{id}`). 4xx and 5xx answers mark the span as an
-    /// error (the semantic conventions' rule for client spans) but are returned as responses; a
-    /// timeout adds a `timeout` event, a transport failure an `exception` event, and both are
-    /// returned as errors. With a breaker, the call is wrapped in a `circuit_breaker.call` span
-    /// and refused at once while the circuit is open.
+    /// [`Self::send_with`] without business attributes.
     pub async fn send(
         &self,
         template: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<TracedResponse, ClientError> {
-        match &self.breaker {
-            Some(breaker) => self.send_through(breaker, template, request).await,
-            None => self.send_traced(template, request).await,
+        self.send_with(template, request, Vec::new()).await
+    }
+
+    /// Sends `request` as one CLIENT span named `{METHOD} {template}`, where `template` is the
+    /// low-cardinality path (`/api/reservations/{id}`), carrying `attributes` (the call's business
+    /// context: `order_id`, `amount_cents`). 4xx and 5xx answers mark the span as an error (the
+    /// semantic conventions' rule for client spans) but are returned as responses; a timeout adds
+    /// a `timeout` event, a transport failure an `exception` event, and both are returned as
+    /// errors.
+    ///
+    /// With a breaker, the CLIENT span also carries `circuit_state` (the state the call was let
+    /// through in), a `circuit_failure` event when the outcome counts against the breaker and a
+    /// `circuit_state_change` event when it moves the breaker. A call refused while the circuit is
+    /// open, and a half-open probe, get a `circuit_breaker.call` span of their own (the probe's
+    /// CLIENT span inside it): those are the moments worth a span; every other call would pay for
+    /// one that says nothing the CLIENT span cannot.
+    pub async fn send_with(
+        &self,
+        template: &'static str,
+        request: reqwest::RequestBuilder,
+        attributes: Vec<KeyValue>,
+    ) -> Result<TracedResponse, ClientError> {
+        let Some(breaker) = &self.breaker else {
+            return self
+                .send_traced(template, request, attributes, None)
+                .await
+                .0;
+        };
+        let admitted_in = breaker.state();
+        match breaker.admit(Instant::now()) {
+            Admission::Refused => Err(self.refuse(admitted_in)),
+            Admission::Allowed {
+                probe: false,
+                transition,
+            } => {
+                let (result, span) = self
+                    .send_traced(template, request, attributes, Some(admitted_in))
+                    .await;
+                span.in_scope(|| record_transition(transition));
+                let transition = breaker.record(succeeded(&result), Instant::now());
+                span.in_scope(|| {
+                    if !succeeded(&result) {
+                        tracing::warn!(service_name = self.service, "circuit_failure");
+                    }
+                    record_transition(transition);
+                });
+                result
+            }
+            Admission::Allowed {
+                probe: true,
+                transition,
+            } => {
+                self.probe(breaker, transition, template, request, attributes)
+                    .await
+            }
         }
     }
 
-    async fn send_through(
+    /// A call refused without sending it: a `circuit_breaker.call` span that says so.
+    fn refuse(&self, state: CircuitState) -> ClientError {
+        let span = breaker_span(self.service, state);
+        span.in_scope(|| tracing::warn!(service_name = self.service, "circuit_open"));
+        let error = ClientError::CircuitOpen {
+            service: self.service,
+        };
+        shared_tracing::spans::mark_failed(&span, error.kind());
+        error
+    }
+
+    /// The one call a half-open circuit lets through, in a `circuit_breaker.call` span that shows
+    /// the attempt and the state it leads to.
+    async fn probe(
         &self,
         breaker: &CircuitBreaker,
+        transition: Option<Transition>,
         template: &'static str,
         request: reqwest::RequestBuilder,
+        attributes: Vec<KeyValue>,
     ) -> Result<TracedResponse, ClientError> {
-        let span = tracing::info_span!(
-            "circuit_breaker.call",
-            service_name = self.service,
-            circuit_state = breaker.state().as_str(),
-            otel.status_code = Empty,
-            error.type = Empty,
-        );
+        let span = breaker_span(self.service, CircuitState::HalfOpen);
         let call = async {
-            let probe = match breaker.admit(Instant::now()) {
-                Admission::Refused => {
-                    tracing::warn!(service_name = self.service, "circuit_open");
-                    return Err(ClientError::CircuitOpen {
-                        service: self.service,
-                    });
-                }
-                Admission::Allowed { probe, transition } => {
-                    record_transition(transition);
-                    if probe {
-                        tracing::info!(service_name = self.service, "circuit_half_open_attempt");
-                    }
-                    ProbeGuard {
-                        breaker,
-                        armed: probe,
-                    }
-                }
+            record_transition(transition);
+            tracing::info!(service_name = self.service, "circuit_half_open_attempt");
+            let guard = ProbeGuard {
+                breaker,
+                armed: true,
             };
-            let result = self.send_traced(template, request).await;
-            let success = result
-                .as_ref()
-                .is_ok_and(|r| !counts_as_outage(r.status(), r.headers()));
-            probe.disarm();
-            let transition = breaker.record(success, Instant::now());
-            if success {
-                tracing::info!(service_name = self.service, "circuit_success");
-            } else {
+            let (result, _) = self
+                .send_traced(template, request, attributes, Some(CircuitState::HalfOpen))
+                .await;
+            guard.disarm();
+            let success = succeeded(&result);
+            if !success {
                 tracing::warn!(service_name = self.service, "circuit_failure");
             }
-            record_transition(transition);
+            record_transition(breaker.record(success, Instant::now()));
             result
         };
         let result = call.instrument(span.clone()).await;
@@ -258,28 +302,66 @@ impl Downstream {
         result
     }
 
+    /// The CLIENT span and its outcome (the span is returned on failure too, for breaker events).
     async fn send_traced(
         &self,
         template: &'static str,
         request: reqwest::RequestBuilder,
-    ) -> Result<TracedResponse, ClientError> {
-        let request = request
-            .build()
-            .map_err(|source| ClientError::from_reqwest(self.service, source))?;
+        attributes: Vec<KeyValue>,
+        circuit: Option<CircuitState>,
+    ) -> (Result<TracedResponse, ClientError>, Span) {
+        let request = match request.build() {
+            Ok(request) => request,
+            Err(source) => {
+                return (
+                    Err(ClientError::from_reqwest(self.service, source)),
+                    Span::none(),
+                );
+            }
+        };
         let call = client::Call {
             template,
             peer_service: self.service,
             timeout: self.timeout,
         };
-        match client::send(&self.http, request, call).await {
-            (Ok(response), span) => Ok(TracedResponse {
-                service: self.service,
-                response,
+        let annotate = |span: &Span| {
+            if let Some(state) = circuit {
+                span.set_attribute("circuit_state", state.as_str());
+            }
+            for KeyValue { key, value, .. } in attributes {
+                span.set_attribute(key, value);
+            }
+        };
+        match client::send_annotated(&self.http, request, call, annotate).await {
+            (Ok(response), span) => (
+                Ok(TracedResponse {
+                    service: self.service,
+                    response,
+                    span: span.clone(),
+                }),
                 span,
-            }),
-            (Err(source), _) => Err(ClientError::from_reqwest(self.service, source)),
+            ),
+            (Err(source), span) => (Err(ClientError::from_reqwest(self.service, source)), span),
         }
     }
+}
+
+/// Whether a call's outcome shows the callee up (see [`counts_as_outage`]).
+fn succeeded(result: &Result<TracedResponse, ClientError>) -> bool {
+    result
+        .as_ref()
+        .is_ok_and(|r| !counts_as_outage(r.status(), r.headers()))
+}
+
+/// The breaker's own span, for a refused call or a probe.
+fn breaker_span(service: &'static str, state: CircuitState) -> Span {
+    tracing::info_span!(
+        "circuit_breaker.call",
+        service_name = service,
+        circuit_state = state.as_str(),
+        otel.status_code = Empty,
+        error.type = Empty,
+    )
 }
 
 /// Records a breaker state change as a `circuit_state_change` event on the current span.

@@ -29,8 +29,19 @@ pub struct Call<'a> {
 /// body inside it.
 pub async fn send(
     http: &reqwest::Client,
+    request: reqwest::Request,
+    call: Call<'_>,
+) -> (Result<reqwest::Response, reqwest::Error>, Span) {
+    send_annotated(http, request, call, |_| {}).await
+}
+
+/// [`send`], with `annotate` given the CLIENT span before the request leaves, to add the
+/// caller's own attributes (`OpenTelemetrySpanExt::set_attribute`).
+pub async fn send_annotated(
+    http: &reqwest::Client,
     mut request: reqwest::Request,
     call: Call<'_>,
+    annotate: impl FnOnce(&Span),
 ) -> (Result<reqwest::Response, reqwest::Error>, Span) {
     let mut url = request.url().clone();
     // url.full must never carry credentials.
@@ -50,6 +61,7 @@ pub async fn send(
         peer.service = call.peer_service,
         error.type = Empty,
     );
+    annotate(&span);
     // Injected from the CLIENT span, so the callee's SERVER span becomes its child.
     propagation::inject(&span.context(), request.headers_mut());
     let result = http.execute(request).instrument(span.clone()).await;

@@ -149,10 +149,12 @@ async fn one_address_guessing_over_many_names_is_throttled_and_cannot_pass_for_a
     // The refusal is in the trace, with the limit that refused it and no password.
     let trace = stack
         .wait_for(&trace_id, "the refused login", |t| {
-            t.spans.iter().any(|s| s.name == "auth.login")
+            t.spans
+                .iter()
+                .any(|s| s.name == "POST /api/login" && s.service_name == "auth-service")
         })
         .await;
-    let login_span = trace.one("auth-service", "auth.login");
+    let login_span = trace.one("auth-service", "POST /api/login");
     let event = login_span
         .event("login_throttled")
         .unwrap_or_else(|| panic!("{}", trace.render()));

@@ -127,20 +127,40 @@ async fn order_through_the_gateway_is_one_connected_trace_across_all_six_service
     let order_id = reply.body["order_id"].as_str().unwrap();
     assert_eq!(order_server.attr_str("order_id"), Some(order_id));
     assert_eq!(int(order_server, "user_id"), Some(1));
-    let payment = trace.one("order-service", "payment_client.process");
+    // The charge's business context is on order-service's CLIENT span of the call.
+    let payment = trace.one("order-service", "POST /api/payments");
+    assert_eq!(payment.kind, SpanKind::Client);
     assert_eq!(payment.attr_str("order_id"), Some(order_id));
+    assert_eq!(int(payment, "amount_cents"), Some(1998));
+    assert_eq!(payment.attr_str("circuit_state"), Some("closed"));
     assert_eq!(payment.attr("amount").and_then(Value::as_f64), Some(19.98));
     assert_eq!(payment.attr_str("currency"), Some("USD"));
-    let reserve = trace.one("inventory-service", "inventory.reserve");
+    // And what the callee did is on its SERVER span.
+    let reserve = trace.one("inventory-service", "POST /api/reservations");
+    assert_eq!(reserve.kind, SpanKind::Server);
     assert_eq!(reserve.attr_str("sku"), Some("widget"));
     assert_eq!(reserve.attr_str("order_id"), Some(order_id));
     // The token is verified once per order, by order-service; user-service is asked for the
     // profile of the user auth-service named.
     let verifications = trace.named("auth-service", "POST /api/verify");
     assert_eq!(verifications.len(), 1, "{}", trace.render());
-    let profile = trace.one("order-service", "user_client.profile");
+    let profile = trace.one("order-service", "GET /internal/users/{id}");
     assert_eq!(int(profile, "user_id"), Some(1));
-    assert_eq!(profile.attr_str("downstream_service"), Some("user-service"));
+    assert_eq!(profile.attr_str("peer.service"), Some("user-service"));
+
+    // The span budget: one span per hop and per database call, none repeating another — no
+    // INTERNAL wrapper around a call, no breaker span for a call it simply lets through.
+    assert!(
+        trace.spans.len() <= 30,
+        "{} spans, the budget is 30:\n{}",
+        trace.spans.len(),
+        trace.render()
+    );
+    assert!(
+        trace.spans.iter().all(|s| s.kind != SpanKind::Internal),
+        "{}",
+        trace.render()
+    );
 
     // Database calls are CLIENT spans with the db.* conventions.
     for (service, operation, table) in [

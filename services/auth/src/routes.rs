@@ -39,13 +39,14 @@ pub(crate) struct LoginResponse {
 /// defaults: m=19456 KiB, t=2, p=1), verified when the username is unknown.
 const NO_SUCH_USER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$tSdR2MfM0V8K/Nuzg8U4rw$krfmodfU6CXOdEY+69ZdmBY9vlgIqBlse4tO1KUEz5k";
 
-#[tracing::instrument(name = "auth.login", skip_all, fields(username = %request.username, user_id))]
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
+    // The handler's attributes go on the request's SERVER span: one span per operation.
+    tracing::Span::current().set_attribute("username", request.username.clone());
     let now = std::time::Instant::now();
     let address = client_address(&headers).or(peer.map(|Extension(ConnectInfo(peer))| peer.ip()));
     state
@@ -92,7 +93,7 @@ async fn login(
         return Err(Error::InvalidCredentials);
     };
     state.throttle.succeeded(&request.username, address);
-    tracing::Span::current().record("user_id", user.id);
+    tracing::Span::current().set_attribute("user_id", user.id);
     let token = state
         .tokens
         .issue(user.id, &request.username)
@@ -115,7 +116,6 @@ pub(crate) struct Identity {
     username: String,
 }
 
-#[tracing::instrument(name = "auth.verify", skip_all, fields(user_id, requested_user_id))]
 async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -138,10 +138,10 @@ async fn verify(
         .parse()
         .map_err(|_| Error::Unauthorized("invalid or expired token"))?;
     let span = tracing::Span::current();
-    span.record("user_id", user_id);
+    span.set_attribute("user_id", user_id);
     span.set_attribute("enduser.id", user_id.to_string());
     if let Some(requested) = request.user_id {
-        span.record("requested_user_id", requested);
+        span.set_attribute("requested_user_id", requested);
         if requested != user_id {
             return Err(Error::Forbidden);
         }

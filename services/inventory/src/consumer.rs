@@ -4,7 +4,8 @@
 //! Each event is a CONSUMER span `process orders.created` of the durable consumer `inventory`
 //! ([`service_kit::events::Consumer`]: parented to the context in the message headers, acked only
 //! after the handler succeeded, dead-lettered after `CONSUMER_MAX_DELIVER` deliveries). Under it,
-//! `event_consumer.reserve_inventory` moves the stock from reserved to sold, and a PRODUCER span
+//! the stock moves from reserved to sold (its database calls, and `outcome` and `reservation_id`
+//! on the CONSUMER span itself), and a PRODUCER span
 //! `publish orders.fulfilled` hands the news on, the same trace going on to order-service. A
 //! failed publish brings the event back: the sale is found done and the news sent again (the
 //! stream drops a second copy by its message id).
@@ -13,7 +14,7 @@ use crate::store::{self, Commit};
 use async_nats::jetstream;
 use service_kit::events::{self, Handler, HandlerError, OrderCreated, OrderFulfilled};
 use sqlx::SqlitePool;
-use tracing::{Span, field::Empty};
+use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The durable consumer's name, shared by every inventory worker.
@@ -32,11 +33,6 @@ impl SellStock {
 
     /// Sells the stock held for the order: idempotent, so a redelivery changes nothing twice.
     /// Returns the reservation sold.
-    #[tracing::instrument(
-        name = "event_consumer.reserve_inventory",
-        skip_all,
-        fields(order_id = %event.order_id, reservation_id, outcome = Empty)
-    )]
     async fn reserve_inventory(&self, event: &OrderCreated) -> Result<String, crate::Error> {
         let (outcome, reservation_id) =
             store::commit_reservation(&self.db, &event.order_id, event.reservation_id.as_deref())
@@ -46,9 +42,10 @@ impl SellStock {
             Commit::CommittedAfterExpiry => "committed_after_expiry",
             Commit::AlreadyCommitted => "already_committed",
         };
+        // On the CONSUMER span: one span per delivery.
         let span = Span::current();
-        span.record("outcome", outcome);
-        span.record("reservation_id", reservation_id.as_str());
+        span.set_attribute("outcome", outcome);
+        span.set_attribute("reservation_id", reservation_id.clone());
         tracing::info!(outcome, "stock moved from reserved to sold");
         Ok(reservation_id)
     }

@@ -75,15 +75,13 @@ pub(crate) struct Reservation {
     total_cents: i64,
 }
 
-#[tracing::instrument(
-    name = "inventory.reserve",
-    skip_all,
-    fields(order_id = %request.order_id, reservation_id, sku)
-)]
 async fn create_reservation(
     State(state): State<AppState>,
     Json(request): Json<ReservationRequest>,
 ) -> Result<(StatusCode, Json<Reservation>)> {
+    // The handler's attributes go on the request's SERVER span: one span per operation.
+    let span = tracing::Span::current();
+    span.set_attribute("order_id", request.order_id.clone());
     if request.order_id.trim().is_empty() {
         return Err(Error::BadRequest("order_id is required"));
     }
@@ -104,8 +102,7 @@ async fn create_reservation(
         .map(|(sku, _)| sku.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    let span = tracing::Span::current();
-    span.record("sku", skus);
+    span.set_attribute("sku", skus);
 
     let reservation_id = uuid::Uuid::new_v4().to_string();
     let trace_context = messaging::context_to_json(&span.context());
@@ -117,7 +114,7 @@ async fn create_reservation(
         &trace_context,
     )
     .await?;
-    span.record("reservation_id", reservation_id.as_str());
+    span.set_attribute("reservation_id", reservation_id.clone());
     tracing::info!(reservation_id, total_cents = total, "stock reserved");
     Ok((
         StatusCode::CREATED,
@@ -129,11 +126,11 @@ async fn create_reservation(
     ))
 }
 
-#[tracing::instrument(name = "inventory.release", skip_all, fields(reservation_id = %id))]
 async fn delete_reservation(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
+    tracing::Span::current().set_attribute("reservation_id", id.clone());
     match store::release(&state.db, &id).await? {
         store::Release::Released => tracing::info!("reservation released, stock returned"),
         store::Release::AlreadyReleased => tracing::info!("reservation was already released"),
@@ -148,18 +145,19 @@ async fn delete_reservation(
 
 /// `POST /internal/orders/{order_id}/reservation/release`: releases what the order holds, or
 /// makes sure it can hold nothing later (for a reserve call whose answer never came).
-#[tracing::instrument(name = "inventory.release_for_order", skip_all, fields(order_id = %order_id, outcome))]
 async fn release_for_order(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
 ) -> Result<Json<Value>> {
+    let span = tracing::Span::current();
+    span.set_attribute("order_id", order_id.clone());
     let tombstone = uuid::Uuid::new_v4().to_string();
     let outcome = match store::release_for_order(&state.db, &order_id, &tombstone).await? {
         store::Release::Released => "released",
         store::Release::AlreadyReleased => "already_released",
         store::Release::Committed => "committed",
     };
-    tracing::Span::current().record("outcome", outcome);
+    span.set_attribute("outcome", outcome);
     tracing::info!(order_id, outcome, "order's reservation released");
     Ok(Json(json!({ "order_id": order_id, "status": outcome })))
 }

@@ -48,20 +48,22 @@ pub(crate) struct PaymentResponse {
     status: &'static str,
 }
 
-#[tracing::instrument(
-    name = "payment.process",
-    skip_all,
-    fields(order_id = %request.order_id, amount_cents = request.cents(), currency = %request.currency, card.last4)
-)]
 async fn create_payment(
     State(state): State<AppState>,
     Json(request): Json<PaymentRequest>,
 ) -> Result<Json<PaymentResponse>> {
+    // The handler's attributes go on the request's SERVER span: one span per operation.
+    let span = tracing::Span::current();
+    span.set_attribute("order_id", request.order_id.clone());
+    if let Some(cents) = request.cents() {
+        span.set_attribute("amount_cents", cents);
+    }
+    span.set_attribute("currency", request.currency.clone());
     let card = processor::normalise_card(&request.card_number).ok_or(Error::BadRequest(
         "card_number must be 12-19 digits passing the Luhn check",
     ))?;
     let card_last4 = processor::last4(&card);
-    tracing::Span::current().record("card.last4", card_last4);
+    span.set_attribute("card.last4", card_last4.to_owned());
     let amount_cents = request.cents().ok_or(Error::BadRequest(
         "amount_cents (or amount) must be a positive number",
     ))?;
@@ -113,7 +115,6 @@ async fn create_payment(
         };
     }
 
-    let span = tracing::Span::current();
     span.set_attribute("payment_id", payment_id.clone());
     span.set_attribute("payment.status", status);
     match (decision, reason) {
@@ -166,14 +167,15 @@ pub(crate) struct VoidResponse {
 
 /// `POST /internal/payments/{order_id}/void`: gives back an approved charge, or makes sure none
 /// can be recorded later. Idempotent; answers the status the order's payment ends with.
-#[tracing::instrument(name = "payment.void", skip_all, fields(order_id = %order_id))]
 async fn void_payment(
     State(state): State<AppState>,
     service_kit::Path(order_id): service_kit::Path<String>,
 ) -> Result<Json<VoidResponse>> {
+    let span = tracing::Span::current();
+    span.set_attribute("order_id", order_id.clone());
     let tombstone = uuid::Uuid::new_v4().to_string();
     let status = store::void(&state.db, &order_id, &tombstone).await?;
-    tracing::Span::current().set_attribute("payment.status", status.clone());
+    span.set_attribute("payment.status", status.clone());
     tracing::warn!(order_id, status, "payment_voided");
     Ok(Json(VoidResponse { order_id, status }))
 }

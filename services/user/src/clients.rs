@@ -19,11 +19,6 @@ impl AuthClient {
     }
 
     /// Ok when the bearer `token` belongs to `user_id`; 401/403 from auth-service pass through.
-    #[tracing::instrument(
-        name = "auth_client.verify_access",
-        skip_all,
-        fields(user_id = user_id, downstream_service = self.downstream.service())
-    )]
     pub(crate) async fn verify_access(&self, token: &str, user_id: i64) -> Result<(), Error> {
         let request = self
             .downstream

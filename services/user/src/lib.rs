@@ -1,7 +1,7 @@
 //! user-service: user profiles, readable by their owner.
 //!
 //! - `GET /api/users/{id}` with `Authorization: Bearer <token>` → `{id, username, email,
-//!   full_name}`; access is checked through auth-service (span `auth_client.verify_access`):
+//!   full_name}`; access is checked through auth-service (one `POST /api/verify` CLIENT span):
 //!   401 without a valid token, 403 "Permission denied" for someone else's profile,
 //!   404 "User not found"
 //! - `GET /healthz`

@@ -1,10 +1,12 @@
 //! inventory-service: holding and releasing stock.
 
 use crate::{Error, routes::Item};
+use opentelemetry::KeyValue;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use service_kit::{Downstream, client::path_segment};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Reserves and releases stock through inventory-service.
 #[derive(Debug, Clone)]
@@ -30,11 +32,6 @@ impl InventoryClient {
     }
 
     /// Holds `items` for `order_id`. 409 (short) and 400/404 (bad SKU) pass through.
-    #[tracing::instrument(
-        name = "inventory_client.reserve",
-        skip_all,
-        fields(order_id = order_id, reservation_id, downstream_service = self.downstream.service())
-    )]
     pub(crate) async fn reserve(
         &self,
         order_id: &str,
@@ -44,12 +41,16 @@ impl InventoryClient {
             .downstream
             .request(Method::POST, "/api/reservations")
             .json(&json!({ "order_id": order_id, "items": items }));
-        let response = self.downstream.send("/api/reservations", request).await?;
+        let order = vec![KeyValue::new("order_id", order_id.to_owned())];
+        let response = self
+            .downstream
+            .send_with("/api/reservations", request, order)
+            .await?;
         match response.status() {
             StatusCode::CREATED => {
+                let span = response.span().clone();
                 let reservation: Reservation = response.json().await?;
-                tracing::Span::current()
-                    .record("reservation_id", reservation.reservation_id.as_str());
+                span.set_attribute("reservation_id", reservation.reservation_id.clone());
                 Ok(reservation)
             }
             StatusCode::CONFLICT => Err(Error::OutOfStock(response.error_message().await)),
@@ -75,17 +76,16 @@ impl InventoryClient {
 
     /// Gives the stock of a reservation back. Best effort: a failure is logged on the span (the
     /// reservation then stays held until someone releases it), never turned into the caller's error.
-    #[tracing::instrument(
-        name = "inventory_client.release",
-        skip_all,
-        fields(reservation_id = reservation_id, downstream_service = self.downstream.service())
-    )]
     pub(crate) async fn release(&self, reservation_id: &str) {
         let path = format!("/api/reservations/{}", path_segment(reservation_id));
         let request = self.downstream.request(Method::DELETE, &path);
         match self
             .downstream
-            .send("/api/reservations/{id}", request)
+            .send_with(
+                "/api/reservations/{id}",
+                request,
+                vec![KeyValue::new("reservation_id", reservation_id.to_owned())],
+            )
             .await
         {
             Ok(response) if response.status() == StatusCode::NO_CONTENT => {

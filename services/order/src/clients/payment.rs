@@ -1,6 +1,7 @@
 //! payment-service: charging the card.
 
 use crate::Error;
+use opentelemetry::KeyValue;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -43,17 +44,6 @@ impl PaymentClient {
 
     /// Charges the card. A decline becomes `Error::PaymentDeclined` and a `payment_declined`
     /// event, with the reason, on the CLIENT span of the call.
-    #[tracing::instrument(
-        name = "payment_client.process",
-        skip_all,
-        fields(
-            order_id = charge.order_id,
-            amount = crate::to_amount(charge.amount_cents),
-            amount_cents = charge.amount_cents,
-            currency = charge.currency,
-            downstream_service = self.downstream.service(),
-        )
-    )]
     pub(crate) async fn process(&self, charge: &Charge<'_>) -> Result<Payment, Error> {
         let request = self
             .downstream
@@ -64,7 +54,16 @@ impl PaymentClient {
                 "currency": charge.currency,
                 "card_number": charge.card_number,
             }));
-        let response = self.downstream.send("/api/payments", request).await?;
+        let attributes = vec![
+            KeyValue::new("order_id", charge.order_id.to_owned()),
+            KeyValue::new("amount", crate::to_amount(charge.amount_cents)),
+            KeyValue::new("amount_cents", charge.amount_cents),
+            KeyValue::new("currency", charge.currency.to_owned()),
+        ];
+        let response = self
+            .downstream
+            .send_with("/api/payments", request, attributes)
+            .await?;
         match response.status() {
             StatusCode::OK => Ok(response.json().await?),
             StatusCode::PAYMENT_REQUIRED => {

@@ -1,6 +1,7 @@
 //! user-service: the customer's profile, for the receipt.
 
 use crate::Error;
+use opentelemetry::KeyValue;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use service_kit::Downstream;
@@ -29,17 +30,16 @@ impl UserClient {
 
     /// The profile of `user_id`, whose token this service has verified: read from user-service's
     /// internal route, so the token is not verified a second time.
-    #[tracing::instrument(
-        name = "user_client.profile",
-        skip_all,
-        fields(user_id = user_id, downstream_service = self.downstream.service())
-    )]
     pub(crate) async fn profile(&self, user_id: i64) -> Result<Customer, Error> {
         let path = format!("/internal/users/{user_id}");
         let request = self.downstream.request(Method::GET, &path);
         let response = self
             .downstream
-            .send("/internal/users/{id}", request)
+            .send_with(
+                "/internal/users/{id}",
+                request,
+                vec![KeyValue::new("user_id", user_id)],
+            )
             .await?;
         match response.status() {
             StatusCode::OK => Ok(response.json().await?),
