@@ -40,6 +40,11 @@ pub struct Config {
     /// Timeout of calls to order-service, in milliseconds. Unused, like `ORDER_SERVICE_URL`.
     #[arg(long = "order-timeout-ms", env = "ORDER_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
     pub order_timeout: Duration,
+    /// Stock every catalogue product has at least when the service starts: a lower `available`
+    /// is raised to it (never lowered). Unset, the migration's seed (1000 each) is all there is.
+    /// For load tests and demos that would otherwise sell out.
+    #[arg(long, env = "SEED_STOCK")]
+    pub seed_stock: Option<u32>,
     /// Delivery settings of the `orders.created` consumer.
     #[command(flatten)]
     pub consumer: service_kit::events::ConsumerSettings,

@@ -37,10 +37,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the database named in `config` and runs the migrations (which seed the catalogue).
+    /// Opens the database named in `config` and runs the migrations (which seed the catalogue),
+    /// then tops the stock up to `SEED_STOCK` if set.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
+        if let Some(stock) = config.seed_stock {
+            store::stock_at_least(&db, i64::from(stock)).await?;
+        }
         Ok(Self {
             db,
             server: service_kit::server::Options::from_env(SERVICE_NAME),

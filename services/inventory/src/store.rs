@@ -15,6 +15,14 @@ pub(crate) struct Product {
     pub(crate) sold: i64,
 }
 
+/// Raises every product's `available` stock to at least `stock` (`SEED_STOCK`).
+pub(crate) async fn stock_at_least(pool: &SqlitePool, stock: i64) -> sqlx::Result<()> {
+    let update = sqlx::query("UPDATE products SET available = max(available, ?)")
+        .bind(stock)
+        .execute(pool);
+    db::query("UPDATE", "products", update).await.map(|_| ())
+}
+
 pub(crate) async fn product(pool: &SqlitePool, sku: &str) -> sqlx::Result<Option<Product>> {
     let select = sqlx::query_as(
         "SELECT sku, name, price_cents, available, reserved, sold FROM products WHERE sku = ?",

@@ -1,8 +1,10 @@
 //! What tracing costs, measured: the six-service stack started twice — traced (every request
 //! sampled and exported over OTLP/HTTP) and untraced (`OTEL_SDK_DISABLED=true`) — and the same
-//! mix of requests sent to both in interleaved rounds, so a noisy machine slows both alike. It
-//! prints throughput, latency percentiles, the services' CPU time per request and their memory,
-//! side by side with the traced/untraced ratio.
+//! mix of requests sent to both in interleaved rounds, so a noisy machine slows both alike:
+//! closed loop (as fast as the clients get answers: the capacity) or open loop (`--rate` for
+//! `--duration`: latency and cost at a set load). It prints throughput, latency percentiles (HDR
+//! histograms), the services' CPU time per request and their memory side by side with the
+//! traced/untraced ratio, and how many of the traces the load caused arrived complete.
 
 mod report;
 mod side;
@@ -16,12 +18,20 @@ use workload::Sample;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "loadtest", version, about)]
 pub struct Options {
-    /// Requests sent to each side (every fourth is an order; the seeded stock allows 8000).
+    /// Requests sent to each side in a closed loop (every fourth is an order).
     #[arg(long, default_value_t = 2000)]
     pub requests: usize,
-    /// Concurrent clients (each logged in once, as alice or bob).
+    /// Concurrent clients of the closed loop (each logged in once, as alice or bob); in an open
+    /// loop, the logged-in customers the requests take turns to come from.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Open loop: requests per second (all kinds together; a quarter are orders), due at this
+    /// constant rate whether or not earlier ones were answered. Replaces `--requests`.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop: how long each side is loaded, in seconds (split across the rounds).
+    #[arg(long, default_value_t = 20.0, requires = "rate")]
+    pub duration: f64,
     /// Rounds; each side gets its share of every round, and the side that goes first alternates.
     #[arg(long, default_value_t = 4)]
     pub rounds: usize,
@@ -37,7 +47,7 @@ pub struct Options {
 }
 
 /// Requests each side gets before measuring: connections, caches and JIT-free warm paths.
-fn warm_up(options: &Options) -> usize {
+pub(crate) fn warm_up(options: &Options) -> usize {
     4 * options.concurrency
 }
 
@@ -48,13 +58,10 @@ pub async fn run(options: Options) -> Result<(), String> {
             "--concurrency and --rounds must be at least 1, --requests at least --rounds".into(),
         );
     }
-    if options.requests + warm_up(&options) > workload::MAX_REQUESTS {
-        return Err(format!(
-            "--requests plus the warm-up ({}) must stay within {}: every fourth request orders one \
-             widget or gadget, and 1000 of each are seeded",
-            warm_up(&options),
-            workload::MAX_REQUESTS
-        ));
+    if let Some(rate) = options.rate
+        && !(rate > 0.0 && options.duration > 0.0 && rate * options.duration >= 1.0)
+    {
+        return Err("--rate and --duration must be positive, and make at least one request".into());
     }
     if !(0.0..=1.0).contains(&options.sample_ratio) {
         return Err("--sample-ratio must be between 0 and 1".into());
@@ -126,8 +133,22 @@ pub async fn run(options: Options) -> Result<(), String> {
             let (side, run) = (&sides[index], &mut runs[index]);
             let cpu_before = side.cpu_time();
             let started = Instant::now();
-            let samples =
-                workload::run(&run.http, &side.gateway, &run.customers, first, count).await;
+            let samples = match options.rate {
+                None => workload::run(&run.http, &side.gateway, &run.customers, first, count).await,
+                Some(rate) => {
+                    let window = Duration::from_secs_f64(options.duration / options.rounds as f64);
+                    workload::run_open(
+                        &run.http,
+                        &side.gateway,
+                        &run.customers,
+                        first,
+                        rate,
+                        window,
+                    )
+                    .await
+                }
+            };
+            let count = samples.len();
             let took = started.elapsed();
             run.busy += took;
             run.cpu = match (run.cpu, cpu_before, side.cpu_time()) {
@@ -148,7 +169,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         }
     }
 
-    let memory: Vec<Option<(u64, u64)>> = sides.iter().map(Side::memory_kib).collect();
+    let memory: Vec<Option<side::Memory>> = sides.iter().map(Side::memory).collect();
     let mut figures = Vec::new();
     for ((side, run), memory) in sides.into_iter().zip(runs).zip(memory) {
         let name = side.name;

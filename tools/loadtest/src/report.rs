@@ -7,26 +7,35 @@ use crate::{
 use serde::Serialize;
 use std::{collections::BTreeMap, fmt, time::Duration};
 
-/// Latency percentiles, in milliseconds.
+/// Latency percentiles, in milliseconds, from an HDR histogram of microseconds (3 significant
+/// digits, 1 µs to 10 min).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct Percentiles {
     p50: f64,
     p90: f64,
     p99: f64,
+    p999: f64,
+    max: f64,
 }
 
 impl Percentiles {
     fn of(latencies: impl Iterator<Item = Duration>) -> Self {
-        let mut sorted: Vec<Duration> = latencies.collect();
-        sorted.sort_unstable();
-        let at = |q: f64| {
-            let index = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1);
-            sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        let mut histogram = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+            .expect("static bounds are valid");
+        for latency in latencies {
+            histogram.saturating_record(latency.as_micros().max(1) as u64);
+        }
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        let at = |q: f64| match histogram.is_empty() {
+            true => 0.0,
+            false => ms(histogram.value_at_quantile(q)),
         };
         Percentiles {
             p50: at(0.50),
             p90: at(0.90),
             p99: at(0.99),
+            p999: at(0.999),
+            max: ms(histogram.max()),
         }
     }
 }
@@ -43,10 +52,14 @@ pub(crate) struct Figures {
     cpu_us_per_request: Option<f64>,
     rss_mib: Option<f64>,
     peak_rss_mib: Option<f64>,
+    /// The largest peak of one service.
+    service_peak_rss_mib: Option<f64>,
     spans_exported: usize,
     /// Traces the receiver got, and those complete by tracecheck's rules.
     traces: usize,
     complete_traces: usize,
+    /// The gateway's SERVER spans for the load's requests (warm-up included).
+    gateway_server_spans: usize,
 }
 
 impl Figures {
@@ -55,7 +68,7 @@ impl Figures {
         samples: &[Sample],
         busy: Duration,
         cpu: Option<Duration>,
-        memory_kib: Option<(u64, u64)>,
+        memory: Option<crate::side::Memory>,
         exported: crate::side::Exported,
     ) -> Self {
         let mut latency_ms =
@@ -73,11 +86,13 @@ impl Figures {
             throughput_per_s: requests as f64 / busy.as_secs_f64().max(f64::EPSILON),
             latency_ms,
             cpu_us_per_request: cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64),
-            rss_mib: memory_kib.map(|(rss, _)| mib(rss)),
-            peak_rss_mib: memory_kib.map(|(_, peak)| mib(peak)),
+            rss_mib: memory.map(|m| mib(m.rss)),
+            peak_rss_mib: memory.map(|m| mib(m.peak)),
+            service_peak_rss_mib: memory.map(|m| mib(m.largest_peak)),
             spans_exported: exported.spans,
             traces: exported.traces,
             complete_traces: exported.complete,
+            gateway_server_spans: exported.gateway_requests,
         }
     }
 }
@@ -85,8 +100,14 @@ impl Figures {
 /// Both sides and the traced/untraced ratios.
 #[derive(Debug, Serialize)]
 pub(crate) struct Comparison {
+    /// `closed` (as fast as answers come) or `open` (`rate_per_s` for `duration_s`).
+    mode: &'static str,
     requests: usize,
     concurrency: usize,
+    rate_per_s: Option<f64>,
+    duration_s: Option<f64>,
+    /// Requests each side got before the measured rounds (in `gateway_server_spans` too).
+    warm_up: usize,
     rounds: usize,
     sample_ratio: f64,
     untraced: Figures,
@@ -131,8 +152,16 @@ impl Comparison {
             ),
         ]);
         Comparison {
-            requests: options.requests,
+            mode: if options.rate.is_some() {
+                "open"
+            } else {
+                "closed"
+            },
+            requests: options.rate.map_or(options.requests, |_| untraced.requests),
             concurrency: options.concurrency,
+            rate_per_s: options.rate,
+            duration_s: options.rate.map(|_| options.duration),
+            warm_up: crate::warm_up(options),
             rounds: options.rounds,
             sample_ratio: options.sample_ratio,
             untraced,
@@ -153,13 +182,21 @@ fn ratio(traced: Option<f64>, untraced: Option<f64>) -> Option<f64> {
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (u, t) = (&self.untraced, &self.traced);
+        let load = match (self.rate_per_s, self.duration_s) {
+            (Some(rate), Some(duration)) => format!(
+                "open loop, {rate} requests/s due for {duration} s per side (latency from when \
+                 each was due)"
+            ),
+            _ => format!(
+                "closed loop, {} requests per side from {} clients",
+                self.requests, self.concurrency
+            ),
+        };
         writeln!(
             f,
-            "\nTracing overhead: {} requests per side, {} clients, {} interleaved rounds; traced side \
-             samples {}% of new traces and exports over OTLP/HTTP, untraced side runs with \
+            "\nTracing overhead: {load}, {} interleaved rounds; traced side samples {}% of new \
+             traces and exports over OTLP/HTTP, untraced side runs with \
              OTEL_SDK_DISABLED=true.\n",
-            self.requests,
-            self.concurrency,
             self.rounds,
             self.sample_ratio * 100.0
         )?;
@@ -195,6 +232,8 @@ impl fmt::Display for Comparison {
             ("latency p50 (ms)", all_u.p50, all_t.p50),
             ("latency p90 (ms)", all_u.p90, all_t.p90),
             ("latency p99 (ms)", all_u.p99, all_t.p99),
+            ("latency p99.9 (ms)", all_u.p999, all_t.p999),
+            ("latency max (ms)", all_u.max, all_t.max),
         ] {
             row(f, label, Some(a), Some(b), ratio(Some(b), Some(a)))?;
         }
@@ -233,6 +272,13 @@ impl fmt::Display for Comparison {
             t.peak_rss_mib,
             saved("peak_rss"),
         )?;
+        row(
+            f,
+            "largest one service's peak (MiB)",
+            u.service_peak_rss_mib,
+            t.service_peak_rss_mib,
+            ratio(t.service_peak_rss_mib, u.service_peak_rss_mib),
+        )?;
         writeln!(
             f,
             "{:<42} {:>12} {:>12}",
@@ -244,6 +290,13 @@ impl fmt::Display for Comparison {
             "traces complete / received",
             format!("{}/{}", u.complete_traces, u.traces),
             format!("{}/{}", t.complete_traces, t.traces)
+        )?;
+        writeln!(
+            f,
+            "{:<42} {:>12} {:>12}",
+            "requests sent / gateway SERVER spans",
+            format!("{}/{}", u.requests + self.warm_up, u.gateway_server_spans),
+            format!("{}/{}", t.requests + self.warm_up, t.gateway_server_spans)
         )?;
         write!(
             f,

@@ -12,6 +12,20 @@ pub(crate) struct Exported {
     pub(crate) spans: usize,
     pub(crate) traces: usize,
     pub(crate) complete: usize,
+    /// The gateway's SERVER spans of the load's kinds of request: with every trace sampled, one
+    /// per request the load tool counted, or its figures are not from real requests.
+    pub(crate) gateway_requests: usize,
+}
+
+/// The services' resident memory, in KiB.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Memory {
+    /// All six now.
+    pub(crate) rss: u64,
+    /// All six at their peaks.
+    pub(crate) peak: u64,
+    /// The largest one service's peak.
+    pub(crate) largest_peak: u64,
 }
 
 /// A running stack.
@@ -33,7 +47,9 @@ impl Side {
         telemetry: &[(&str, String)],
     ) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let receiver = Receiver::start(([127, 0, 0, 1], 0).into())
+        // Bounded far above what a run exports, so no trace is evicted before it is counted.
+        let store = std::sync::Arc::new(otlp_receiver::SpanStore::with_max_spans(50_000_000));
+        let receiver = Receiver::start_with(([127, 0, 0, 1], 0).into(), store)
             .await
             .map_err(|e| format!("starting the OTLP receiver: {e}"))?;
         let nats_port = stack::unused_port();
@@ -65,6 +81,8 @@ impl Side {
             );
             // Quiet logs: writing them would be measured too, on both sides alike.
             env.push(("RUST_LOG".into(), "warn".into()));
+            // Stock that does not sell out, however long the run.
+            env.push(("SEED_STOCK".into(), "100000000".into()));
             env.extend(telemetry.iter().map(|(k, v)| (k.to_string(), v.clone())));
             let program = binaries
                 .get(service)
@@ -112,8 +130,8 @@ impl Side {
             .sum()
     }
 
-    /// The six services' resident memory now and at its peak, in KiB, where `/proc` tells.
-    pub(crate) fn memory_kib(&self) -> Option<(u64, u64)> {
+    /// The six services' resident memory, where `/proc` tells.
+    pub(crate) fn memory(&self) -> Option<Memory> {
         self.pids()
             .map(|pid| {
                 Some((
@@ -121,9 +139,20 @@ impl Side {
                     stack::status_kib(pid, "VmHWM")?,
                 ))
             })
-            .try_fold((0, 0), |(rss, peak), one| {
-                one.map(|(r, p)| (rss + r, peak + p))
-            })
+            .try_fold(
+                Memory {
+                    rss: 0,
+                    peak: 0,
+                    largest_peak: 0,
+                },
+                |sum, one| {
+                    one.map(|(rss, peak)| Memory {
+                        rss: sum.rss + rss,
+                        peak: sum.peak + peak,
+                        largest_peak: sum.largest_peak.max(peak),
+                    })
+                },
+            )
     }
 
     /// Stops the services with SIGTERM (they flush their spans) and returns what their OTLP
@@ -150,16 +179,29 @@ impl Side {
             nats.kill();
         }
         let store = self.receiver.store();
-        let (traces, complete) = store.with_traces(|traces| {
-            traces.fold((0, 0), |(all, complete), trace| {
+        let (traces, complete, gateway_requests) = store.with_traces(|traces| {
+            traces.fold((0, 0, 0), |(all, complete, gateway), trace| {
                 let problems = otlp_receiver::checked_trace(trace).problems(&[]);
-                (all + 1, complete + usize::from(problems.is_empty()))
+                let requests = trace
+                    .iter()
+                    .filter(|span| {
+                        span.service_name == "gateway"
+                            && span.kind == otlp_receiver::SpanKind::Server
+                            && crate::workload::KINDS.contains(&span.name.as_str())
+                    })
+                    .count();
+                (
+                    all + 1,
+                    complete + usize::from(problems.is_empty()),
+                    gateway + requests,
+                )
             })
         });
         Exported {
             spans: store.len(),
             traces,
             complete,
+            gateway_requests,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The load: logged-in clients sending a fixed mix of the shop's requests through the gateway,
-//! each request timed.
+//! The load: a fixed mix of the shop's requests through the gateway from logged-in clients, each
+//! request timed — closed loop (each client sends its next request when the last is answered) or
+//! open loop (requests due at a constant rate, however the server keeps up).
 
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
@@ -18,9 +19,6 @@ pub(crate) const KINDS: [&str; 4] = [
     "GET /api/inventory/{sku}",
     "POST /api/orders",
 ];
-
-/// Every fourth request is an order: the seeded 1000 widgets and 1000 gadgets bound a run.
-pub(crate) const MAX_REQUESTS: usize = 8000;
 
 /// One timed request.
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +85,7 @@ pub(crate) async fn run(
                     if index >= end {
                         return samples;
                     }
-                    samples.push(request(&http, &base, &customer, index).await);
+                    samples.push(request(&http, &base, &customer, index, Instant::now()).await);
                 }
             })
         })
@@ -99,8 +97,46 @@ pub(crate) async fn run(
     samples
 }
 
-/// Request number `index` of the mix.
-async fn request(http: &Client, base: &str, customer: &Customer, index: usize) -> Sample {
+/// Sends requests `first..` of the mix at `rate` per second for `duration` (customers in turn),
+/// each as its own task the moment it is due, whether or not earlier ones were answered; a
+/// request's latency counts from when it was due, so a server that stalls is charged for the
+/// queue behind it too (no coordinated omission). Returns every sample and the count sent.
+pub(crate) async fn run_open(
+    http: &Client,
+    base: &str,
+    customers: &[Customer],
+    first: usize,
+    rate: f64,
+    duration: Duration,
+) -> Vec<Sample> {
+    let count = (rate * duration.as_secs_f64()).round() as usize;
+    let start = tokio::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let (http, base) = (http.clone(), base.to_owned());
+        let customer = customers[i % customers.len()].clone();
+        tasks.spawn(
+            async move { request(&http, &base, &customer, first + i, due.into_std()).await },
+        );
+    }
+    let mut samples = Vec::with_capacity(count);
+    while let Some(sample) = tasks.join_next().await {
+        samples.extend(sample.ok());
+    }
+    samples
+}
+
+/// Request number `index` of the mix, timed from `started`: when it was sent, or, in an open
+/// loop, when it was due.
+async fn request(
+    http: &Client,
+    base: &str,
+    customer: &Customer,
+    index: usize,
+    started: Instant,
+) -> Sample {
     let kind = KINDS[index % KINDS.len()];
     let sku = ["widget", "gadget"][(index / KINDS.len()) % 2];
     let (method, path, body) = match index % KINDS.len() {
@@ -125,7 +161,6 @@ async fn request(http: &Client, base: &str, customer: &Customer, index: usize) -
     if let Some(body) = body {
         builder = builder.json(&body);
     }
-    let started = Instant::now();
     let ok = match builder.send().await {
         // Read the whole body: the request is done when the answer is in.
         Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),

@@ -76,9 +76,13 @@ pub struct Receiver {
 impl Receiver {
     /// Binds `addr` (port 0 picks a free port) and starts serving on the current runtime.
     pub async fn start(addr: SocketAddr) -> std::io::Result<Self> {
+        Self::start_with(addr, Arc::new(SpanStore::default())).await
+    }
+
+    /// [`Self::start`], storing into `store` (e.g. one with a larger bound).
+    pub async fn start_with(addr: SocketAddr, store: Arc<SpanStore>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let store = Arc::new(SpanStore::default());
         let app = router(store.clone())
             .merge(crate::grpc_router(store.clone()))
             .merge(crate::viewer_router(store.clone()));
