@@ -90,16 +90,14 @@ fn assert_honest(report: &Value, requests: u64) {
     assert!(report["ratios"]["throughput"].as_f64().unwrap() > 0.0);
 }
 
+/// Both loops in one test, one after the other: two load runs at once would share two cores.
 #[tokio::test]
 async fn loadtest_compares_a_traced_and_an_untraced_stack_under_the_same_load() {
     let report = loadtest(&["--requests", "200", "--concurrency", "4", "--rounds", "2"]).await;
     assert_eq!(report["mode"], "closed");
     assert_honest(&report, 200);
-}
 
-#[tokio::test]
-async fn open_loop_sends_every_request_when_it_is_due() {
-    // 50 requests/s for 4 s per side: 200 due, whatever the answers' pace.
+    // Open loop, 50 requests/s for 4 s per side: 200 due, whatever the answers' pace.
     let report = loadtest(&["--rate", "50", "--duration", "4", "--rounds", "2"]).await;
     assert_eq!(report["mode"], "open");
     assert_eq!(report["rate_per_s"], 50.0);

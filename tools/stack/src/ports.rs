@@ -16,8 +16,10 @@ const COUNT: u16 = 12_000;
 /// stacks in parallel), and outside the range the kernel hands out on its own.
 pub fn unused_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Processes run one after another (test binaries) start at different places.
-    let start = (std::process::id() % u32::from(COUNT)) as u16;
+    // Each process starts somewhere else: the pid scattered over the range (Fibonacci hashing),
+    // so processes started together — whose pids are neighbours — do not walk the same ports.
+    let scattered = std::process::id().wrapping_mul(2_654_435_769);
+    let start = (scattered % u32::from(COUNT)) as u16;
     for _ in 0..COUNT {
         let step = NEXT.fetch_add(1, Ordering::Relaxed) % COUNT;
         let port = FIRST + (start + step) % COUNT;
