@@ -114,24 +114,29 @@ pub fn payload<E: Event>(event: &E) -> Vec<u8> {
     .expect("events serialise")
 }
 
-/// JetStream on `nats_url`, for the service `name`. The connection is made in the background
-/// (and kept up with reconnects): a service starts, and serves, while the broker is down.
+/// JetStream on `nats_url` — one server, or a cluster's as a comma-separated list (the NATS
+/// convention; the client also learns the others from the server it reaches) — for the service
+/// `name`. The connection is made in the background (and kept up with reconnects, to any server
+/// of the list): a service starts, and serves, while the broker is down.
 pub async fn connect(
     nats_url: &str,
     name: &str,
 ) -> Result<jetstream::Context, async_nats::ConnectError> {
+    let servers: Vec<&str> = nats_url.split(',').map(str::trim).collect();
     let nats = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
-        .connect(nats_url)
+        .connect(servers)
         .await?;
     Ok(jetstream::new(nats))
 }
 
-/// Creates the ORDERS stream unless it exists: file storage, and a two-minute window in which a
-/// republished `Nats-Msg-Id` is dropped as a duplicate.
+/// Creates the ORDERS stream unless it exists: file storage, `replicas` copies (`STREAM_REPLICAS`:
+/// 3 on a three-node JetStream cluster, so a node can go without losing an event), and a
+/// two-minute window in which a republished `Nats-Msg-Id` is dropped as a duplicate.
 pub async fn ensure_stream(
     jetstream: &jetstream::Context,
+    replicas: usize,
 ) -> Result<(), jetstream::context::CreateStreamError> {
     jetstream
         .get_or_create_stream(stream::Config {
@@ -139,6 +144,7 @@ pub async fn ensure_stream(
             subjects: vec!["orders.>".to_owned()],
             storage: stream::StorageType::File,
             duplicate_window: Duration::from_secs(120),
+            num_replicas: replicas.max(1),
             ..Default::default()
         })
         .await?;
@@ -197,6 +203,9 @@ pub struct HandlerError {
     pub kind: &'static str,
     /// What went wrong.
     pub cause: Box<dyn std::error::Error + Send + Sync>,
+    /// The broker or another dependency failed, not the event: retried for as long as it takes,
+    /// never dead-lettered.
+    pub transient: bool,
 }
 
 impl HandlerError {
@@ -208,6 +217,19 @@ impl HandlerError {
         Self {
             kind,
             cause: cause.into(),
+            transient: false,
+        }
+    }
+
+    /// An error of `kind` that says nothing about the event: the broker was failing over, a
+    /// publish timed out. The event is retried with a growing delay until it goes through.
+    pub fn transient(
+        kind: &'static str,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            transient: true,
+            ..Self::new(kind, cause)
         }
     }
 }
@@ -228,7 +250,9 @@ pub trait Handler<E: Event>: Send + Sync + 'static {
 /// Delivery settings of a durable consumer, for a service's `Config` (`#[command(flatten)]`).
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct ConsumerSettings {
-    /// Deliveries of one event before it goes to `orders.dlq`.
+    /// Deliveries of one event whose handling fails before it goes to `orders.dlq`. Transient
+    /// failures (the broker failing over) do not count: those events are retried until they go
+    /// through.
     #[arg(
         long = "consumer-max-deliver",
         env = "CONSUMER_MAX_DELIVER",
@@ -307,7 +331,10 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
                     filter_subject: E::SUBJECT.to_owned(),
                     ack_policy: AckPolicy::Explicit,
                     ack_wait: self.settings.ack_wait,
-                    max_deliver: self.settings.max_deliver,
+                    // Unlimited on the server: this side decides when an event is poison (see
+                    // `handle`), so an event is never dropped by a delivery limit while the
+                    // broker is failing over, nor after a dead-lettering that did not go through.
+                    max_deliver: -1,
                     ..Default::default()
                 },
             )
@@ -359,15 +386,21 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             Ok(()) => message.double_ack().await,
             Err(error) => {
                 shared_tracing::spans::record_exception(&span, error.kind, &error);
-                if delivered >= self.settings.max_deliver {
-                    dead_letter(&self.jetstream, &message, &error)
+                let poison = !error.transient && delivered >= self.settings.max_deliver;
+                if poison
+                    && dead_letter(&self.jetstream, &message, &error)
                         .instrument(span.clone())
-                        .await;
+                        .await
+                {
                     message.ack_with(AckKind::Term).await
                 } else {
-                    message
-                        .ack_with(AckKind::Nak(Some(self.settings.retry_delay)))
-                        .await
+                    // Again later; a transient failure waits longer each time (up to 10 s).
+                    let attempts = u32::try_from(delivered.max(1)).unwrap_or(u32::MAX);
+                    let delay = match error.transient {
+                        true => (self.settings.retry_delay * attempts).min(MAX_BACKOFF),
+                        false => self.settings.retry_delay,
+                    };
+                    message.ack_with(AckKind::Nak(Some(delay))).await
                 }
             }
         };
@@ -379,12 +412,13 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
 }
 
 /// Republishes a message that failed every delivery to [`DEAD_LETTER_SUBJECT`], keeping its
-/// headers (and so its trace context) and adding why it failed.
+/// headers (and so its trace context) and adding why it failed. Returns whether the stream
+/// stored it: if not, the message stays where it is and comes back, so it is never dropped.
 async fn dead_letter(
     jetstream: &jetstream::Context,
     message: &jetstream::Message,
     error: &HandlerError,
-) {
+) -> bool {
     let mut headers = HeaderMap::new();
     let mut original_id = None;
     for (name, values) in message.headers.iter().flat_map(|h| h.iter()) {
@@ -410,8 +444,14 @@ async fn dead_letter(
     }
     .await;
     match published {
-        Ok(_) => tracing::warn!(subject = DEAD_LETTER_SUBJECT, "message dead-lettered"),
-        Err(error) => tracing::error!(%error, "dead-lettering failed; the message is dropped"),
+        Ok(_) => {
+            tracing::warn!(subject = DEAD_LETTER_SUBJECT, "message dead-lettered");
+            true
+        }
+        Err(error) => {
+            tracing::error!(%error, "dead-lettering failed; the message will come back");
+            false
+        }
     }
 }
 

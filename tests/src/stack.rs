@@ -85,6 +85,8 @@ pub struct TestStack {
     nats: NatsServer,
     services: Vec<Service>,
     http: reqwest::Client,
+    /// Second processes of services ([`Self::start_replica`]).
+    replicas: Vec<Process>,
     dir: tempfile::TempDir,
     /// The JWT secret of this stack, to check that it never leaks.
     pub jwt_secret: String,
@@ -164,6 +166,7 @@ impl TestStack {
             nats,
             services,
             http: reqwest::Client::new(),
+            replicas: Vec::new(),
             dir,
             jwt_secret,
         };
@@ -195,6 +198,26 @@ impl TestStack {
             .process
             .stop(Duration::from_secs(10))
             .await;
+    }
+
+    /// Starts a second process of the service `name` — the same binary, database and broker, on
+    /// a port of its own — and waits until it is healthy; it runs until the stack is dropped.
+    /// Returns its base URL.
+    pub async fn start_replica(&mut self, name: &str) -> String {
+        let port = stack::unused_port();
+        let log = self.dir.path().join(format!("{name}-replica-{port}.log"));
+        let mut replica = self
+            .service(name)
+            .process
+            .replica(&format!("{name} (replica)"), log)
+            .health(format!("http://127.0.0.1:{port}/healthz"));
+        replica.set_env("LISTEN_ADDR", &format!("127.0.0.1:{port}"));
+        replica
+            .start(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.replicas.push(replica);
+        format!("http://127.0.0.1:{port}")
     }
 
     /// Kills one service with SIGKILL: no draining, no flushing, as in a crash.
@@ -414,6 +437,9 @@ impl TestStack {
     /// Async on purpose: the receiver runs on the test's runtime and must keep answering the
     /// final exports while the services shut down.
     pub async fn stop(&mut self) {
+        for replica in &mut self.replicas {
+            replica.stop(Duration::from_secs(10)).await;
+        }
         for service in &self.services {
             service.process.terminate();
         }

@@ -4,9 +4,10 @@
 #                otelcol-builder.yaml (OTELCOL_VERSION)
 #   jaeger       Jaeger v2, github.com/jaegertracing/jaeger/cmd/jaeger (JAEGER_VERSION)
 #   nats-server  github.com/nats-io/nats-server/v2 (NATS_VERSION)
+#   kustomize    sigs.k8s.io/kustomize/kustomize/v5 (pinned below): builds deploy/k8s's overlays
 # The versions are read from the repository's .env, the file compose reads its image tags from.
 # Each binary is built once into a cache folder outside the clone, keyed by what it is built
-# from; a warm run builds nothing. The LAST line printed is a folder holding all three.
+# from; a warm run builds nothing. The LAST line printed is a folder holding them all.
 #
 #   BACKENDS_CACHE_DIR  where the builds are kept (default ~/.cache/distributed-tracing/backends)
 set -euo pipefail
@@ -28,6 +29,9 @@ otelcol_version=$(env_value OTELCOL_VERSION)
 jaeger_version=$(env_value JAEGER_VERSION)
 nats_version=$(env_value NATS_VERSION)
 nats_version=${nats_version%-alpine}
+
+# Not an image compose runs, so not in .env: the version the Kubernetes manifests are built with.
+kustomize_version=v5.8.1
 
 # Jaeger tags every v2 release twice, v2.N.P and v1.(N+63).P on the same commit, and its Go
 # module path has no /v2, so the Go module proxy knows it only by the v1 tag.
@@ -104,13 +108,17 @@ jaeger=$(build jaeger "$(fingerprint "$jaeger_module_version" "$(cat "$here/jaeg
 nats=$(build nats-server "$(fingerprint "$nats_version")" \
     go_install "github.com/nats-io/nats-server/v2@v$nats_version")
 
-# The folder that holds all three, named after what it holds.
-set_dir="$cache/set-$(fingerprint "$otelcol" "$jaeger" "$nats")"
+kustomize=$(build kustomize "$(fingerprint "$kustomize_version")" \
+    go_install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version")
+
+# The folder that holds them all, named after what it holds.
+set_dir="$cache/set-$(fingerprint "$otelcol" "$jaeger" "$nats" "$kustomize")"
 if [ ! -d "$set_dir" ]; then
     mkdir -p "$set_dir.tmp"
     ln -sf "$otelcol" "$set_dir.tmp/otelcol"
     ln -sf "$jaeger" "$set_dir.tmp/jaeger"
     ln -sf "$nats" "$set_dir.tmp/nats-server"
+    ln -sf "$kustomize" "$set_dir.tmp/kustomize"
     mv "$set_dir.tmp" "$set_dir"
 fi
 touch "$set_dir" "$cache/ocb-v$otelcol_version" 2>/dev/null || true

@@ -64,6 +64,6 @@ impl Handler<OrderCreated> for SellStock {
         };
         events::publish(&self.jetstream, &fulfilled)
             .await
-            .map_err(|error| HandlerError::new("publish_failed", error))
+            .map_err(|error| HandlerError::transient("publish_failed", error))
     }
 }

@@ -19,6 +19,10 @@ pub struct Config {
     /// NATS server with JetStream: `orders.created` out, `orders.fulfilled` in.
     #[arg(long, env = "NATS_URL", default_value = "nats://localhost:4222")]
     pub nats_url: String,
+    /// Copies of the ORDERS stream JetStream keeps, on as many servers (3 on a three-node
+    /// cluster; at most the cluster's size). Applies when the stream is created.
+    #[arg(long, env = "STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
     /// Delivery settings of the `orders.fulfilled` consumer.
     #[command(flatten)]
     pub consumer: service_kit::events::ConsumerSettings,

@@ -54,7 +54,7 @@ impl AppState {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
         let jetstream = service_kit::events::connect(&config.nats_url, SERVICE_NAME).await?;
-        let relay = relay::Relay::new(db.clone(), jetstream.clone());
+        let relay = relay::Relay::new(db.clone(), jetstream.clone(), config.stream_replicas);
         // One circuit breaker per downstream: an outage of one does not hold up calls to others.
         let downstream = |service, url: &str, timeout| {
             Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())

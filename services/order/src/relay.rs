@@ -25,6 +25,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 pub(crate) struct Relay {
     db: SqlitePool,
     jetstream: jetstream::Context,
+    /// `STREAM_REPLICAS`, for the stream it creates.
+    replicas: usize,
     wake: Arc<Notify>,
 }
 
@@ -41,10 +43,11 @@ enum RelayError {
 }
 
 impl Relay {
-    pub(crate) fn new(db: SqlitePool, jetstream: jetstream::Context) -> Self {
+    pub(crate) fn new(db: SqlitePool, jetstream: jetstream::Context, replicas: usize) -> Self {
         Self {
             db,
             jetstream,
+            replicas,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -63,7 +66,7 @@ impl Relay {
         loop {
             let round = async {
                 if !stream_ready {
-                    events::ensure_stream(&self.jetstream).await?;
+                    events::ensure_stream(&self.jetstream, self.replicas).await?;
                     stream_ready = true;
                 }
                 self.publish_pending().await

@@ -53,6 +53,17 @@ impl Process {
         self
     }
 
+    /// Another process of the same program, arguments and environment, called `name`, its output
+    /// in `log`: not started, and free to be configured apart (a second replica).
+    pub fn replica(&self, name: &str, log: PathBuf) -> Self {
+        let mut replica = Self::new(name, &self.program, log)
+            .args(self.args.clone())
+            .envs(self.env.clone());
+        replica.env_removed = self.env_removed.clone();
+        replica.health_url = self.health_url.clone();
+        replica
+    }
+
     /// Variables of this process's environment the child does not inherit.
     pub fn without_env(mut self, keys: &[&str]) -> Self {
         self.env_removed
