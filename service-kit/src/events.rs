@@ -177,6 +177,11 @@ pub async fn publish_in(
     match acked {
         Ok(ack) => {
             span.record("messaging.nats.stream.sequence", ack.sequence as i64);
+            if ack.duplicate {
+                // Dropped by the stream's duplicate window: the copy it holds is the one
+                // consumed, so this publish has no consumer of its own (tracecheck knows).
+                span.set_attribute("messaging.nats.duplicate", true);
+            }
             Ok(())
         }
         Err(error) => {

@@ -482,6 +482,8 @@ pub fn checked_trace(spans: &[SpanRecord]) -> tracecheck::Trace {
                 duration_us: span.duration_nanos() / 1_000,
                 error: span.status == StatusCode::Error,
                 http: span.attributes.contains_key("http.request.method"),
+                duplicate: span.attributes.get("messaging.nats.duplicate")
+                    == Some(&serde_json::Value::Bool(true)),
             })
             .collect(),
     }

@@ -38,6 +38,10 @@ pub struct Span {
     pub error: bool,
     /// Whether the span is an outgoing HTTP call (it has `http.request.method`).
     pub http: bool,
+    /// Whether the span is a publish the stream dropped as a copy of a message it already holds
+    /// (`messaging.nats.duplicate`): a redelivered event announced again, on purpose with the
+    /// same message id. The first copy is the one consumed; this one has nothing to join.
+    pub duplicate: bool,
 }
 
 /// The spans of one trace.
@@ -82,6 +86,7 @@ impl Trace {
                     error: span.tag("error") == Some(&Value::Bool(true))
                         || span.tag("otel.status_code").and_then(Value::as_str) == Some("ERROR"),
                     http: span.tag("http.request.method").is_some(),
+                    duplicate: span.tag("messaging.nats.duplicate") == Some(&Value::Bool(true)),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -145,10 +150,12 @@ impl Trace {
                     span.service, span.operation
                 )),
                 // A failed publish attempt has nothing to join; the retry that succeeded does.
-                Some("producer") if !span.error && !joined("consumer") => problems.push(format!(
-                    "unjoined message: {} {} has no CONSUMER child",
-                    span.service, span.operation
-                )),
+                Some("producer") if !span.error && !span.duplicate && !joined("consumer") => {
+                    problems.push(format!(
+                        "unjoined message: {} {} has no CONSUMER child",
+                        span.service, span.operation
+                    ))
+                }
                 _ => {}
             }
         }

@@ -66,3 +66,30 @@ fn a_response_without_a_trace_is_an_error() {
     });
     assert!(Trace::from_response(&not_found).is_err());
 }
+
+#[test]
+fn a_publish_the_stream_dropped_as_a_duplicate_has_nothing_to_join() {
+    let path = format!("{}/tests/fixtures/broken.json", env!("CARGO_MANIFEST_DIR"));
+    let mut body: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for span in body["data"][0]["spans"].as_array_mut().unwrap() {
+        if span["operationName"] == "publish orders.created" {
+            span["tags"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "key": "messaging.nats.duplicate", "type": "bool", "value": true
+                }));
+        }
+    }
+    let problems = Trace::from_response(&body)
+        .unwrap()
+        .problems(&["gateway", "order-service"]);
+    assert!(
+        problems.iter().all(|p| !p.starts_with("unjoined message")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.starts_with("unjoined call")),
+        "{problems:#?}"
+    );
+}
