@@ -38,12 +38,24 @@ pub struct Options {
     /// Root sampling ratio of the traced side (`OTEL_TRACES_SAMPLER_ARG`).
     #[arg(long, default_value_t = 1.0)]
     pub sample_ratio: f64,
+    /// A variable for the traced side's services, `KEY=VALUE` (repeatable): measure exporter
+    /// settings such as `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` or `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
+    #[arg(long = "traced-env", value_parser = key_value)]
+    pub traced_env: Vec<(String, String)>,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Run the service binaries in this folder instead of building them.
     #[arg(long, env = "STACK_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
+}
+
+/// `KEY=VALUE`, for `--traced-env`.
+fn key_value(arg: &str) -> Result<(String, String), String> {
+    arg.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got {arg:?}"))
 }
 
 /// Requests each side gets before measuring: connections, caches and JIT-free warm paths.
@@ -88,14 +100,17 @@ pub async fn run(options: Options) -> Result<(), String> {
         Side::start(
             "untraced",
             &binaries,
-            &[("OTEL_SDK_DISABLED", "true".into())],
+            &[("OTEL_SDK_DISABLED".to_owned(), "true".to_owned())],
         )
         .await?,
-        Side::start(
-            "traced",
-            &binaries,
-            &[("OTEL_TRACES_SAMPLER_ARG", options.sample_ratio.to_string())],
-        )
+        Side::start("traced", &binaries, &{
+            let mut env = vec![(
+                "OTEL_TRACES_SAMPLER_ARG".to_owned(),
+                options.sample_ratio.to_string(),
+            )];
+            env.extend(options.traced_env.iter().cloned());
+            env
+        })
         .await?,
     ];
     let mut runs = Vec::new();

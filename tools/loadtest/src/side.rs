@@ -44,7 +44,7 @@ impl Side {
     pub(crate) async fn start(
         name: &'static str,
         binaries: &HashMap<String, PathBuf>,
-        telemetry: &[(&str, String)],
+        telemetry: &[(String, String)],
     ) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         // Bounded far above what a run exports, so no trace is evicted before it is counted.
