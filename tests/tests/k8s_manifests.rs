@@ -246,21 +246,13 @@ fn every_workload_is_locked_down_probed_bounded_and_covered_by_a_disruption_budg
     }
 }
 
-/// The six services, by the names the contract gives them.
-const SERVICES: [&str; 6] = [
-    "gateway",
-    "user-service",
-    "auth-service",
-    "order-service",
-    "inventory-service",
-    "payment-service",
-];
-
 #[test]
 fn the_services_run_as_the_contract_says_with_the_secret_from_a_secret() {
     for overlay in OVERLAYS {
         let objects = objects(overlay);
-        for service in SERVICES {
+        // The six services, by the names and ports of the contract (stack's topology table).
+        for topology in e2e::SERVICES {
+            let (service, port) = (topology.name, topology.port);
             let kind = if service == "gateway" {
                 "Deployment"
             } else {
@@ -269,11 +261,6 @@ fn the_services_run_as_the_contract_says_with_the_secret_from_a_secret() {
             };
             let workload = named(objects, kind, service);
             let container = &containers(workload)[0];
-            let port = e2e::SERVICES
-                .iter()
-                .find(|s| s.name == service)
-                .unwrap()
-                .port;
             assert_eq!(
                 container["ports"][0]["containerPort"], port,
                 "{overlay} {service}"
