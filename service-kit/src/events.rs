@@ -255,9 +255,10 @@ pub trait Handler<E: Event>: Send + Sync + 'static {
 /// Delivery settings of a durable consumer, for a service's `Config` (`#[command(flatten)]`).
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct ConsumerSettings {
-    /// Deliveries of one event whose handling fails before it goes to `orders.dlq`. Transient
-    /// failures (the broker failing over) do not count: those events are retried until they go
-    /// through.
+    /// Deliveries of one event before a failure of its handling sends it to `orders.dlq`. A
+    /// transient failure (the broker failing over) never dead-letters an event: it is retried
+    /// until it goes through (its deliveries still count, so a real failure after many of them
+    /// dead-letters at once).
     #[arg(
         long = "consumer-max-deliver",
         env = "CONSUMER_MAX_DELIVER",
@@ -329,20 +330,21 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     async fn consume(&self, backoff: &mut Duration) -> Result<(), async_nats::Error> {
         let stream = self.jetstream.get_stream(STREAM).await?;
         let mut messages: pull::Stream = stream
-            .get_or_create_consumer(
-                self.durable,
-                pull::Config {
-                    durable_name: Some(self.durable.to_owned()),
-                    filter_subject: E::SUBJECT.to_owned(),
-                    ack_policy: AckPolicy::Explicit,
-                    ack_wait: self.settings.ack_wait,
-                    // Unlimited on the server: this side decides when an event is poison (see
-                    // `handle`), so an event is never dropped by a delivery limit while the
-                    // broker is failing over, nor after a dead-lettering that did not go through.
-                    max_deliver: -1,
-                    ..Default::default()
-                },
-            )
+            // Create or update: a durable made by an older version gets today's settings (the
+            // unlimited server-side delivery count above all; get-or-create would keep its old
+            // limit, and a transient failure at that limit would be neither retried nor
+            // dead-lettered). A change the server cannot apply fails here, loudly, and is retried.
+            .create_consumer(pull::Config {
+                durable_name: Some(self.durable.to_owned()),
+                filter_subject: E::SUBJECT.to_owned(),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: self.settings.ack_wait,
+                // Unlimited on the server: this side decides when an event is poison (see
+                // `handle`), so an event is never dropped by a delivery limit while the
+                // broker is failing over, nor after a dead-lettering that did not go through.
+                max_deliver: -1,
+                ..Default::default()
+            })
             .await?
             .stream()
             .expires(PULL_EXPIRES)
@@ -402,7 +404,11 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
                     // Again later; a transient failure waits longer each time (up to 10 s).
                     let attempts = u32::try_from(delivered.max(1)).unwrap_or(u32::MAX);
                     let delay = match error.transient {
-                        true => (self.settings.retry_delay * attempts).min(MAX_BACKOFF),
+                        true => self
+                            .settings
+                            .retry_delay
+                            .saturating_mul(attempts)
+                            .clamp(MIN_BACKOFF, MAX_BACKOFF),
                         false => self.settings.retry_delay,
                     };
                     message.ack_with(AckKind::Nak(Some(delay))).await

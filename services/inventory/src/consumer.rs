@@ -64,6 +64,14 @@ impl Handler<OrderCreated> for SellStock {
         };
         events::publish(&self.jetstream, &fulfilled)
             .await
-            .map_err(|error| HandlerError::transient("publish_failed", error))
+            .map_err(|error| {
+                use async_nats::jetstream::context::PublishErrorKind::{MaxPayloadExceeded, Other};
+                match error.kind() {
+                    // The message itself cannot be stored: retrying will not change that.
+                    MaxPayloadExceeded | Other => HandlerError::new("publish_failed", error),
+                    // The broker timing out, failing over, or not having the stream yet.
+                    _ => HandlerError::transient("publish_failed", error),
+                }
+            })
     }
 }

@@ -71,9 +71,11 @@ pub async fn run(options: Options) -> Result<(), String> {
         );
     }
     if let Some(rate) = options.rate
-        && !(rate > 0.0 && options.duration > 0.0 && rate * options.duration >= 1.0)
+        && !(rate > 0.0 && rate * options.duration / options.rounds as f64 >= 1.0)
     {
-        return Err("--rate and --duration must be positive, and make at least one request".into());
+        return Err(
+            "--rate and --duration must be positive and make at least one request per round".into(),
+        );
     }
     if !(0.0..=1.0).contains(&options.sample_ratio) {
         return Err("--sample-ratio must be between 0 and 1".into());

@@ -182,6 +182,7 @@ impl Side {
         let (traces, complete, gateway_requests) = store.with_traces(|traces| {
             traces.fold((0, 0, 0), |(all, complete, gateway), trace| {
                 let problems = otlp_receiver::checked_trace(trace).problems(&[]);
+                // Distinct span ids: an export retried after a timeout may arrive twice.
                 let requests = trace
                     .iter()
                     .filter(|span| {
@@ -189,7 +190,9 @@ impl Side {
                             && span.kind == otlp_receiver::SpanKind::Server
                             && crate::workload::KINDS.contains(&span.name.as_str())
                     })
-                    .count();
+                    .map(|span| span.span_id.as_str())
+                    .collect::<std::collections::HashSet<_>>()
+                    .len();
                 (
                     all + 1,
                     complete + usize::from(problems.is_empty()),

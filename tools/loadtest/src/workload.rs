@@ -116,7 +116,8 @@ pub(crate) async fn run_open(
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due).await;
         let (http, base) = (http.clone(), base.to_owned());
-        let customer = customers[i % customers.len()].clone();
+        // Customers in turn per cycle of the mix, so each sends every kind of request.
+        let customer = customers[(i / KINDS.len()) % customers.len()].clone();
         tasks.spawn(
             async move { request(&http, &base, &customer, first + i, due.into_std()).await },
         );

@@ -16,10 +16,11 @@ const COUNT: u16 = 12_000;
 /// stacks in parallel), and outside the range the kernel hands out on its own.
 pub fn unused_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Each process starts somewhere else: the pid scattered over the range (Fibonacci hashing),
-    // so processes started together — whose pids are neighbours — do not walk the same ports.
-    let scattered = std::process::id().wrapping_mul(2_654_435_769);
-    let start = (scattered % u32::from(COUNT)) as u16;
+    // Each process starts somewhere else: the pid scattered over the range by Fibonacci hashing
+    // (the product's high bits, scaled to the range), so processes started together — whose
+    // pids are neighbours — start thousands of ports apart and do not walk the same ones.
+    let scattered = u64::from(std::process::id().wrapping_mul(0x9E37_79B9));
+    let start = ((scattered * u64::from(COUNT)) >> 32) as u16;
     for _ in 0..COUNT {
         let step = NEXT.fetch_add(1, Ordering::Relaxed) % COUNT;
         let port = FIRST + (start + step) % COUNT;
