@@ -98,8 +98,12 @@ pub enum Admission {
         /// The state change admitting it caused (open → half-open).
         transition: Option<Transition>,
     },
-    /// No: the circuit is open (or half-open with its probe under way).
-    Refused,
+    /// No: the circuit is open, or half-open with its probe under way (`state` says which,
+    /// decided under the same lock as the refusal).
+    Refused {
+        /// `Open` or `HalfOpen`.
+        state: CircuitState,
+    },
 }
 
 /// One circuit.
@@ -148,7 +152,9 @@ impl CircuitBreaker {
                 probe: false,
                 transition: None,
             },
-            State::Open { until } if now < until => Admission::Refused,
+            State::Open { until } if now < until => Admission::Refused {
+                state: CircuitState::Open,
+            },
             State::Open { .. } => {
                 *state = State::HalfOpen { probing: true };
                 Admission::Allowed {
@@ -156,7 +162,9 @@ impl CircuitBreaker {
                     transition: Some((CircuitState::Open, CircuitState::HalfOpen)),
                 }
             }
-            State::HalfOpen { probing: true } => Admission::Refused,
+            State::HalfOpen { probing: true } => Admission::Refused {
+                state: CircuitState::HalfOpen,
+            },
             State::HalfOpen { probing: false } => {
                 *state = State::HalfOpen { probing: true };
                 Admission::Allowed {
@@ -246,8 +254,18 @@ mod tests {
             Some((CircuitState::Closed, CircuitState::Open))
         );
         assert_eq!(cb.state(), CircuitState::Open);
-        assert_eq!(cb.admit(now), Admission::Refused);
-        assert_eq!(cb.admit(now + OPEN_FOR / 2), Admission::Refused);
+        assert_eq!(
+            cb.admit(now),
+            Admission::Refused {
+                state: CircuitState::Open
+            }
+        );
+        assert_eq!(
+            cb.admit(now + OPEN_FOR / 2),
+            Admission::Refused {
+                state: CircuitState::Open
+            }
+        );
     }
 
     #[test]
@@ -274,7 +292,13 @@ mod tests {
                 transition: Some((CircuitState::Open, CircuitState::HalfOpen))
             }
         );
-        assert_eq!(cb.admit(later), Admission::Refused, "one probe at a time");
+        assert_eq!(
+            cb.admit(later),
+            Admission::Refused {
+                state: CircuitState::HalfOpen
+            },
+            "one probe at a time"
+        );
         assert_eq!(
             cb.record(true, later),
             Some((CircuitState::HalfOpen, CircuitState::Closed))
@@ -292,7 +316,10 @@ mod tests {
             cb.record(false, start + OPEN_FOR),
             Some((CircuitState::HalfOpen, CircuitState::Open))
         );
-        assert_eq!(cb.admit(start + OPEN_FOR), Admission::Refused);
+        assert!(matches!(
+            cb.admit(start + OPEN_FOR),
+            Admission::Refused { .. }
+        ));
         assert!(allowed(cb.admit(start + OPEN_FOR * 2)));
     }
 
@@ -337,7 +364,7 @@ mod tests {
         assert_eq!(
             admissions
                 .iter()
-                .filter(|a| **a == Admission::Refused)
+                .filter(|a| matches!(a, Admission::Refused { .. }))
                 .count(),
             callers - 1
         );

@@ -225,16 +225,21 @@ impl Downstream {
                 .await
                 .0;
         };
-        let admitted_in = breaker.state();
+        // The state each outcome is labelled with is the one the decision was taken in: only a
+        // closed circuit lets an ordinary call through, only a half-open one a probe.
         match breaker.admit(Instant::now()) {
-            Admission::Refused => Err(self.refuse(admitted_in)),
+            Admission::Refused { state } => Err(self.refuse(state)),
             Admission::Allowed {
                 probe: false,
                 transition,
             } => {
                 let (result, span) = self
-                    .send_traced(template, request, attributes, Some(admitted_in))
+                    .send_traced(template, request, attributes, Some(CircuitState::Closed))
                     .await;
+                if never_sent(&result) {
+                    // Nothing reached the callee: its breaker has nothing to learn.
+                    return result;
+                }
                 span.in_scope(|| record_transition(transition));
                 let transition = breaker.record(succeeded(&result), Instant::now());
                 span.in_scope(|| {
@@ -287,6 +292,10 @@ impl Downstream {
             let (result, _) = self
                 .send_traced(template, request, attributes, Some(CircuitState::HalfOpen))
                 .await;
+            if never_sent(&result) {
+                // Not a probe after all: the guard hands it back for the next call.
+                return result;
+            }
             guard.disarm();
             let success = succeeded(&result);
             if !success {
@@ -344,6 +353,12 @@ impl Downstream {
             (Err(source), span) => (Err(ClientError::from_reqwest(self.service, source)), span),
         }
     }
+}
+
+/// Whether the request could not even be built (a malformed URL or header): a mistake here, not
+/// an outcome of the callee's.
+fn never_sent(result: &Result<TracedResponse, ClientError>) -> bool {
+    matches!(result, Err(ClientError::Unavailable { source, .. }) if source.is_builder())
 }
 
 /// Whether a call's outcome shows the callee up (see [`counts_as_outage`]).
@@ -494,6 +509,31 @@ mod tests {
             assert!(!counts_as_outage(status, &own), "{status}");
             assert!(!counts_as_outage(status, &relayed), "{status}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_leaves_the_breaker_alone() {
+        let downstream = Downstream::new(
+            "payment-service",
+            "http://127.0.0.1:9",
+            Duration::from_secs(1),
+        )
+        .with_circuit_breaker(BreakerConfig {
+            failure_threshold: 1,
+            open_for: Duration::from_secs(60),
+        });
+        for _ in 0..3 {
+            // A header name with a newline: reqwest refuses to build the request.
+            let request = downstream
+                .request(reqwest::Method::GET, "/api/payments")
+                .header("bad\nname", "x");
+            let error = downstream.send("/api/payments", request).await.unwrap_err();
+            assert!(
+                matches!(error, ClientError::Unavailable { .. }),
+                "{error:?}"
+            );
+        }
+        assert_eq!(downstream.circuit_state(), Some(CircuitState::Closed));
     }
 
     #[test]
