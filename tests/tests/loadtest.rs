@@ -102,4 +102,34 @@ async fn loadtest_compares_a_traced_and_an_untraced_stack_under_the_same_load() 
     assert_eq!(report["mode"], "open");
     assert_eq!(report["rate_per_s"], 50.0);
     assert_honest(&report, 200);
+
+    // The span receiver gone for 3 s in the middle of the traced side's load (port closed,
+    // connections dropped), then back: no request fails, spans flow again, and the loss is
+    // shown, not hidden (what was sent while it was away is gone).
+    let report = loadtest(&[
+        "--rate",
+        "40",
+        "--duration",
+        "8",
+        "--rounds",
+        "1",
+        "--receiver-outage",
+        "3",
+    ])
+    .await;
+    assert_eq!(report["receiver_outage_s"], 3.0);
+    let traced = &report["traced"];
+    assert_eq!(traced["requests"], 320);
+    assert_eq!(traced["failed"], 0, "a receiver outage failed requests");
+    let (traces, complete) = (
+        traced["traces"].as_u64().unwrap(),
+        traced["complete_traces"].as_u64().unwrap(),
+    );
+    assert!(complete > 0, "no trace complete: spans never flowed again");
+    println!(
+        "receiver away 3 s: {complete} of {traces} traces complete, {} of {} requests seen by \
+         the gateway's spans",
+        traced["gateway_server_spans"],
+        320 + report["warm_up"].as_u64().unwrap()
+    );
 }

@@ -38,6 +38,11 @@ pub struct Options {
     /// Root sampling ratio of the traced side (`OTEL_TRACES_SAMPLER_ARG`).
     #[arg(long, default_value_t = 1.0)]
     pub sample_ratio: f64,
+    /// Takes the traced side's span receiver away for this many seconds, starting a second
+    /// into the first round's load (port closed, connections dropped), then brings it back:
+    /// requests must not fail; the report shows what was lost.
+    #[arg(long, default_value_t = 0.0)]
+    pub receiver_outage: f64,
     /// A variable for the traced side's services, `KEY=VALUE` (repeatable): measure exporter
     /// settings such as `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` or `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
     #[arg(long = "traced-env", value_parser = key_value)]
@@ -150,21 +155,36 @@ pub async fn run(options: Options) -> Result<(), String> {
             let (side, run) = (&sides[index], &mut runs[index]);
             let cpu_before = side.cpu_time();
             let started = Instant::now();
-            let samples = match options.rate {
-                None => workload::run(&run.http, &side.gateway, &run.customers, first, count).await,
-                Some(rate) => {
-                    let window = Duration::from_secs_f64(options.duration / options.rounds as f64);
-                    workload::run_open(
-                        &run.http,
-                        &side.gateway,
-                        &run.customers,
-                        first,
-                        rate,
-                        window,
-                    )
-                    .await
+            let load = async {
+                match options.rate {
+                    None => {
+                        workload::run(&run.http, &side.gateway, &run.customers, first, count).await
+                    }
+                    Some(rate) => {
+                        let window =
+                            Duration::from_secs_f64(options.duration / options.rounds as f64);
+                        workload::run_open(
+                            &run.http,
+                            &side.gateway,
+                            &run.customers,
+                            first,
+                            rate,
+                            window,
+                        )
+                        .await
+                    }
                 }
             };
+            let outage = async {
+                if round == 0 && side.name == "traced" && options.receiver_outage > 0.0 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let away = Duration::from_secs_f64(options.receiver_outage);
+                    side.receiver_outage(away).await?;
+                }
+                Ok::<(), String>(())
+            };
+            let (samples, outage) = tokio::join!(load, outage);
+            outage?;
             let count = samples.len();
             let took = started.elapsed();
             run.busy += took;

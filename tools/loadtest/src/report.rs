@@ -108,6 +108,8 @@ pub(crate) struct Comparison {
     duration_s: Option<f64>,
     /// Requests each side got before the measured rounds (in `gateway_server_spans` too).
     warm_up: usize,
+    /// Seconds the traced side's span receiver was away during the first round.
+    receiver_outage_s: f64,
     rounds: usize,
     sample_ratio: f64,
     untraced: Figures,
@@ -162,6 +164,7 @@ impl Comparison {
             rate_per_s: options.rate,
             duration_s: options.rate.map(|_| options.duration),
             warm_up: crate::warm_up(options),
+            receiver_outage_s: options.receiver_outage,
             rounds: options.rounds,
             sample_ratio: options.sample_ratio,
             untraced,
@@ -200,6 +203,15 @@ impl fmt::Display for Comparison {
             self.rounds,
             self.sample_ratio * 100.0
         )?;
+        if self.receiver_outage_s > 0.0 {
+            writeln!(
+                f,
+                "The traced side's span receiver was away for {} s, a second into the first \
+                 round: spans its services could not export then are lost (incomplete traces \
+                 below); no request may fail.\n",
+                self.receiver_outage_s
+            )?;
+        }
         writeln!(
             f,
             "{:<42} {:>12} {:>12} {:>10}",

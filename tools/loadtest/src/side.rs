@@ -32,7 +32,10 @@ pub(crate) struct Memory {
 pub(crate) struct Side {
     pub(crate) name: &'static str,
     pub(crate) gateway: String,
-    receiver: Receiver,
+    /// `None` while it is away ([`Side::receiver_outage`]).
+    receiver: tokio::sync::Mutex<Option<Receiver>>,
+    receiver_addr: std::net::SocketAddr,
+    store: std::sync::Arc<otlp_receiver::SpanStore>,
     services: Vec<Process>,
     nats: Option<Process>,
     nats_url: String,
@@ -49,7 +52,7 @@ impl Side {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         // Bounded far above what a run exports, so no trace is evicted before it is counted.
         let store = std::sync::Arc::new(otlp_receiver::SpanStore::with_max_spans(50_000_000));
-        let receiver = Receiver::start_with(([127, 0, 0, 1], 0).into(), store)
+        let receiver = Receiver::start_with(([127, 0, 0, 1], 0).into(), store.clone())
             .await
             .map_err(|e| format!("starting the OTLP receiver: {e}"))?;
         let nats_port = stack::unused_port();
@@ -103,7 +106,9 @@ impl Side {
         Ok(Side {
             name,
             gateway: format!("http://127.0.0.1:{}", ports["gateway"]),
-            receiver,
+            receiver_addr: receiver.addr(),
+            receiver: tokio::sync::Mutex::new(Some(receiver)),
+            store,
             services,
             nats,
             nats_url,
@@ -128,6 +133,21 @@ impl Side {
                 Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second))
             })
             .sum()
+    }
+
+    /// Takes the span receiver away for `outage` — port closed, connections dropped, as a
+    /// collector being restarted — and brings it back on the same address, still counting.
+    pub(crate) async fn receiver_outage(&self, outage: Duration) -> Result<(), String> {
+        let mut receiver = self.receiver.lock().await;
+        if let Some(running) = receiver.take() {
+            running.stop().await;
+        }
+        tokio::time::sleep(outage).await;
+        let back = Receiver::start_with(self.receiver_addr, self.store.clone())
+            .await
+            .map_err(|e| format!("restarting the OTLP receiver: {e}"))?;
+        *receiver = Some(back);
+        Ok(())
     }
 
     /// The six services' resident memory, where `/proc` tells.
@@ -178,7 +198,7 @@ impl Side {
         if let Some(mut nats) = self.nats.take() {
             nats.kill();
         }
-        let store = self.receiver.store();
+        let store = &self.store;
         let (traces, complete, gateway_requests) = store.with_traces(|traces| {
             traces.fold((0, 0, 0), |(all, complete, gateway), trace| {
                 let problems = otlp_receiver::checked_trace(trace).problems(&[]);

@@ -71,6 +71,7 @@ pub struct Receiver {
     addr: SocketAddr,
     store: Arc<SpanStore>,
     task: JoinHandle<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Receiver {
@@ -86,12 +87,33 @@ impl Receiver {
         let app = router(store.clone())
             .merge(crate::grpc_router(store.clone()))
             .merge(crate::viewer_router(store.clone()));
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serve.await {
                 tracing::error!(%error, "OTLP receiver stopped");
             }
         });
-        Ok(Self { addr, store, task })
+        Ok(Self {
+            addr,
+            store,
+            task,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    /// Goes away as a restarted collector does: stops accepting, lets the exports in flight
+    /// finish, closes every connection, and returns once the port is free — exporters then find
+    /// nothing listening until a receiver is started on the same address again (with the store
+    /// this returns, to keep counting).
+    pub async fn stop(mut self) -> Arc<SpanStore> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.store.clone()
     }
 
     /// The address it listens on.
