@@ -12,6 +12,7 @@ mod trace;
 pub use ::stack::dotenv;
 pub use backends::{Backend, Collector, Jaeger};
 pub use nats::{NatsCluster, NatsServer};
+pub use process::start_backend;
 pub use proxy::DelayingProxy;
 pub use stack::{Reply, SERVICES, TestStack, binary};
 pub use trace::Trace;

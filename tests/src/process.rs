@@ -10,7 +10,7 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
 
 /// Starts the built backend `name` with `args`, its log under `dir`, and waits until
 /// `GET health_url` answers 2xx.
-pub(crate) async fn start_backend(
+pub async fn start_backend(
     name: &str,
     args: Vec<String>,
     health_url: String,

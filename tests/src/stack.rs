@@ -327,12 +327,7 @@ impl TestStack {
         }
         let response = request.send().await.expect("the gateway answers");
         let status = response.status().as_u16();
-        let trace_id = response
-            .headers()
-            .get("traceresponse")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split('-').nth(1))
-            .map(str::to_owned);
+        let trace_id = tracecheck::traceresponse_trace_id(response.headers());
         let proxy_status = response
             .headers()
             .get("proxy-status")

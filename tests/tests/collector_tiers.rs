@@ -38,24 +38,17 @@ fn config_map_file(name: &str) -> Value {
     serde_norway::from_str(&text).unwrap()
 }
 
-/// Starts `otelcol` with `config` (written under `dir`), healthy on `health`.
+/// Starts `otelcol` with `config` (written under `dir` as `name.yaml`), healthy on `health`.
 async fn collector(name: &str, config: &Value, health: u16, dir: &Path) -> Process {
     let file = dir.join(format!("{name}.yaml"));
     std::fs::write(&file, serde_norway::to_string(config).unwrap()).unwrap();
-    let binary = stack::backends::binary("otelcol").unwrap_or_else(|e| panic!("{e}"));
-    let mut process = Process::new(name, &binary, dir.join(format!("{name}.log")))
-        .args([
-            "--config".to_owned(),
-            file.display().to_string(),
-            // No metrics of its own: several collectors on one machine would fight over :8888.
-            "--set=service.telemetry.metrics.level=none".to_owned(),
-        ])
-        .health(format!("http://127.0.0.1:{health}/"));
-    process
-        .start(Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    process
+    let args = vec![
+        "--config".to_owned(),
+        file.display().to_string(),
+        // No metrics of its own: several collectors on one machine would fight over :8888.
+        "--set=service.telemetry.metrics.level=none".to_owned(),
+    ];
+    e2e::start_backend("otelcol", args, format!("http://127.0.0.1:{health}/"), dir).await
 }
 
 /// The gateway tier's config for gateway `index`: the ConfigMap's, on loopback ports, and with

@@ -261,13 +261,7 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
         .await
         .unwrap();
     assert_eq!(order.status(), 201);
-    let trace_id = order.headers()["traceresponse"]
-        .to_str()
-        .unwrap()
-        .split('-')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let trace_id = tracecheck::traceresponse_trace_id(order.headers()).expect("traceresponse");
 
     // Its trace, from the embedded viewer's Jaeger-compatible API, holds all six services.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -120,13 +120,7 @@ async fn one_address_guessing_over_many_names_is_throttled_and_cannot_pass_for_a
     let throttled = login(&guesser, &gateway, "user-3", "guess").await;
     assert_eq!(throttled.status(), 429);
     assert!(throttled.headers().contains_key("retry-after"));
-    let trace_id = throttled.headers()["traceresponse"]
-        .to_str()
-        .unwrap()
-        .split('-')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let trace_id = tracecheck::traceresponse_trace_id(throttled.headers()).expect("traceresponse");
 
     // Claiming another address in Forwarded changes nothing: the gateway sets it.
     let spoofed = guesser

@@ -453,13 +453,8 @@ impl Load {
             while !*stopped.borrow_and_update() {
                 tick.tick().await;
                 let response = http.get(&url).send().await.expect("the gateway answers");
-                let trace_id = response
-                    .headers()
-                    .get("traceresponse")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split('-').nth(1))
-                    .unwrap_or_default()
-                    .to_owned();
+                let trace_id =
+                    tracecheck::traceresponse_trace_id(response.headers()).unwrap_or_default();
                 answers.push((Instant::now(), response.status().as_u16(), trace_id));
             }
             answers

@@ -17,6 +17,18 @@ pub const ORDER_SERVICES: [&str; 6] = [
     "payment-service",
 ];
 
+/// The trace id named by an answer's `traceresponse` header (`00-<trace id>-<span id>-<flags>`),
+/// if it has one.
+pub fn traceresponse_trace_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get("traceresponse")?
+        .to_str()
+        .ok()?
+        .split('-')
+        .nth(1)
+        .map(str::to_owned)
+}
+
 /// One span, as Jaeger describes it.
 #[derive(Debug, Clone)]
 pub struct Span {

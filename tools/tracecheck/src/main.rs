@@ -144,12 +144,7 @@ async fn place_order(http: &reqwest::Client, gateway: &str) -> Result<String, St
         .await
         .map_err(|e| format!("order: {e}"))?;
     let status = response.status();
-    let trace_id = response
-        .headers()
-        .get("traceresponse")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split('-').nth(1))
-        .map(str::to_owned)
+    let trace_id = tracecheck::traceresponse_trace_id(response.headers())
         .ok_or("the gateway sent no traceresponse header")?;
     let body: Value = response.json().await.unwrap_or(Value::Null);
     println!("order placed: {status} {body}");
