@@ -9,6 +9,9 @@ ARG RUST_VERSION=1.95
 # cargo-chef computes a "recipe" of the workspace's dependencies, so they are built in a layer
 # of their own that stays cached until Cargo.toml or Cargo.lock change.
 FROM rust:${RUST_VERSION}-slim-bookworm AS chef
+# make: jemalloc, the services' allocator, is built from source (the slim image has gcc only).
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /app
 

@@ -10,6 +10,7 @@
 //! - [`db::connect`] opens a SQLite pool; [`db::query`] makes CLIENT spans for its calls.
 //! - [`events`] defines the events services exchange over NATS JetStream, publishes them and
 //!   runs durable consumers for them, with the trace context in the message headers.
+//! - The global allocator is jemalloc (the `ALLOCATOR` static below).
 
 mod application;
 pub mod bearer;
@@ -30,3 +31,10 @@ pub use client::{ClientError, Downstream, TracedResponse};
 pub use error::{ApiError, EXCERPT_CHARS, Json, Path, excerpt};
 pub use faults::Faults;
 pub use server::{ServerArgs, serve, serve_until, shutdown_signal};
+
+/// Every binary linking service-kit (the six services, and the tools and tests that start them
+/// in-process) allocates with jemalloc. Measured with the load tool against glibc's malloc: the
+/// services' memory about halves (auth-service's argon2 blocks went back to the system instead
+/// of staying in per-thread arenas: 125 MiB → 31 MiB) at the same or lower CPU per request.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -2,8 +2,10 @@
 //! reports figures for each. What it measures is printed for people to read, never asserted on
 //! (timings on a shared 2-core machine are noise); what is asserted is that the comparison is
 //! honest: every request answered and seen by the gateway (one SERVER span each, warm-up
-//! included), every trace complete, the traced side exported spans, the untraced side none — in
-//! the closed loop and in the open loop.
+//! included), every trace complete, no span dropped, the traced side exported spans, the
+//! untraced side none — in the closed loop and in the open loop; and under faults, that what is
+//! lost is counted (a span receiver away, a batch queue too small) and that a service sent
+//! SIGTERM finishes what it was serving and flushes its spans.
 
 use e2e::binary;
 use serde_json::Value;
@@ -59,7 +61,10 @@ fn assert_honest(report: &Value, requests: u64) {
                 figures["service_peak_rss_mib"].as_f64().unwrap(),
             );
             assert!(0.0 < one && one < all, "{side}: {one} of {all}");
+            let each = figures["peak_rss_mib_by_service"].as_object().unwrap();
+            assert_eq!(each.len(), 6, "{side}: {each:?}");
         }
+        assert_eq!(figures["spans_dropped"], 0, "{side}: no span dropped");
     }
     assert_eq!(
         report["untraced"]["spans_exported"], 0,
@@ -132,4 +137,64 @@ async fn loadtest_compares_a_traced_and_an_untraced_stack_under_the_same_load() 
         traced["gateway_server_spans"],
         320 + report["warm_up"].as_u64().unwrap()
     );
+
+    // A batch queue of 8 spans cannot hold a request's spans between exports: the services say
+    // how many they dropped (their SDKs log it on exit), and every request whose gateway span
+    // did not arrive is among them.
+    let report = loadtest(&[
+        "--rate",
+        "40",
+        "--duration",
+        "4",
+        "--rounds",
+        "1",
+        "--traced-env",
+        "OTEL_BSP_MAX_QUEUE_SIZE=8",
+    ])
+    .await;
+    let traced = &report["traced"];
+    let dropped = traced["spans_dropped"].as_u64().unwrap();
+    let missing = 160 + report["warm_up"].as_u64().unwrap()
+        - traced["gateway_server_spans"].as_u64().unwrap();
+    assert!(dropped > 0, "a queue of 8 dropped nothing: {traced}");
+    assert!(
+        missing <= dropped,
+        "{missing} gateway spans missing, {dropped} counted dropped"
+    );
+    assert_eq!(report["untraced"]["spans_dropped"], 0);
+
+    // inventory-service sent SIGTERM mid-run while every request keeps it busy for 300 ms (a
+    // per-request fault in the baggage): it stops taking connections, finishes the requests it
+    // was serving — each answered 2xx, each trace complete, so its spans were flushed on the way
+    // out — and is started again.
+    let report = loadtest(&[
+        "--rate",
+        "40",
+        "--duration",
+        "6",
+        "--rounds",
+        "1",
+        "--sigterm",
+        "inventory-service",
+        "--baggage",
+        "fault.inventory-service=slow:300",
+    ])
+    .await;
+    let restart = &report["traced"]["restart"];
+    assert_eq!(restart["service"], "inventory-service");
+    assert_eq!(restart["exited_gracefully"], true, "{restart}");
+    let served = restart["served_at_signal"].as_u64().unwrap();
+    assert!(served > 0, "nothing in flight at the signal: {restart}");
+    assert_eq!(
+        restart["served_at_signal_ok"].as_u64(),
+        Some(served),
+        "{restart}"
+    );
+    assert_eq!(
+        restart["served_at_signal_complete_traces"].as_u64(),
+        Some(served),
+        "{restart}"
+    );
+    assert!(restart["drain_ms"].as_f64().unwrap() <= restart["away_ms"].as_f64().unwrap());
+    assert!(report["untraced"]["restart"].is_null());
 }

@@ -43,16 +43,37 @@ pub struct Options {
     /// requests must not fail; the report shows what was lost.
     #[arg(long, default_value_t = 0.0)]
     pub receiver_outage: f64,
+    /// Sends this traced service SIGTERM a second into the first round's load, waits for it to
+    /// exit and starts it again: the requests it had in flight must finish, and their traces
+    /// arrive complete (its spans flushed on the way out); the report counts what failed while it
+    /// was away. CPU per request is not measured on that side then.
+    #[arg(long, value_parser = service_name)]
+    pub sigterm: Option<String>,
     /// A variable for the traced side's services, `KEY=VALUE` (repeatable): measure exporter
     /// settings such as `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` or `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
     #[arg(long = "traced-env", value_parser = key_value)]
     pub traced_env: Vec<(String, String)>,
+    /// A W3C `baggage` header sent with every request to both sides, e.g. per-request faults:
+    /// `fault.inventory-service=slow:200` keeps requests in flight there for `--sigterm`.
+    #[arg(long)]
+    pub baggage: Option<String>,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Run the service binaries in this folder instead of building them.
     #[arg(long, env = "STACK_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
+}
+
+/// One of the six services, for `--sigterm`.
+fn service_name(arg: &str) -> Result<String, String> {
+    stack::topology::names()
+        .find(|name| *name == arg)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            let names: Vec<_> = stack::topology::names().collect();
+            format!("expected one of {}", names.join(", "))
+        })
 }
 
 /// `KEY=VALUE`, for `--traced-env`.
@@ -122,7 +143,14 @@ pub async fn run(options: Options) -> Result<(), String> {
     ];
     let mut runs = Vec::new();
     for side in &sides {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(baggage) = &options.baggage {
+            let value = reqwest::header::HeaderValue::from_str(baggage)
+                .map_err(|e| format!("--baggage: {e}"))?;
+            headers.insert("baggage", value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .pool_max_idle_per_host(options.concurrency)
             .timeout(Duration::from_secs(30))
             .build()
@@ -142,6 +170,7 @@ pub async fn run(options: Options) -> Result<(), String> {
             samples: Vec::with_capacity(options.requests),
             busy: Duration::ZERO,
             cpu: Some(Duration::ZERO),
+            restart: None,
         });
     }
 
@@ -175,21 +204,38 @@ pub async fn run(options: Options) -> Result<(), String> {
                     }
                 }
             };
+            let faulted = round == 0 && side.name == "traced";
             let outage = async {
-                if round == 0 && side.name == "traced" && options.receiver_outage > 0.0 {
+                if faulted && options.receiver_outage > 0.0 {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     let away = Duration::from_secs_f64(options.receiver_outage);
                     side.receiver_outage(away).await?;
                 }
                 Ok::<(), String>(())
             };
-            let (samples, outage) = tokio::join!(load, outage);
+            let restart = async {
+                match (&options.sigterm, faulted) {
+                    (Some(service), true) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        side.restart(service)
+                            .await
+                            .map(|r| Some((service.clone(), r)))
+                    }
+                    _ => Ok(None),
+                }
+            };
+            let (samples, outage, restart) = tokio::join!(load, outage, restart);
             outage?;
+            if let Some(restart) = restart? {
+                run.restart = Some(restart);
+            }
             let count = samples.len();
             let took = started.elapsed();
             run.busy += took;
-            run.cpu = match (run.cpu, cpu_before, side.cpu_time()) {
-                (Some(total), Some(before), Some(after)) => {
+            run.cpu = match (run.cpu, cpu_before, side.cpu_time(), &run.restart) {
+                // A restarted process's CPU time starts again from zero.
+                (_, _, _, Some(_)) => None,
+                (Some(total), Some(before), Some(after), None) => {
                     Some(total + after.saturating_sub(before))
                 }
                 _ => None,
@@ -210,13 +256,15 @@ pub async fn run(options: Options) -> Result<(), String> {
     let mut figures = Vec::new();
     for ((side, run), memory) in sides.into_iter().zip(runs).zip(memory) {
         let name = side.name;
-        let exported = side.stop().await;
+        let restart = run.restart.as_ref().map(|(s, r)| (s.as_str(), *r));
+        let exported = side.stop(restart).await;
         figures.push(report::Figures::new(
             name,
             &run.samples,
             run.busy,
             run.cpu,
             memory,
+            run.restart,
             exported,
         ));
     }
@@ -239,4 +287,6 @@ struct Run {
     samples: Vec<Sample>,
     busy: Duration,
     cpu: Option<Duration>,
+    /// `--sigterm`: which service, and when.
+    restart: Option<(String, side::Restart)>,
 }

@@ -54,12 +54,93 @@ pub(crate) struct Figures {
     peak_rss_mib: Option<f64>,
     /// The largest peak of one service.
     service_peak_rss_mib: Option<f64>,
+    /// Each service's peak.
+    peak_rss_mib_by_service: BTreeMap<&'static str, f64>,
     spans_exported: usize,
+    /// Spans the services' batch processors dropped (queue full), as they reported on exit.
+    spans_dropped: u64,
     /// Traces the receiver got, and those complete by tracecheck's rules.
     traces: usize,
     complete_traces: usize,
     /// The gateway's SERVER spans for the load's requests (warm-up included).
     gateway_server_spans: usize,
+    /// `--sigterm`: what happened around the restart.
+    restart: Option<RestartFigures>,
+}
+
+/// A service sent SIGTERM mid-run and started again, as the requests saw it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RestartFigures {
+    service: String,
+    /// It exited by itself (drained, flushed) within the grace period rather than being killed.
+    exited_gracefully: bool,
+    /// From the signal to its exit, and to its being healthy again.
+    drain_ms: f64,
+    away_ms: f64,
+    /// Requests sent before the signal and answered after it, and how many failed: the
+    /// clients' view, which includes requests that had not reached the service yet.
+    in_flight: usize,
+    in_flight_failed: usize,
+    /// Requests the service itself was serving at the signal (its SERVER span open), how many
+    /// were answered 2xx, and how many of their traces arrived complete.
+    served_at_signal: usize,
+    served_at_signal_ok: usize,
+    served_at_signal_complete_traces: usize,
+    /// Requests sent while it was away (signal to healthy), and how many of them failed.
+    sent_while_away: usize,
+    failed_while_away: usize,
+    /// Failed requests sent once it was back.
+    failed_after: usize,
+}
+
+impl RestartFigures {
+    fn new(
+        (service, restart): (String, crate::side::Restart),
+        samples: &[Sample],
+        exported: &crate::side::Exported,
+    ) -> Self {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let in_flight: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.started < restart.signalled && s.started + s.latency > restart.signalled)
+            .collect();
+        let served: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| {
+                s.trace_id
+                    .as_ref()
+                    .is_some_and(|id| exported.served_at_signal.contains(id))
+            })
+            .collect();
+        let away: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| (restart.signalled..restart.back).contains(&s.started))
+            .collect();
+        RestartFigures {
+            service,
+            exited_gracefully: restart.exited_gracefully,
+            drain_ms: ms(restart.exited - restart.signalled),
+            away_ms: ms(restart.back - restart.signalled),
+            in_flight: in_flight.len(),
+            in_flight_failed: in_flight.iter().filter(|s| !s.ok).count(),
+            served_at_signal: served.len(),
+            served_at_signal_ok: served.iter().filter(|s| s.ok).count(),
+            served_at_signal_complete_traces: served
+                .iter()
+                .filter(|s| {
+                    s.trace_id
+                        .as_ref()
+                        .is_some_and(|id| exported.complete_ids.contains(id))
+                })
+                .count(),
+            sent_while_away: away.len(),
+            failed_while_away: away.iter().filter(|s| !s.ok).count(),
+            failed_after: samples
+                .iter()
+                .filter(|s| s.started >= restart.back && !s.ok)
+                .count(),
+        }
+    }
 }
 
 impl Figures {
@@ -69,6 +150,7 @@ impl Figures {
         busy: Duration,
         cpu: Option<Duration>,
         memory: Option<crate::side::Memory>,
+        restart: Option<(String, crate::side::Restart)>,
         exported: crate::side::Exported,
     ) -> Self {
         let mut latency_ms =
@@ -86,10 +168,17 @@ impl Figures {
             throughput_per_s: requests as f64 / busy.as_secs_f64().max(f64::EPSILON),
             latency_ms,
             cpu_us_per_request: cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64),
-            rss_mib: memory.map(|m| mib(m.rss)),
-            peak_rss_mib: memory.map(|m| mib(m.peak)),
-            service_peak_rss_mib: memory.map(|m| mib(m.largest_peak)),
+            rss_mib: memory.as_ref().map(|m| mib(m.rss)),
+            peak_rss_mib: memory.as_ref().map(|m| mib(m.peak)),
+            service_peak_rss_mib: memory.as_ref().map(|m| mib(m.largest_peak)),
+            peak_rss_mib_by_service: memory
+                .iter()
+                .flat_map(|m| &m.peaks)
+                .map(|&(name, kib)| (name, mib(kib)))
+                .collect(),
+            restart: restart.map(|r| RestartFigures::new(r, samples, &exported)),
             spans_exported: exported.spans,
+            spans_dropped: exported.dropped,
             traces: exported.traces,
             complete_traces: exported.complete,
             gateway_server_spans: exported.gateway_requests,
@@ -291,10 +380,25 @@ impl fmt::Display for Comparison {
             t.service_peak_rss_mib,
             ratio(t.service_peak_rss_mib, u.service_peak_rss_mib),
         )?;
+        for (service, traced) in &t.peak_rss_mib_by_service {
+            let untraced = u.peak_rss_mib_by_service.get(service).copied();
+            row(
+                f,
+                &format!("  {service} peak (MiB)"),
+                untraced,
+                Some(*traced),
+                ratio(Some(*traced), untraced),
+            )?;
+        }
         writeln!(
             f,
             "{:<42} {:>12} {:>12}",
             "spans exported", u.spans_exported, t.spans_exported
+        )?;
+        writeln!(
+            f,
+            "{:<42} {:>12} {:>12}",
+            "spans dropped (batch queue full)", u.spans_dropped, t.spans_dropped
         )?;
         writeln!(
             f,
@@ -314,6 +418,34 @@ impl fmt::Display for Comparison {
             f,
             "{:<42} {:>12} {:>12}",
             "failed requests", u.failed, t.failed
-        )
+        )?;
+        if let Some(r) = &t.restart {
+            write!(
+                f,
+                "\n\n{} (traced side) was sent SIGTERM a second into the first round: it {} \
+                 {:.0} ms later and was healthy again {:.0} ms after the signal.\n\
+                 requests it was serving at the signal: {}, answered 2xx: {}, traces complete: \
+                 {}\n\
+                 requests in flight between client and services at the signal: {}, failed: {}\n\
+                 requests sent while it was away: {}, failed: {}; failed after it was back: {}",
+                r.service,
+                if r.exited_gracefully {
+                    "exited by itself"
+                } else {
+                    "did not exit and was killed"
+                },
+                r.drain_ms,
+                r.away_ms,
+                r.served_at_signal,
+                r.served_at_signal_ok,
+                r.served_at_signal_complete_traces,
+                r.in_flight,
+                r.in_flight_failed,
+                r.sent_while_away,
+                r.failed_while_away,
+                r.failed_after,
+            )?;
+        }
+        Ok(())
     }
 }

@@ -4,10 +4,14 @@
 
 use otlp_receiver::Receiver;
 use stack::process::Process;
-use std::{collections::HashMap, path::PathBuf, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 /// What one side's services exported.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Exported {
     pub(crate) spans: usize,
     pub(crate) traces: usize,
@@ -15,10 +19,18 @@ pub(crate) struct Exported {
     /// The gateway's SERVER spans of the load's kinds of request: with every trace sampled, one
     /// per request the load tool counted, or its figures are not from real requests.
     pub(crate) gateway_requests: usize,
+    /// Spans the services' batch processors dropped because their queue was full, as each
+    /// logs when it shuts down (`BatchSpanProcessor.SpansDropped`).
+    pub(crate) dropped: u64,
+    /// The trace ids of the traces complete by tracecheck's rules.
+    pub(crate) complete_ids: std::collections::HashSet<String>,
+    /// With a restart: the traces in which the restarted service was serving (a SERVER span
+    /// open) when it was sent SIGTERM.
+    pub(crate) served_at_signal: std::collections::HashSet<String>,
 }
 
 /// The services' resident memory, in KiB.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Memory {
     /// All six now.
     pub(crate) rss: u64,
@@ -26,6 +38,22 @@ pub(crate) struct Memory {
     pub(crate) peak: u64,
     /// The largest one service's peak.
     pub(crate) largest_peak: u64,
+    /// Each service's peak.
+    pub(crate) peaks: Vec<(&'static str, u64)>,
+}
+
+/// A service sent SIGTERM mid-run and started again: when each step happened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Restart {
+    pub(crate) signalled: Instant,
+    /// The same moment on the clock span timestamps use.
+    pub(crate) signalled_unix_nano: u64,
+    /// Whether it exited by itself within the grace period (drained and flushed) rather than
+    /// being killed.
+    pub(crate) exited_gracefully: bool,
+    pub(crate) exited: Instant,
+    /// Healthy again.
+    pub(crate) back: Instant,
 }
 
 /// A running stack.
@@ -36,7 +64,8 @@ pub(crate) struct Side {
     receiver: tokio::sync::Mutex<Option<Receiver>>,
     receiver_addr: std::net::SocketAddr,
     store: std::sync::Arc<otlp_receiver::SpanStore>,
-    services: Vec<Process>,
+    /// Locked only while one is restarted ([`Side::restart`]).
+    services: Vec<(&'static str, tokio::sync::Mutex<Process>)>,
     nats: Option<Process>,
     nats_url: String,
     _dir: tempfile::TempDir,
@@ -95,10 +124,11 @@ impl Side {
                 .envs(env)
                 .health(format!("http://127.0.0.1:{}/healthz", ports[service]));
             process.spawn()?;
-            services.push(process);
+            services.push((service, tokio::sync::Mutex::new(process)));
         }
-        for process in &mut services {
+        for (_, process) in &mut services {
             process
+                .get_mut()
                 .wait_healthy(Duration::from_secs(60))
                 .await
                 .map_err(|e| format!("{name} side: {e}"))?;
@@ -116,15 +146,44 @@ impl Side {
         })
     }
 
-    fn pids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.services.iter().filter_map(Process::pid)
+    /// The running services' process ids, by name (one being restarted is left out).
+    fn pids(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+        self.services
+            .iter()
+            .filter_map(|(name, process)| Some((*name, process.try_lock().ok()?.pid()?)))
+    }
+
+    /// Sends `service` SIGTERM — it stops taking connections, finishes the requests in flight
+    /// and flushes its spans — waits for it to exit, and starts it again on the same port with
+    /// the same settings, as an orchestrator rolling it.
+    pub(crate) async fn restart(&self, service: &str) -> Result<Restart, String> {
+        let (_, process) = self
+            .services
+            .iter()
+            .find(|(name, _)| *name == service)
+            .ok_or_else(|| format!("no service {service:?} to restart"))?;
+        let mut process = process.lock().await;
+        let signalled = Instant::now();
+        let signalled_unix_nano = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let exited_gracefully = process.stop(Duration::from_secs(30)).await;
+        let exited = Instant::now();
+        process.start(Duration::from_secs(60)).await?;
+        Ok(Restart {
+            signalled,
+            signalled_unix_nano,
+            exited_gracefully,
+            exited,
+            back: Instant::now(),
+        })
     }
 
     /// CPU time the six services have used so far (user + system), where `/proc` tells.
     pub(crate) fn cpu_time(&self) -> Option<Duration> {
         let ticks_per_second = clock_ticks();
         self.pids()
-            .map(|pid| {
+            .map(|(_, pid)| {
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
                 // The fields after the command name, which is in parentheses and may hold spaces.
                 let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -153,8 +212,9 @@ impl Side {
     /// The six services' resident memory, where `/proc` tells.
     pub(crate) fn memory(&self) -> Option<Memory> {
         self.pids()
-            .map(|pid| {
+            .map(|(name, pid)| {
                 Some((
+                    name,
                     stack::status_kib(pid, "VmRSS")?,
                     stack::status_kib(pid, "VmHWM")?,
                 ))
@@ -164,13 +224,15 @@ impl Side {
                     rss: 0,
                     peak: 0,
                     largest_peak: 0,
+                    peaks: Vec::new(),
                 },
-                |sum, one| {
-                    one.map(|(rss, peak)| Memory {
-                        rss: sum.rss + rss,
-                        peak: sum.peak + peak,
-                        largest_peak: sum.largest_peak.max(peak),
-                    })
+                |mut sum, one| {
+                    let (name, rss, peak) = one?;
+                    sum.rss += rss;
+                    sum.peak += peak;
+                    sum.largest_peak = sum.largest_peak.max(peak);
+                    sum.peaks.push((name, peak));
+                    Some(sum)
                 },
             )
     }
@@ -178,7 +240,7 @@ impl Side {
     /// Stops the services with SIGTERM (they flush their spans) and returns what their OTLP
     /// receiver got: spans, traces, and the traces complete by tracecheck's rules (one root, no
     /// orphan, every call and message joined).
-    pub(crate) async fn stop(mut self) -> Exported {
+    pub(crate) async fn stop(mut self, restart: Option<(&str, Restart)>) -> Exported {
         // The last orders' events first: a side stopped mid-hop would count cut-off traces.
         if self.nats.is_some() {
             let durables = ["inventory", "order"];
@@ -189,19 +251,38 @@ impl Side {
                 eprintln!("WARNING: {} side: {error}", self.name);
             }
         }
-        for process in &self.services {
-            process.terminate();
+        for (_, process) in &mut self.services {
+            process.get_mut().terminate();
         }
-        for process in &mut self.services {
+        let mut dropped = 0;
+        for (_, process) in &mut self.services {
+            let process = process.get_mut();
             process.stop(Duration::from_secs(15)).await;
+            dropped += dropped_spans(&process.log());
         }
         if let Some(mut nats) = self.nats.take() {
             nats.kill();
         }
         let store = &self.store;
+        let mut complete_ids = std::collections::HashSet::new();
+        let mut served_at_signal = std::collections::HashSet::new();
         let (traces, complete, gateway_requests) = store.with_traces(|traces| {
             traces.fold((0, 0, 0), |(all, complete, gateway), trace| {
                 let problems = otlp_receiver::checked_trace(trace).problems(&[]);
+                if let (true, Some(span)) = (problems.is_empty(), trace.first()) {
+                    complete_ids.insert(span.trace_id.clone());
+                }
+                if let Some((service, restart)) = restart {
+                    let at = restart.signalled_unix_nano;
+                    if let Some(span) = trace.iter().find(|span| {
+                        span.service_name == service
+                            && span.kind == otlp_receiver::SpanKind::Server
+                            && span.start_time_unix_nano < at
+                            && span.end_time_unix_nano >= at
+                    }) {
+                        served_at_signal.insert(span.trace_id.clone());
+                    }
+                }
                 // Distinct span ids: an export retried after a timeout may arrive twice.
                 let requests = trace
                     .iter()
@@ -225,8 +306,23 @@ impl Side {
             traces,
             complete,
             gateway_requests,
+            dropped,
+            complete_ids,
+            served_at_signal,
         }
     }
+}
+
+/// The spans a service's batch processor says it dropped, from the JSON log lines the SDK
+/// writes at shutdown (`{"name":"BatchSpanProcessor.SpansDropped","dropped_span_count":N,…}`),
+/// summed over every start of the process.
+fn dropped_spans(log: &str) -> u64 {
+    log.lines()
+        .filter(|line| line.contains("BatchSpanProcessor.SpansDropped"))
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["name"] == "BatchSpanProcessor.SpansDropped")
+        .filter_map(|line| line["dropped_span_count"].as_u64())
+        .sum()
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`, asked once; 100 on

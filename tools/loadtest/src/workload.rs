@@ -21,11 +21,15 @@ pub(crate) const KINDS: [&str; 4] = [
 ];
 
 /// One timed request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Sample {
     pub(crate) kind: &'static str,
+    /// When it was sent (closed loop) or due (open loop).
+    pub(crate) started: Instant,
     pub(crate) latency: Duration,
     pub(crate) ok: bool,
+    /// From the answer's `traceresponse` header: the trace the request made.
+    pub(crate) trace_id: Option<String>,
 }
 
 /// A logged-in customer.
@@ -162,14 +166,20 @@ async fn request(
     if let Some(body) = body {
         builder = builder.json(&body);
     }
-    let ok = match builder.send().await {
-        // Read the whole body: the request is done when the answer is in.
-        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
-        Err(_) => false,
+    let (ok, trace_id) = match builder.send().await {
+        Ok(response) => {
+            let trace_id = tracecheck::traceresponse_trace_id(response.headers());
+            // Read the whole body: the request is done when the answer is in.
+            let ok = response.status().is_success() && response.bytes().await.is_ok();
+            (ok, trace_id)
+        }
+        Err(_) => (false, None),
     };
     Sample {
         kind,
+        started,
         latency: started.elapsed(),
         ok,
+        trace_id,
     }
 }

@@ -141,21 +141,22 @@ impl Process {
     }
 
     /// Stops it with SIGTERM, and SIGKILL if it is still running after `grace`, as `docker stop`
-    /// does.
-    pub async fn stop(&mut self, grace: Duration) {
+    /// does; true if it exited by itself (or was not running).
+    pub async fn stop(&mut self, grace: Duration) -> bool {
         self.terminate();
         let Some(mut child) = self.child.take() else {
-            return;
+            return true;
         };
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
-                return;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = child.kill();
         let _ = child.wait();
+        false
     }
 
     /// Kills it (SIGKILL): no draining, no flushing, as in a crash.
