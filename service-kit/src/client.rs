@@ -148,6 +148,16 @@ pub fn counts_as_outage(status: http::StatusCode, headers: &http::HeaderMap) -> 
 /// How long an idle pooled connection may be reused: below every service's header-read timeout.
 const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(2);
 
+/// The pauses before resending a call that got no answer because of the connection (see
+/// [`resendable`]): 350 ms in all, about what a service takes to restart. Each attempt is its own
+/// CLIENT span with `http.request.resend_count` (the HTTP semantic conventions' rule), and the
+/// breaker learns only the call's final outcome.
+const RESEND_DELAYS: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+];
+
 impl Downstream {
     /// A client for `service` at `base_url` whose requests give up after `timeout`.
     pub fn new(service: &'static str, base_url: impl Into<String>, timeout: Duration) -> Self {
@@ -311,7 +321,8 @@ impl Downstream {
         result
     }
 
-    /// The CLIENT span and its outcome (the span is returned on failure too, for breaker events).
+    /// The call's last CLIENT span and its outcome (the span is returned on failure too, for
+    /// breaker events). A call [`resendable`] is tried again after each of [`RESEND_DELAYS`].
     async fn send_traced(
         &self,
         template: &'static str,
@@ -319,7 +330,7 @@ impl Downstream {
         attributes: Vec<KeyValue>,
         circuit: Option<CircuitState>,
     ) -> (Result<TracedResponse, ClientError>, Span) {
-        let request = match request.build() {
+        let mut request = match request.build() {
             Ok(request) => request,
             Err(source) => {
                 return (
@@ -328,6 +339,34 @@ impl Downstream {
                 );
             }
         };
+        let mut resend_count = 0;
+        loop {
+            // A body that cannot be cloned (a stream) is sent once.
+            let next = request.try_clone();
+            let (result, span) = self
+                .attempt(template, request, attributes.clone(), circuit, resend_count)
+                .await;
+            let resend = resendable(&result, next.as_ref().map(reqwest::Request::method));
+            match (resend, next, RESEND_DELAYS.get(resend_count)) {
+                (true, Some(next), Some(delay)) => {
+                    tokio::time::sleep(*delay).await;
+                    request = next;
+                    resend_count += 1;
+                }
+                _ => return (result, span),
+            }
+        }
+    }
+
+    /// One attempt of a call: its CLIENT span and outcome.
+    async fn attempt(
+        &self,
+        template: &'static str,
+        request: reqwest::Request,
+        attributes: Vec<KeyValue>,
+        circuit: Option<CircuitState>,
+        resend_count: usize,
+    ) -> (Result<TracedResponse, ClientError>, Span) {
         let call = client::Call {
             template,
             peer_service: self.service,
@@ -336,6 +375,9 @@ impl Downstream {
         let annotate = |span: &Span| {
             if let Some(state) = circuit {
                 span.set_attribute("circuit_state", state.as_str());
+            }
+            if resend_count > 0 {
+                span.set_attribute("http.request.resend_count", resend_count as i64);
             }
             for KeyValue { key, value, .. } in attributes {
                 span.set_attribute(key, value);
@@ -359,6 +401,32 @@ impl Downstream {
 /// an outcome of the callee's.
 fn never_sent(result: &Result<TracedResponse, ClientError>) -> bool {
     matches!(result, Err(ClientError::Unavailable { source, .. }) if source.is_builder())
+}
+
+/// Whether a call that got no answer may be sent again: when no connection could be made
+/// (refused, no such host), for any method, since nothing was sent; and when the connection
+/// closed before an answer came — a kept-alive connection the callee closed as it began to shut
+/// down, say — only for an idempotent method (RFC 9110 §9.2.2), since the request may have been
+/// acted on. Never after a timeout, which already took its time.
+fn resendable(
+    result: &Result<TracedResponse, ClientError>,
+    method: Option<&reqwest::Method>,
+) -> bool {
+    let Err(ClientError::Unavailable { source, .. }) = result else {
+        return false;
+    };
+    let idempotent = method.is_some_and(|m| {
+        use reqwest::Method;
+        [
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::PUT,
+            Method::DELETE,
+        ]
+        .contains(m)
+    });
+    !source.is_timeout() && (source.is_connect() || (idempotent && source.is_request()))
 }
 
 /// Whether a call's outcome shows the callee up (see [`counts_as_outage`]).

@@ -1,6 +1,6 @@
 //! Propagation, sampling and a service's server stack as `service_kit::server::app` builds it
-//! (SERVER spans from shared-tracing, JSON errors from the kit), checked against the SDK's
-//! in-memory exporter.
+//! (SERVER spans from shared-tracing, JSON errors from the kit), and a downstream call resent
+//! while its callee restarts, checked against the SDK's in-memory exporter.
 
 use axum::{Router, body::Body, http::Request, http::StatusCode, routing::get};
 use opentelemetry::{
@@ -387,4 +387,162 @@ async fn health_probes_are_answered_but_not_traced() {
     assert_eq!(response.status(), StatusCode::OK);
     drop(response);
     assert!(harness.spans().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_resent_until_the_callee_is_back_each_attempt_a_client_span() {
+    let harness = Harness::new(1.0);
+    // A port no one listens on yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let downstream = service_kit::Downstream::new(
+        "inventory-service",
+        format!("http://127.0.0.1:{port}"),
+        std::time::Duration::from_secs(2),
+    )
+    .with_circuit_breaker(service_kit::BreakerConfig {
+        failure_threshold: 1,
+        open_for: std::time::Duration::from_secs(60),
+    });
+    // The callee comes up 120 ms later, as a restarted service does; the resends wait 50, 100
+    // and 200 ms.
+    let callee = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("binding the callee");
+        let router = Router::new().route("/api/stock", get(|| async { "ok" }));
+        axum::serve(listener, router).await.expect("serving");
+    });
+    let request = downstream.request(reqwest::Method::GET, "/api/stock");
+    let response = tracing::Instrument::instrument(
+        downstream.send("/api/stock", request),
+        tracing::info_span!("caller"),
+    )
+    .await
+    .expect("answered once the callee is back");
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    // One failure would have opened it: it learnt only the call's outcome.
+    assert_eq!(
+        downstream.circuit_state(),
+        Some(service_kit::CircuitState::Closed)
+    );
+    callee.abort();
+
+    let mut calls: Vec<SpanData> = harness
+        .spans()
+        .into_iter()
+        .filter(|s| s.span_kind == SpanKind::Client)
+        .collect();
+    calls.sort_by_key(|s| s.start_time);
+    assert!(calls.len() >= 2, "refused at least once: {calls:#?}");
+    let (last, refused) = calls.split_last().unwrap();
+    for (resend, call) in refused.iter().enumerate() {
+        assert_eq!(
+            attribute(call, "error.type"),
+            Some(&"connection_error".into())
+        );
+        assert!(call.events.iter().any(|e| e.name == "exception"));
+        let count = attribute(call, "http.request.resend_count");
+        match resend {
+            0 => assert_eq!(count, None),
+            n => assert_eq!(count, Some(&opentelemetry::Value::I64(n as i64))),
+        }
+        assert_eq!(call.span_context.trace_id(), last.span_context.trace_id());
+    }
+    assert_eq!(
+        attribute(last, "http.response.status_code"),
+        Some(&opentelemetry::Value::I64(200))
+    );
+    assert_eq!(
+        attribute(last, "http.request.resend_count"),
+        Some(&opentelemetry::Value::I64(refused.len() as i64))
+    );
+    assert_eq!(last.status, Status::Unset);
+}
+
+/// A callee that reads the first request and closes the connection without answering, as one
+/// shutting down does with a kept-alive connection, then answers every later one; returns its
+/// address and how many requests it has read.
+async fn closes_the_first_connection() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = vec![0; 4096];
+            let _ = socket.read(&mut head).await;
+            if seen.fetch_add(1, Ordering::SeqCst) > 0 {
+                let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        }
+    });
+    (address, requests)
+}
+
+#[tokio::test]
+async fn a_connection_closed_before_the_answer_is_resent_only_for_an_idempotent_method() {
+    use std::sync::atomic::Ordering;
+    let harness = Harness::new(1.0);
+    let downstream = |address: std::net::SocketAddr| {
+        service_kit::Downstream::new(
+            "inventory-service",
+            format!("http://{address}"),
+            std::time::Duration::from_secs(2),
+        )
+    };
+
+    // GET: the request may have reached the callee, but sending it again changes nothing.
+    let (address, requests) = closes_the_first_connection().await;
+    let inventory = downstream(address);
+    let request = inventory.request(reqwest::Method::GET, "/api/stock/widget");
+    let response = inventory
+        .send("/api/stock/{sku}", request)
+        .await
+        .expect("answered on the resend");
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+    let spans = harness.spans();
+    let mut gets: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name == "GET /api/stock/{sku}")
+        .collect();
+    gets.sort_by_key(|s| s.start_time);
+    assert_eq!(gets.len(), 2, "{gets:#?}");
+    assert_eq!(
+        attribute(gets[0], "error.type"),
+        Some(&"transport_error".into())
+    );
+    assert_eq!(
+        attribute(gets[1], "http.request.resend_count"),
+        Some(&opentelemetry::Value::I64(1))
+    );
+
+    // POST: it may have been acted on, so it is not sent again: the caller gets the error.
+    let (address, requests) = closes_the_first_connection().await;
+    let inventory = downstream(address);
+    let request = inventory.request(reqwest::Method::POST, "/api/reservations");
+    let error = inventory
+        .send("/api/reservations", request)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "transport_error", "{error:?}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    let posts = harness
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "POST /api/reservations")
+        .count();
+    assert_eq!(posts, 1);
 }

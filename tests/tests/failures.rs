@@ -241,7 +241,10 @@ async fn a_dead_payment_service_opens_the_circuit_and_a_probe_closes_it_after_re
     let token = stack.login("alice", "alice123").await;
     stack.kill_service("payment-service");
 
-    // Failures 1..3: connection refused, each an exception on the payment CLIENT span.
+    // Failures 1..3: connection refused. Nothing was sent, so each call is resent three times
+    // (50, 100, 200 ms later, in case the callee is only restarting): four CLIENT spans, each
+    // with its exception, the resends numbered; the breaker learns the call's outcome once, on
+    // the last attempt.
     for attempt in 1..=3 {
         let (status, body, trace_id) = order(&stack, &token, APPROVED, &[]).await;
         assert!(
@@ -249,17 +252,38 @@ async fn a_dead_payment_service_opens_the_circuit_and_a_probe_closes_it_after_re
             "attempt {attempt}: {status} {body}"
         );
         let trace = stack.wait_for(&trace_id, "the release", has_release).await;
-        let call = calls_to(&trace, "payment-service")[0];
-        let exception = call
-            .event("exception")
-            .unwrap_or_else(|| panic!("no exception:\n{}", trace.render()));
-        assert_eq!(exception.attributes["exception.type"], "connection_error");
-        assert!(
-            exception.attributes["exception.message"]
-                .as_str()
-                .unwrap()
-                .contains("onnection refused")
+        let mut calls = calls_to(&trace, "payment-service");
+        calls.sort_by_key(|c| c.start_time_unix_nano);
+        let resends: Vec<Option<i64>> = calls
+            .iter()
+            .map(|c| c.attr("http.request.resend_count").and_then(Value::as_i64))
+            .collect();
+        assert_eq!(
+            resends,
+            [None, Some(1), Some(2), Some(3)],
+            "{}",
+            trace.render()
         );
+        for call in &calls {
+            let exception = call
+                .event("exception")
+                .unwrap_or_else(|| panic!("no exception:\n{}", trace.render()));
+            assert_eq!(exception.attributes["exception.type"], "connection_error");
+            assert!(
+                exception.attributes["exception.message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("onnection refused")
+            );
+        }
+        assert!(
+            calls[..3]
+                .iter()
+                .all(|c| c.event("circuit_failure").is_none()),
+            "{}",
+            trace.render()
+        );
+        let call = calls[3];
         // The breaker's view of a call it let through rides on the CLIENT span: no span of its
         // own between the caller and the call.
         assert_eq!(
