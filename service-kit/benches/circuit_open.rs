@@ -78,8 +78,8 @@ async fn main() {
     let provider = SdkTracerProvider::builder()
         .with_span_processor(SimpleSpanProcessor::new(exporter.clone()))
         .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+    let subscriber =
+        tracing_subscriber::registry().with(shared_tracing::bridge(provider.tracer("bench")));
     let _guard = tracing::subscriber::set_default(subscriber);
     let traced_samples = refusals(&open).await;
     let traced = report("refused, traced (OTel SDK)", &traced_samples);

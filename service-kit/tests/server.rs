@@ -45,7 +45,7 @@ impl Harness {
             "0.0.0",
             SimpleSpanProcessor::new(exporter.clone()),
         );
-        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+        let layer = shared_tracing::bridge(provider.tracer("test"));
         let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
         Harness {
             exporter,

@@ -73,12 +73,7 @@ fn remote_parent(sampled: bool) -> Context {
 
 /// The subscriber a service installs (minus its log layer): the bridge with the same settings.
 fn bridged() -> Dispatch {
-    let layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer())
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        .with_filter(LevelFilter::INFO);
+    let layer = shared_tracing::bridge(tracer()).with_filter(LevelFilter::INFO);
     Dispatch::new(tracing_subscriber::registry().with(layer))
 }
 

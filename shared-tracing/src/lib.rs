@@ -24,4 +24,4 @@ pub mod trace_context;
 
 pub use limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, TruncatingProcessor};
 pub use settings::{SamplerKind, Settings};
-pub use telemetry::{InitError, TelemetryGuard, init, resource, sampler, tracer_provider};
+pub use telemetry::{InitError, TelemetryGuard, bridge, init, resource, sampler, tracer_provider};
