@@ -339,15 +339,19 @@ impl Downstream {
                 );
             }
         };
+        let idempotent = request.method().is_idempotent();
         let mut resend_count = 0;
         loop {
             // A body that cannot be cloned (a stream) is sent once.
             let next = request.try_clone();
             let (result, span) = self
-                .attempt(template, request, attributes.clone(), circuit, resend_count)
+                .attempt(template, request, &attributes, circuit, resend_count)
                 .await;
-            let resend = resendable(&result, next.as_ref().map(reqwest::Request::method));
-            match (resend, next, RESEND_DELAYS.get(resend_count)) {
+            match (
+                resendable(&result, idempotent),
+                next,
+                RESEND_DELAYS.get(resend_count),
+            ) {
                 (true, Some(next), Some(delay)) => {
                     tokio::time::sleep(*delay).await;
                     request = next;
@@ -363,7 +367,7 @@ impl Downstream {
         &self,
         template: &'static str,
         request: reqwest::Request,
-        attributes: Vec<KeyValue>,
+        attributes: &[KeyValue],
         circuit: Option<CircuitState>,
         resend_count: usize,
     ) -> (Result<TracedResponse, ClientError>, Span) {
@@ -380,7 +384,7 @@ impl Downstream {
                 span.set_attribute("http.request.resend_count", resend_count as i64);
             }
             for KeyValue { key, value, .. } in attributes {
-                span.set_attribute(key, value);
+                span.set_attribute(key.clone(), value.clone());
             }
         };
         match client::send_annotated(&self.http, request, call, annotate).await {
@@ -406,26 +410,12 @@ fn never_sent(result: &Result<TracedResponse, ClientError>) -> bool {
 /// Whether a call that got no answer may be sent again: when no connection could be made
 /// (refused, no such host), for any method, since nothing was sent; and when the connection
 /// closed before an answer came — a kept-alive connection the callee closed as it began to shut
-/// down, say — only for an idempotent method (RFC 9110 §9.2.2), since the request may have been
-/// acted on. Never after a timeout, which already took its time.
-fn resendable(
-    result: &Result<TracedResponse, ClientError>,
-    method: Option<&reqwest::Method>,
-) -> bool {
+/// down, say — only for an idempotent method (RFC 9110 §9.2.2, `Method::is_idempotent`), since
+/// the request may have been acted on. Never after a timeout, which already took its time.
+fn resendable(result: &Result<TracedResponse, ClientError>, idempotent: bool) -> bool {
     let Err(ClientError::Unavailable { source, .. }) = result else {
         return false;
     };
-    let idempotent = method.is_some_and(|m| {
-        use reqwest::Method;
-        [
-            Method::GET,
-            Method::HEAD,
-            Method::OPTIONS,
-            Method::PUT,
-            Method::DELETE,
-        ]
-        .contains(m)
-    });
     !source.is_timeout() && (source.is_connect() || (idempotent && source.is_request()))
 }
 

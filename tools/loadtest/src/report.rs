@@ -104,13 +104,13 @@ impl RestartFigures {
             .iter()
             .filter(|s| s.started < restart.signalled && s.started + s.latency > restart.signalled)
             .collect();
+        // Whether a request's trace (from its `traceresponse`) is among `traces`.
+        let traced_in = |s: &Sample, traces: &std::collections::HashSet<String>| {
+            s.trace_id.as_ref().is_some_and(|id| traces.contains(id))
+        };
         let served: Vec<&Sample> = samples
             .iter()
-            .filter(|s| {
-                s.trace_id
-                    .as_ref()
-                    .is_some_and(|id| exported.served_at_signal.contains(id))
-            })
+            .filter(|s| traced_in(s, &exported.served_at_signal))
             .collect();
         let away: Vec<&Sample> = samples
             .iter()
@@ -127,11 +127,7 @@ impl RestartFigures {
             served_at_signal_ok: served.iter().filter(|s| s.ok).count(),
             served_at_signal_complete_traces: served
                 .iter()
-                .filter(|s| {
-                    s.trace_id
-                        .as_ref()
-                        .is_some_and(|id| exported.complete_ids.contains(id))
-                })
+                .filter(|s| traced_in(s, &exported.complete_ids))
                 .count(),
             sent_while_away: away.len(),
             failed_while_away: away.iter().filter(|s| !s.ok).count(),
