@@ -2,7 +2,7 @@
 //! works, and [`Application::port`] tells which one it got), its background tasks started, and
 //! served by [`Application::run_until_stopped`] until the shutdown future resolves.
 
-use crate::server::{ServerArgs, serve_until};
+use crate::serve::{ServerArgs, serve_until};
 use axum::Router;
 use std::net::SocketAddr;
 use tokio::{net::TcpListener, task::JoinHandle};

@@ -51,7 +51,8 @@ impl From<BreakerArgs> for BreakerConfig {
 }
 
 /// The state a circuit reports (`circuit_state` on spans, `/healthz`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     /// Calls flow; failures are counted.
     Closed,

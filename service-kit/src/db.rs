@@ -1,61 +1,12 @@
-//! SQLite pools and CLIENT spans for database calls, with the `db.*` semantic-convention
-//! attributes.
+//! SQLite pools as every service opens them, and the two calls every service makes on them: a
+//! health ping and a write transaction. Each query's CLIENT span is the kit's
+//! ([`shared_tracing::db::query`]).
 
 use sqlx::{
     Sqlite, Transaction,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions},
 };
 use std::{str::FromStr, time::Duration};
-use tracing::{Instrument, field::Empty};
-
-/// Runs one database call inside a CLIENT span named `{operation} {collection}`
-/// (`SELECT users`), marking the span as failed when the call fails: status Error with the
-/// message, `error.type` and, for an error SQLite reported, `db.response.status_code`.
-pub async fn query<T>(
-    operation: &'static str,
-    collection: &'static str,
-    call: impl Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, sqlx::Error> {
-    let span = tracing::info_span!(
-        "db query",
-        otel.name = format!("{operation} {collection}"),
-        otel.kind = "client",
-        otel.status_code = Empty,
-        otel.status_description = Empty,
-        db.system.name = "sqlite",
-        db.operation.name = operation,
-        db.collection.name = collection,
-        db.response.status_code = Empty,
-        error.type = Empty,
-    );
-    let result = call.instrument(span.clone()).await;
-    if let Err(error) = &result {
-        span.record("otel.status_code", "error");
-        span.record("otel.status_description", error.to_string());
-        let code = match error {
-            sqlx::Error::Database(database) => database.code().map(|code| code.into_owned()),
-            _ => None,
-        };
-        if let Some(code) = &code {
-            span.record("db.response.status_code", code.as_str());
-        }
-        span.record("error.type", code.as_deref().unwrap_or(error_type(error)));
-    }
-    result
-}
-
-/// A low-cardinality name for an error that is not SQLite's own.
-fn error_type(error: &sqlx::Error) -> &'static str {
-    match error {
-        sqlx::Error::PoolTimedOut => "pool_timed_out",
-        sqlx::Error::PoolClosed => "pool_closed",
-        sqlx::Error::Io(_) => "io",
-        sqlx::Error::RowNotFound => "row_not_found",
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode",
-        sqlx::Error::Database(_) => "database",
-        _ => "other",
-    }
-}
 
 /// Opens (creating if needed) the SQLite database at `url`, e.g. `sqlite:orders.db` or
 /// `sqlite::memory:`. Run the service's migrations on the pool afterwards.
@@ -78,13 +29,10 @@ pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
 
 /// A trivial query: the database answers (for `/healthz`).
 pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    query(
-        "SELECT",
-        "sqlite_schema",
-        sqlx::query("SELECT 1").execute(pool),
-    )
-    .await
-    .map(|_| ())
+    let select = sqlx::query("SELECT 1").execute(pool);
+    shared_tracing::db::query("SELECT", "sqlite_schema", select)
+        .await
+        .map(|_| ())
 }
 
 /// Starts a write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`), so

@@ -9,16 +9,47 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
 
-/// An error answer: status, a message safe to show the caller, and optional extra JSON fields
-/// (such as a payment's `reason`). The current trace id is added when it is turned into a response.
+/// The body of every error answer of every service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong, safe to show the caller.
+    pub error: String,
+    /// The request's trace (32 hex digits); `null` only when the request was not traced.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    /// Why a payment was declined or failed (`card_declined`, `processing_error`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The order a refused payment was for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// The payment attempt that was declined or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+}
+
+impl ErrorBody {
+    /// A body with only its message (the trace id is filled in when it is answered).
+    pub fn new(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            trace_id: None,
+            reason: None,
+            order_id: None,
+            payment_id: None,
+        }
+    }
+}
+
+/// An error answer: status, a body whose message is safe to show the caller, and optional
+/// headers. The current trace id is added when it is turned into a response.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
-    message: String,
-    extra: Map<String, Value>,
+    body: ErrorBody,
     headers: HeaderMap,
 }
 
@@ -27,8 +58,7 @@ impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: message.into(),
-            extra: Map::new(),
+            body: ErrorBody::new(message),
             headers: HeaderMap::new(),
         }
     }
@@ -40,9 +70,21 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }
 
-    /// Adds a field beside `error` and `trace_id`.
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.to_owned(), value.into());
+    /// Adds `reason` to the body.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.body.reason = Some(reason.into());
+        self
+    }
+
+    /// Adds `order_id` to the body.
+    pub fn with_order_id(mut self, order_id: impl Into<String>) -> Self {
+        self.body.order_id = Some(order_id.into());
+        self
+    }
+
+    /// Adds `payment_id` to the body.
+    pub fn with_payment_id(mut self, payment_id: impl Into<String>) -> Self {
+        self.body.payment_id = Some(payment_id.into());
         self
     }
 
@@ -59,14 +101,9 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = self.extra;
-        body.insert("error".into(), self.message.into());
-        body.insert(
-            "trace_id".into(),
-            shared_tracing::propagation::current_trace_id().map_or(Value::Null, Value::from),
-        );
-        (self.status, self.headers, AxumJson(body)).into_response()
+    fn into_response(mut self) -> Response {
+        self.body.trace_id = shared_tracing::propagation::current_trace_id();
+        (self.status, self.headers, AxumJson(self.body)).into_response()
     }
 }
 
@@ -91,7 +128,7 @@ pub fn excerpt(input: &str) -> String {
 }
 
 fn cut_to(input: &str, limit: usize) -> String {
-    match shared_tracing::limits::prefix(input, limit) {
+    match shared_tracing::telemetry::prefix(input, limit) {
         Some(kept) => format!("{kept}…"),
         None => input.to_owned(),
     }

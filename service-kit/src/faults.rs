@@ -1,5 +1,6 @@
 //! Per-request faults named in W3C baggage (`fault.<service>=error|unavailable|slow:<ms>|drop`),
-//! for demos and failure tests: on unless `ENVIRONMENT=production` or `FAULT_INJECTION=false`.
+//! for demos and failure tests: on unless `ENVIRONMENT=production` or `FAULT_INJECTION=false`
+//! ([`crate::config::DevHooks`]).
 
 use crate::error::ApiError;
 use axum::{
@@ -34,26 +35,6 @@ impl Faults {
     /// No faults honoured (in-process tests, for instance).
     pub fn off() -> Self {
         Self::new("", false)
-    }
-
-    /// From the environment: `FAULT_INJECTION` (`true`, `1`, `yes`, `on` turn it on; anything
-    /// else off), by default on unless `ENVIRONMENT=production`; the service's name is its
-    /// `service.name` as telemetry resolves it (`OTEL_SERVICE_NAME` and the resource attributes
-    /// override `default_service_name`).
-    pub fn from_env(default_service_name: &str) -> Self {
-        let service = shared_tracing::Settings::from_env(default_service_name).service_name;
-        Self::from_lookup(&service, |key| std::env::var(key).ok())
-    }
-
-    /// [`Faults::from_env`] through `lookup`, for tests.
-    pub fn from_lookup(service: &str, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |key: &str| lookup(key).map(|v| v.trim().to_ascii_lowercase());
-        let production = get("ENVIRONMENT").as_deref() == Some("production");
-        let enabled = get("FAULT_INJECTION")
-            .filter(|raw| !raw.is_empty())
-            .map(|raw| matches!(raw.as_str(), "true" | "1" | "yes" | "on"))
-            .unwrap_or(!production);
-        Self::new(service, enabled)
     }
 
     /// Whether faults are honoured.
@@ -141,20 +122,11 @@ mod tests {
         assert_eq!(Fault::parse("explode"), None);
     }
 
-    fn faults(vars: &[(&str, &str)]) -> Faults {
-        Faults::from_lookup("order-service", |key| {
-            vars.iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| (*v).to_owned())
-        })
-    }
-
     #[test]
-    fn fault_injection_is_off_in_production_unless_asked_for() {
-        assert!(faults(&[]).enabled());
-        assert!(!faults(&[("ENVIRONMENT", "production")]).enabled());
-        assert!(faults(&[("ENVIRONMENT", "production"), ("FAULT_INJECTION", "true")]).enabled());
-        assert!(!faults(&[("FAULT_INJECTION", "false")]).enabled());
-        assert_eq!(&*faults(&[]).key, "fault.order-service");
+    fn a_service_reads_its_own_entry() {
+        assert_eq!(
+            &*Faults::new("order-service", true).key,
+            "fault.order-service"
+        );
     }
 }

@@ -1,16 +1,16 @@
-//! The server side every service shares: JSON for every error answer (unknown paths, 405s,
-//! 413s, oversized heads, panics), a request-body timeout, per-request faults from baggage, the
-//! SERVER span around it all ([`shared_tracing::server`]), and serving — with a header-read
-//! timeout and a connection cap — until SIGTERM or Ctrl-C.
+//! The router every service serves: JSON for every error answer (unknown paths, 405s, 413s,
+//! oversized heads, panics), a request-body timeout, per-request faults from baggage, and the
+//! SERVER span around it all (the kit's [`shared_tracing::http_server::ServerLayer`]).
 
 use crate::{
+    config::DevHooks,
     error::ApiError,
     faults::{self, Faults},
-    tracecontext_test,
+    trace_context_harness,
 };
 use axum::{
     Router,
-    extract::{ConnectInfo, Request},
+    extract::Request,
     http::{
         StatusCode,
         header::{CONTENT_LENGTH, CONTENT_TYPE},
@@ -18,7 +18,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use shared_tracing::server::EdgeTrust;
+use shared_tracing::{
+    http_server::{EdgeTrust, ServerLayer},
+    telemetry::Environment,
+};
 use std::time::Duration;
 use tower_http::{catch_panic::CatchPanicLayer, timeout::RequestBodyTimeoutLayer};
 
@@ -37,19 +40,12 @@ pub struct Options {
 }
 
 impl Options {
-    /// From the environment, for the service whose `service.name` defaults to `service`.
-    pub fn from_env(service: &str) -> Self {
-        Self::from_lookup(Faults::from_env(service), |key| std::env::var(key).ok())
-    }
-
-    /// [`Options::from_env`] through `lookup`, with `faults` already read.
-    pub fn from_lookup(faults: Faults, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let production = lookup("ENVIRONMENT").is_some_and(|e| e.trim() == "production");
-        let asked = lookup("TRACECONTEXT_TEST_ENDPOINT")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    /// The hooks `dev` asks for in `environment`, for the service named `service` (its
+    /// `service.name`, which its `fault.<service>` baggage entry names).
+    pub fn new(dev: &DevHooks, environment: &Environment, service: &str) -> Self {
         Self {
-            faults,
-            tracecontext_test: asked && !production,
+            faults: dev.faults(service, environment),
+            tracecontext_test: dev.tracecontext_test(environment),
         }
     }
 
@@ -69,11 +65,11 @@ pub fn app<S>(router: Router<S>, options: &Options) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    shared_tracing::server::instrument(layers(router, options))
+    layers(router, options).layer(ServerLayer::new())
 }
 
 /// [`app`] for the public edge (the gateway): callers `trust` does not cover start a trace of
-/// their own ([`shared_tracing::server::instrument_edge`]); when fault injection is off, inbound
+/// their own ([`ServerLayer::edge`]); when fault injection is off, inbound
 /// `baggage` is dropped before anything reads it, so outsiders cannot steer faults or smuggle
 /// entries into the system.
 pub fn edge_app<S>(router: Router<S>, options: &Options, trust: EdgeTrust) -> Router<S>
@@ -81,14 +77,16 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let strip = !options.faults.enabled();
-    shared_tracing::server::instrument_edge(layers(router, options), trust).layer(
-        axum::middleware::map_request(move |mut request: Request| async move {
-            if strip {
-                request.headers_mut().remove("baggage");
-            }
-            request
-        }),
-    )
+    layers(router, options)
+        .layer(ServerLayer::edge(trust))
+        .layer(axum::middleware::map_request(
+            move |mut request: Request| async move {
+                if strip {
+                    request.headers_mut().remove("baggage");
+                }
+                request
+            },
+        ))
 }
 
 /// Layers run bottom-up on the way in: the SERVER span (added around these) is entered first, so
@@ -99,8 +97,8 @@ where
 {
     let router = match options.tracecontext_test {
         true => router.route(
-            tracecontext_test::PATH,
-            axum::routing::post(tracecontext_test::handle),
+            trace_context_harness::PATH,
+            axum::routing::post(trace_context_harness::handle),
         ),
         false => router,
     };
@@ -178,136 +176,4 @@ async fn json_errors(response: Response) -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
-}
-
-/// How [`serve`] guards its connections: `HTTP_HEADER_READ_TIMEOUT_MS` and
-/// `HTTP_MAX_CONNECTIONS`, for a service's `Config` (`#[command(flatten)]`).
-#[derive(Debug, Clone, Copy, clap::Args)]
-pub struct ServerArgs {
-    /// How long a connection may take to send a request's headers, in milliseconds (idle
-    /// keep-alive time included); a slower one is closed, so a client that trickles headers or
-    /// sends nothing (slowloris) cannot hold it for long. 0 turns the timeout off.
-    #[arg(long = "http-header-read-timeout-ms", env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value = "5000", value_parser = crate::config::millis)]
-    pub header_read_timeout: Duration,
-    /// Connections served at once. Past it, new ones wait in the listen backlog until one closes,
-    /// instead of the process running out of file descriptors and failing everyone.
-    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 512)]
-    pub max_connections: usize,
-}
-
-/// Serves `router` on `listener` until SIGTERM or Ctrl-C: [`serve_until`] with
-/// [`shutdown_signal`].
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    limits: ServerArgs,
-) -> std::io::Result<()> {
-    serve_until(listener, router, limits, shutdown_signal()).await
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-/// HTTP/1.1; each request carries the caller's address (`ConnectInfo`), which the edge
-/// decides trust by; `limits` bound how long headers may take and how many connections are open.
-pub async fn serve_until(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    limits: ServerArgs,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    use hyper::server::conn::http1;
-    use hyper_util::{
-        rt::{TokioIo, TokioTimer},
-        server::graceful::GracefulShutdown,
-        service::TowerToHyperService,
-    };
-    use tower::ServiceExt;
-
-    tracing::info!(
-        address = %listener.local_addr()?,
-        max_connections = limits.max_connections,
-        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
-        "listening"
-    );
-    // HTTP/1.1 only (every caller here speaks it): its header-read timer runs from the moment a
-    // connection waits for a request, so a client that sends nothing, or keeps an idle
-    // connection, is closed too. Zero turns the timeout off.
-    let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(
-        (!limits.header_read_timeout.is_zero()).then_some(limits.header_read_timeout),
-    );
-    let graceful = GracefulShutdown::new();
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    tokio::pin!(shutdown);
-    loop {
-        // A permit first: past the cap, connections are left in the backlog, not accepted.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
-        let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors, say: wait instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let stream = crate::connection::Shared::new(stream);
-        let watch = stream.clone();
-        let answered = stream.clone();
-        let service = router
-            .clone()
-            .map_request(move |mut request: Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(remote));
-                request
-            })
-            .map_response(move |response| {
-                answered.answered();
-                response
-            });
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            // A head that came too slowly: hyper gives up; part of one came, so it gets a 408.
-            if let Err(error) = connection.await
-                && error.is_timeout()
-            {
-                watch.time_out().await;
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
-}
-
-/// Resolves on the first Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received, draining requests and flushing spans");
 }

@@ -12,7 +12,10 @@ use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
 };
 use service_kit::server;
-use shared_tracing::{SamplerKind, Settings, propagation, tracer_provider};
+use shared_tracing::{
+    http_client, http_server, propagation,
+    telemetry::{SamplerKind, Settings, bridge, tracer_provider},
+};
 use tower::ServiceExt;
 use tracing::subscriber::DefaultGuard;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -45,7 +48,7 @@ impl Harness {
             "0.0.0",
             SimpleSpanProcessor::new(exporter.clone()),
         );
-        let layer = shared_tracing::bridge(provider.tracer("test"));
+        let layer = bridge(provider.tracer("test"));
         let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
         Harness {
             exporter,
@@ -96,11 +99,11 @@ fn inject_then_extract_round_trips_the_span_and_baggage() {
         .context()
         .with_baggage(vec![KeyValue::new("tenant", "acme")]);
     let mut headers = http::HeaderMap::new();
-    propagation::inject(&context, &mut headers);
+    http_client::inject(&context, &mut headers);
     assert!(headers.contains_key("traceparent"));
     assert_eq!(headers["baggage"], "tenant=acme");
 
-    let extracted = propagation::extract(&headers);
+    let extracted = http_server::extract(&headers);
     let (sent, received) = (
         context.span().span_context().clone(),
         extracted.span().span_context().clone(),
@@ -397,15 +400,15 @@ async fn a_refused_connection_is_resent_until_the_callee_is_back_each_attempt_a_
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
-    let downstream = service_kit::Downstream::new(
+    let downstream = service_kit::Downstream::with_circuit_breaker(
         "inventory-service",
         format!("http://127.0.0.1:{port}"),
         std::time::Duration::from_secs(2),
-    )
-    .with_circuit_breaker(service_kit::BreakerConfig {
-        failure_threshold: 1,
-        open_for: std::time::Duration::from_secs(60),
-    });
+        service_kit::BreakerConfig {
+            failure_threshold: 1,
+            open_for: std::time::Duration::from_secs(60),
+        },
+    );
     // The callee comes up 120 ms later, as a restarted service does; the resends wait 50, 100
     // and 200 ms.
     let callee = tokio::spawn(async move {
@@ -416,7 +419,7 @@ async fn a_refused_connection_is_resent_until_the_callee_is_back_each_attempt_a_
         let router = Router::new().route("/api/stock", get(|| async { "ok" }));
         axum::serve(listener, router).await.expect("serving");
     });
-    let request = downstream.request(reqwest::Method::GET, "/api/stock");
+    let request = || downstream.request(reqwest::Method::GET, "/api/stock");
     let response = tracing::Instrument::instrument(
         downstream.send("/api/stock", request),
         tracing::info_span!("caller"),
@@ -505,7 +508,7 @@ async fn a_connection_closed_before_the_answer_is_resent_only_for_an_idempotent_
     // GET: the request may have reached the callee, but sending it again changes nothing.
     let (address, requests) = closes_the_first_connection().await;
     let inventory = downstream(address);
-    let request = inventory.request(reqwest::Method::GET, "/api/stock/widget");
+    let request = || inventory.request(reqwest::Method::GET, "/api/stock/widget");
     let response = inventory
         .send("/api/stock/{sku}", request)
         .await
@@ -532,7 +535,7 @@ async fn a_connection_closed_before_the_answer_is_resent_only_for_an_idempotent_
     // POST: it may have been acted on, so it is not sent again: the caller gets the error.
     let (address, requests) = closes_the_first_connection().await;
     let inventory = downstream(address);
-    let request = inventory.request(reqwest::Method::POST, "/api/reservations");
+    let request = || inventory.request(reqwest::Method::POST, "/api/reservations");
     let error = inventory
         .send("/api/reservations", request)
         .await

@@ -73,7 +73,7 @@ fn remote_parent(sampled: bool) -> Context {
 
 /// The subscriber a service installs (minus its log layer): the bridge with the same settings.
 fn bridged() -> Dispatch {
-    let layer = shared_tracing::bridge(tracer()).with_filter(LevelFilter::INFO);
+    let layer = shared_tracing::telemetry::bridge(tracer()).with_filter(LevelFilter::INFO);
     Dispatch::new(tracing_subscriber::registry().with(layer))
 }
 
@@ -85,7 +85,7 @@ fn plain() -> Dispatch {
     )
 }
 
-/// The span types, made as the services make them (shared_tracing::server, client, service_kit::db).
+/// The span types, made as the services make them (shared_tracing::http_server, http_client, db).
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Server,

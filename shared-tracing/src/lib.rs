@@ -1,27 +1,38 @@
-//! The one place OpenTelemetry is configured for every service in this workspace.
+//! The tracing kit: every hop's telemetry in one module, and the only place in this workspace
+//! where hop spans are made and trace context is injected or extracted.
 //!
-//! - [`init`] sets up the OTLP/HTTP exporter, resource, sampler, W3C propagators and JSON logs,
-//!   and returns a [`TelemetryGuard`] that flushes queued spans when dropped.
-//! - [`server::instrument`] wraps a router in SERVER spans joined to the caller's trace
-//!   ([`server::instrument_edge`] at the public edge, which trusts only some callers' context).
-//! - [`client::send`] makes a CLIENT span and injects the trace context into the request.
-//! - [`messaging`] carries the trace context in NATS headers and in stored outbox rows.
+//! | hop | the one function | module | feature |
+//! |---|---|---|---|
+//! | process set-up: exporter, resource, sampler, propagators, JSON logs | [`init`] | [`telemetry`] | `otlp` |
+//! | HTTP server: SERVER span, context extracted | `http_server::ServerLayer` | `http_server` | `http-server` |
+//! | HTTP client: CLIENT span, context injected | `http_client::send` | `http_client` | `http-client` |
+//! | NATS publish: PRODUCER span, context in the headers | `nats::publish` | `nats` | `nats` |
+//! | NATS consume: CONSUMER span, context from the headers | `nats::consumer_span` | `nats` | `nats` |
+//! | stored context: an outbox row's trace, continued later | [`stored::capture`], [`stored::continue_from`] | [`stored`] | — |
+//! | database: CLIENT span per call | `db::query` | `db` | `sqlx` |
 //!
-//! What services share that is not telemetry (errors, pools, breakers, serving) is in
-//! `service-kit`.
+//! [`propagation`] (W3C Trace Context Level 2 and Baggage, strict) needs no transport: with
+//! `default-features = false` the kit depends on OpenTelemetry and `tracing` alone. Each feature
+//! adds one hop and its library (`http-server`: axum, tower-http; `http-client`: reqwest;
+//! `nats`: async-nats; `sqlx`: sqlx; `otlp`: the OTLP exporter and clap for its settings).
+//!
+//! Internal spans of a service's own work stay plain `tracing` spans where the work is.
 
-pub mod baggage;
-pub mod client;
-pub mod limits;
-mod logs;
-pub mod messaging;
+#![deny(missing_docs)]
+
+#[cfg(feature = "sqlx")]
+pub mod db;
+#[cfg(feature = "http-client")]
+pub mod http_client;
+#[cfg(feature = "http-server")]
+pub mod http_server;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod propagation;
-pub mod server;
-mod settings;
 pub mod spans;
-mod telemetry;
-pub mod trace_context;
+pub mod stored;
+#[cfg(feature = "otlp")]
+pub mod telemetry;
 
-pub use limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, TruncatingProcessor};
-pub use settings::{SamplerKind, Settings};
-pub use telemetry::{InitError, TelemetryGuard, bridge, init, resource, sampler, tracer_provider};
+#[cfg(feature = "otlp")]
+pub use telemetry::{TelemetryConfig, TelemetryGuard, init, shutdown_signal};

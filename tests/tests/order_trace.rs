@@ -606,7 +606,7 @@ async fn oversized_or_misplaced_input_is_neither_echoed_nor_copied_whole_into_sp
             t.has_service("inventory-service")
         })
         .await;
-    let limit = shared_tracing::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+    let limit = shared_tracing::telemetry::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
     let mut cut = 0;
     for span in &trace.spans {
         for (key, value) in &span.attributes {

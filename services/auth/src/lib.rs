@@ -18,17 +18,17 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::Application;
+use service_kit::{Application, server::Options};
 use sqlx::SqlitePool;
 use std::sync::Arc;
 
 /// The `service.name` of this service.
-pub const SERVICE_NAME: &str = "auth-service";
+pub const SERVICE_NAME: &str = contracts::auth::SERVICE_NAME;
 
-/// What every handler shares.
+/// What every handler shares; axum clones it per request, so every field is a cheap handle.
 #[derive(Clone)]
 pub struct AppState {
-    server: service_kit::server::Options,
+    server: Options,
     db: SqlitePool,
     tokens: Arc<token::Keys>,
     throttle: Arc<throttle::Throttle>,
@@ -40,8 +40,9 @@ impl AppState {
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
+        let service = config.telemetry.service_name(SERVICE_NAME);
         Ok(Self {
-            server: service_kit::server::Options::from_env(SERVICE_NAME),
+            server: Options::new(&config.dev, &config.telemetry.environment, &service),
             db,
             tokens: Arc::new(token::Keys::new(&config.jwt_secret, config.token_ttl())),
             throttle: Arc::new(throttle::Throttle::new(

@@ -9,9 +9,8 @@ use axum::{
     http::HeaderMap,
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use service_kit::{Json, bearer};
+use contracts::auth::{Identity, LoginRequest, LoginResponse, VerifyRequest};
+use service_kit::{Health, Json, bearer};
 use std::net::{IpAddr, SocketAddr};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -20,19 +19,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/login", post(login))
         .route("/api/verify", post(verify))
         .route("/healthz", get(healthz))
-}
-
-/// Deliberately not `Debug`: it holds a password.
-#[derive(Deserialize)]
-pub(crate) struct LoginRequest {
-    username: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-pub(crate) struct LoginResponse {
-    token: String,
-    user_id: i64,
 }
 
 /// An argon2id hash of no one's password, with the parameters of the stored ones (the crate's
@@ -105,17 +91,6 @@ async fn login(
     }))
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct VerifyRequest {
-    user_id: Option<i64>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct Identity {
-    user_id: i64,
-    username: String,
-}
-
 async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -171,11 +146,9 @@ fn client_address(headers: &HeaderMap) -> Option<IpAddr> {
         .ok()
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     service_kit::db::ping(&state.db).await?;
-    Ok(Json(
-        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
-    ))
+    Ok(Json(Health::ok(crate::SERVICE_NAME)))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The users table.
 
-use service_kit::db;
+use shared_tracing::db;
 use sqlx::{FromRow, SqlitePool};
 
 /// A user's credentials as stored.

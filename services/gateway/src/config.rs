@@ -1,10 +1,10 @@
-//! Configuration from the environment (or flags; `--help` lists them).
+//! Configuration, parsed once in `main` from the environment (or flags; `--help` lists them all).
 
 use service_kit::{BreakerArgs, config::millis};
 use std::{net::SocketAddr, time::Duration};
 
 /// gateway settings.
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Clone, clap::Parser)]
 #[command(name = "gateway", version, about)]
 pub struct Config {
     /// Address to listen on.
@@ -13,6 +13,12 @@ pub struct Config {
     /// Header-read timeout and connection cap of the HTTP server.
     #[command(flatten)]
     pub server: service_kit::ServerArgs,
+    /// Fault injection and the W3C harness endpoint.
+    #[command(flatten)]
+    pub dev: service_kit::DevHooks,
+    /// The OpenTelemetry settings, under the specification's variable names.
+    #[command(flatten)]
+    pub telemetry: shared_tracing::TelemetryConfig,
     /// Base URL of auth-service.
     #[arg(
         long,
@@ -41,6 +47,12 @@ pub struct Config {
         default_value = "http://localhost:8084"
     )]
     pub inventory_service_url: String,
+    /// Whose `traceparent` the gateway continues: `*`, or caller IP addresses separated by
+    /// commas (a load balancer that already traces). Default: everyone, except with
+    /// ENVIRONMENT=production, where a caller not named starts a trace of its own (its context
+    /// kept as a link).
+    #[arg(long, env = "TRACE_CONTEXT_TRUSTED_CALLERS")]
+    pub trace_context_trusted_callers: Option<String>,
     /// Circuit breaker settings, one breaker per upstream service.
     #[command(flatten)]
     pub breaker: BreakerArgs,

@@ -24,16 +24,18 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::{Application, Downstream};
+use service_kit::{Application, Downstream, server::Options};
+use shared_tracing::http_server::EdgeTrust;
+use std::sync::Arc;
 
 /// The `service.name` of this service.
 pub const SERVICE_NAME: &str = "gateway";
 
-/// What every handler shares: one traced client per upstream service.
+/// What every handler shares; axum clones it per request, so every field is a cheap handle.
 #[derive(Clone)]
 pub struct AppState {
-    server: service_kit::server::Options,
-    trust: shared_tracing::server::EdgeTrust,
+    server: Options,
+    trust: Arc<EdgeTrust>,
     auth: Downstream,
     user: Downstream,
     order: Downstream,
@@ -41,31 +43,42 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Clients for the upstream services named in `config`, each with its own circuit breaker.
+    /// Clients for the upstream services named in `config`, each with its own circuit breaker,
+    /// and whose trace context the edge continues (`TRACE_CONTEXT_TRUSTED_CALLERS`; the entries
+    /// it ignores are logged).
     pub fn new(config: &Config) -> Self {
         let upstream = |service, url: &str, timeout| {
-            Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
+            Downstream::with_circuit_breaker(service, url, timeout, config.breaker.into())
         };
+        let environment = &config.telemetry.environment;
+        let (trust, warnings) = EdgeTrust::from_setting(
+            config.trace_context_trusted_callers.as_deref(),
+            environment.is_production(),
+        );
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+        let service = config.telemetry.service_name(SERVICE_NAME);
         Self {
-            server: service_kit::server::Options::from_env(SERVICE_NAME),
-            trust: shared_tracing::Settings::from_env(SERVICE_NAME).trusted_trace_callers,
+            server: Options::new(&config.dev, environment, &service),
+            trust: Arc::new(trust),
             auth: upstream(
-                "auth-service",
+                contracts::auth::SERVICE_NAME,
                 &config.auth_service_url,
                 config.auth_timeout,
             ),
             user: upstream(
-                "user-service",
+                contracts::user::SERVICE_NAME,
                 &config.user_service_url,
                 config.user_timeout,
             ),
             order: upstream(
-                "order-service",
+                contracts::order::SERVICE_NAME,
                 &config.order_service_url,
                 config.order_timeout,
             ),
             inventory: upstream(
-                "inventory-service",
+                contracts::inventory::SERVICE_NAME,
                 &config.inventory_service_url,
                 config.inventory_timeout,
             ),
@@ -100,6 +113,6 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::edge_app(routes::router(), &state.server, state.trust.clone())
-        .with_state(state)
+    let trust = EdgeTrust::clone(&state.trust);
+    service_kit::server::edge_app(routes::router(), &state.server, trust).with_state(state)
 }

@@ -1,14 +1,21 @@
 //! The public API as an OpenAPI 3.1 document, served at `GET /openapi.json`: its paths from the
-//! route table ([`crate::routes::ROUTES`]), its bodies from the types below (utoipa derives
-//! their schemas). The services' real answers are held to it by schemathesis in the tests.
+//! route table ([`crate::routes::ROUTES`]), its bodies from the very types the services send and
+//! read (the `contracts` crate; utoipa derives their schemas). schemathesis holds the services'
+//! real answers to it in the tests.
 
 use crate::routes::{ROUTES, Route};
 use axum::http::Method;
-use serde::{Deserialize, Serialize};
+use contracts::{
+    auth::{LoginRequest, LoginResponse},
+    inventory::Stock,
+    order::{Line, Order, OrderPlaced, OrderRequest, OrderStatus},
+    user::Profile,
+};
 use serde_json::json;
+use service_kit::ErrorBody;
 use std::sync::OnceLock;
 use utoipa::{
-    PartialSchema, ToSchema,
+    PartialSchema,
     openapi::{
         ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder,
         PathItem, PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder,
@@ -18,97 +25,6 @@ use utoipa::{
         security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
     },
 };
-
-/// `POST /api/login`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct LoginRequest {
-    #[schema(example = "alice")]
-    username: String,
-    #[schema(example = "alice123")]
-    password: String,
-}
-
-/// A token for the `Authorization: Bearer` header.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct LoginResponse {
-    token: String,
-    user_id: i64,
-}
-
-/// A customer's profile.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct User {
-    id: i64,
-    username: String,
-    email: String,
-    full_name: String,
-}
-
-/// One order line.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct OrderLine {
-    #[schema(example = "widget")]
-    sku: String,
-    #[schema(minimum = 1, maximum = 1000, example = 2)]
-    quantity: i64,
-}
-
-/// `POST /api/orders`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct OrderRequest {
-    #[schema(min_items = 1)]
-    items: Vec<OrderLine>,
-    /// 12 to 19 digits passing the Luhn check (spaces and dashes allowed between them).
-    #[schema(example = "4242424242424242")]
-    card_number: String,
-    /// ISO 4217 (three letters), `USD` when left out.
-    #[schema(example = "USD")]
-    currency: Option<String>,
-}
-
-/// A placed order.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct OrderCreated {
-    order_id: String,
-    status: String,
-    total: f64,
-}
-
-/// An order as its owner reads it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Order {
-    order_id: String,
-    user_id: i64,
-    /// `confirmed`, `fulfilled` or `payment_declined`.
-    status: String,
-    total: f64,
-    currency: String,
-    items: Vec<OrderLine>,
-    created_at: String,
-}
-
-/// A product's stock.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Stock {
-    sku: String,
-    name: String,
-    price: f64,
-    available: i64,
-    reserved: i64,
-    sold: i64,
-}
-
-/// Every error answer.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Error {
-    error: String,
-    /// The request's trace (32 hex digits); `null` only when the request was not traced.
-    trace_id: Option<String>,
-    /// Why a payment was declined (`card_declined`, ...).
-    reason: Option<String>,
-    /// The declined order.
-    order_id: Option<String>,
-}
 
 /// The document, built once.
 pub(crate) fn document() -> &'static OpenApi {
@@ -128,13 +44,14 @@ fn build() -> OpenApi {
     let components = ComponentsBuilder::new()
         .schema_from::<LoginRequest>()
         .schema_from::<LoginResponse>()
-        .schema_from::<User>()
-        .schema_from::<OrderLine>()
+        .schema_from::<Profile>()
+        .schema_from::<Line>()
         .schema_from::<OrderRequest>()
-        .schema_from::<OrderCreated>()
+        .schema_from::<OrderPlaced>()
+        .schema_from::<OrderStatus>()
         .schema_from::<Order>()
         .schema_from::<Stock>()
-        .schema_from::<Error>()
+        .schema_from::<ErrorBody>()
         .security_scheme(
             "bearer",
             SecurityScheme::Http(

@@ -38,23 +38,26 @@ pub(crate) async fn forward(
         client,
         body,
     } = inbound;
-    let mut request = upstream.request(method, path);
-    if let Some(client) = client {
-        let client = client.to_canonical();
-        let value = match client {
-            IpAddr::V4(ip) => format!("for={ip}"),
-            IpAddr::V6(ip) => format!("for=\"[{ip}]\""),
-        };
-        request = request.header(FORWARDED, value);
-    }
-    for name in [AUTHORIZATION, CONTENT_TYPE] {
-        if let Some(value) = headers.get(&name) {
-            request = request.header(name, value);
+    let forwarded = client.map(|client| match client.to_canonical() {
+        IpAddr::V4(ip) => format!("for={ip}"),
+        IpAddr::V6(ip) => format!("for=\"[{ip}]\""),
+    });
+    let request = || {
+        let mut request = upstream.request(method.clone(), path);
+        if let Some(forwarded) = &forwarded {
+            request = request.header(FORWARDED, forwarded);
         }
-    }
-    if !body.is_empty() {
-        request = request.body(body);
-    }
+        for name in [AUTHORIZATION, CONTENT_TYPE] {
+            if let Some(value) = headers.get(&name) {
+                request = request.header(name, value);
+            }
+        }
+        if !body.is_empty() {
+            // Bytes: a resend shares the buffer, it does not copy it.
+            request = request.body(body.clone());
+        }
+        request
+    };
     let response = upstream.send(template, request).await?;
     let status = response.status();
     let relayed_headers: Vec<_> = [CONTENT_TYPE, RETRY_AFTER, PROXY_STATUS]

@@ -12,8 +12,7 @@ use axum::{
     response::Html,
     routing::{MethodFilter, get, on},
 };
-use serde_json::{Value, json};
-use service_kit::{Json, client::path_segment};
+use service_kit::{Health, Json, client::path_segment};
 use std::{collections::HashMap, net::SocketAddr};
 
 /// Which upstream service a public route goes to.
@@ -133,13 +132,11 @@ async fn index() -> Html<&'static str> {
 }
 
 /// Health, and each upstream's circuit state (visible without a trace).
-async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    let circuits: serde_json::Map<String, Value> = state
-        .upstreams()
-        .iter()
-        .filter_map(|u| Some((u.service().to_owned(), u.circuit_state()?.as_str().into())))
-        .collect();
-    Json(json!({ "status": "ok", "service": crate::SERVICE_NAME, "circuits": circuits }))
+async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health::with_circuits(
+        crate::SERVICE_NAME,
+        state.upstreams(),
+    ))
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
-//! Configuration from the environment (or flags; `--help` lists them).
+//! Configuration, parsed once in `main` from the environment (or flags; `--help` lists them all).
 
 use service_kit::config::millis;
 use std::{net::SocketAddr, time::Duration};
 
 /// inventory-service settings.
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Clone, clap::Parser)]
 #[command(name = "inventory-service", version, about)]
 pub struct Config {
     /// Address to listen on.
@@ -13,6 +13,12 @@ pub struct Config {
     /// Header-read timeout and connection cap of the HTTP server.
     #[command(flatten)]
     pub server: service_kit::ServerArgs,
+    /// Fault injection and the W3C harness endpoint.
+    #[command(flatten)]
+    pub dev: service_kit::DevHooks,
+    /// The OpenTelemetry settings, under the specification's variable names.
+    #[command(flatten)]
+    pub telemetry: shared_tracing::TelemetryConfig,
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:inventory.db")]
     pub database_url: String,
@@ -29,17 +35,6 @@ pub struct Config {
     /// and workers can be scaled apart.
     #[arg(long, env = "INVENTORY_CONSUMER", default_value_t = true, action = clap::ArgAction::Set)]
     pub inventory_consumer: bool,
-    /// Base URL of order-service. Unused since the news of a sale travels as the
-    /// `orders.fulfilled` event; accepted so existing deployments keep starting.
-    #[arg(
-        long,
-        env = "ORDER_SERVICE_URL",
-        default_value = "http://localhost:8083"
-    )]
-    pub order_service_url: String,
-    /// Timeout of calls to order-service, in milliseconds. Unused, like `ORDER_SERVICE_URL`.
-    #[arg(long = "order-timeout-ms", env = "ORDER_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
-    pub order_timeout: Duration,
     /// Stock every catalogue product has at least when the service starts: a lower `available`
     /// is raised to it (never lowered). Unset, the migration's seed (1000 each) is all there is.
     /// For load tests and demos that would otherwise sell out.

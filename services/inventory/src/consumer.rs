@@ -12,7 +12,8 @@
 
 use crate::store::{self, Commit};
 use async_nats::jetstream;
-use service_kit::events::{self, Handler, HandlerError, OrderCreated, OrderFulfilled};
+use contracts::events::{OrderCreated, OrderFulfilled};
+use service_kit::events::{self, Handler, HandlerError};
 use sqlx::SqlitePool;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -33,7 +34,7 @@ impl SellStock {
 
     /// Sells the stock held for the order: idempotent, so a redelivery changes nothing twice.
     /// Returns the reservation sold.
-    async fn reserve_inventory(&self, event: &OrderCreated) -> Result<String, crate::Error> {
+    async fn sell_held_stock(&self, event: &OrderCreated) -> Result<String, crate::Error> {
         let (outcome, reservation_id) =
             store::commit_reservation(&self.db, &event.order_id, event.reservation_id.as_deref())
                 .await?;
@@ -55,7 +56,7 @@ impl Handler<OrderCreated> for SellStock {
     async fn handle(&self, event: OrderCreated) -> Result<(), HandlerError> {
         Span::current().set_attribute("order_id", event.order_id.clone());
         let reservation_id = self
-            .reserve_inventory(&event)
+            .sell_held_stock(&event)
             .await
             .map_err(|error| HandlerError::new("store_error", error))?;
         let fulfilled = OrderFulfilled {

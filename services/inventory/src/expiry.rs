@@ -7,11 +7,9 @@
 //! event. The sweep that finds them is not traced: it runs every few seconds.
 
 use crate::store::{self, Overdue};
-use shared_tracing::messaging;
 use sqlx::SqlitePool;
 use std::time::Duration;
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Reservations expired per sweep at most; the rest wait for the next one.
 const BATCH: i64 = 100;
@@ -44,13 +42,9 @@ async fn expire(db: &SqlitePool, reservation: &Overdue, ttl: Duration) {
         reservation.held_since = reservation.created_at.as_str(),
         reservation.ttl_ms = ttl.as_millis() as i64,
     );
-    let stored = reservation
-        .trace_context
-        .as_deref()
-        .and_then(|json| messaging::context_from_json(json).ok());
-    if let Some(stored) = stored {
-        // Right after creation: the parent can only be set before the span starts.
-        let _ = span.set_parent(stored);
+    if let Some(stored) = &reservation.trace_context {
+        // A stored value that is not a context leaves the expiry a root of its own.
+        let _ = shared_tracing::stored::continue_from(&span, stored);
     }
     async {
         match store::expire(db, &reservation.id).await {

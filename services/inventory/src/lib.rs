@@ -1,9 +1,13 @@
 //! inventory-service: the catalogue, stock levels and reservations.
 //!
-//! - `GET /api/stock/{sku}` → `{sku, name, price, available, reserved, sold}`, 404 for an unknown SKU
-//! - `POST /api/reservations` `{order_id, items: [{sku, quantity}]}` → 201 `{reservation_id, total}`
-//!   priced from the catalogue; 409 when stock is short, 404 for an unknown SKU
+//! - `GET /api/stock/{sku}` → `{sku, name, price, price_cents, available, reserved, sold}`, 404
+//!   for an unknown SKU
+//! - `POST /api/reservations` `{order_id, items: [{sku, quantity}]}` → 201 `{reservation_id,
+//!   total, total_cents}` priced from the catalogue; 409 when stock is short, 404 for an unknown
+//!   SKU
 //! - `DELETE /api/reservations/{id}` → 204, returns the held stock (idempotent)
+//! - `POST /internal/orders/{order_id}/reservation/release` → `{order_id, status}`: whatever the
+//!   order holds goes back on sale, and it can hold nothing later (order-service's compensation)
 //! - `GET /healthz`
 //!
 //! The [`consumer`] processes `orders.created` from NATS JetStream (durable consumer `inventory`):
@@ -23,16 +27,16 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::Application;
+use service_kit::{Application, server::Options};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
-pub const SERVICE_NAME: &str = "inventory-service";
+pub const SERVICE_NAME: &str = contracts::inventory::SERVICE_NAME;
 
-/// What every handler shares.
+/// What every handler shares; axum clones it per request, so every field is a cheap handle.
 #[derive(Clone)]
 pub struct AppState {
-    server: service_kit::server::Options,
+    server: Options,
     db: SqlitePool,
 }
 
@@ -45,9 +49,10 @@ impl AppState {
         if let Some(stock) = config.seed_stock {
             store::stock_at_least(&db, i64::from(stock)).await?;
         }
+        let service = config.telemetry.service_name(SERVICE_NAME);
         Ok(Self {
             db,
-            server: service_kit::server::Options::from_env(SERVICE_NAME),
+            server: Options::new(&config.dev, &config.telemetry.environment, &service),
         })
     }
 }
@@ -79,9 +84,4 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
     service_kit::server::app(routes::router(), &state.server).with_state(state)
-}
-
-/// Cents to the decimal amount used in the JSON API.
-pub(crate) fn to_amount(cents: i64) -> f64 {
-    cents as f64 / 100.0
 }

@@ -7,10 +7,11 @@ use axum::{
     http::StatusCode,
     routing::{delete, get, post},
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use service_kit::{Json, Path};
-use shared_tracing::messaging;
+use contracts::{
+    inventory::{OrderRelease, Reservation, ReservationRequest, Stock},
+    money,
+};
+use service_kit::{Health, Json, Path};
 use std::collections::BTreeMap;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -30,49 +31,20 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
 }
 
-#[derive(Serialize)]
-pub(crate) struct Stock {
-    sku: String,
-    name: String,
-    price: f64,
-    available: i64,
-    reserved: i64,
-    sold: i64,
-}
-
 async fn get_stock(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Json<Stock>> {
     tracing::Span::current().set_attribute("sku", sku.clone());
     let product = store::product(&state.db, &sku)
         .await?
         .ok_or(Error::UnknownSku(sku))?;
     Ok(Json(Stock {
-        price: crate::to_amount(product.price_cents),
+        price: money::decimal(product.price_cents),
+        price_cents: product.price_cents,
         sku: product.sku,
         name: product.name,
         available: product.available,
         reserved: product.reserved,
         sold: product.sold,
     }))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ReservationRequest {
-    order_id: String,
-    items: Vec<Item>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Item {
-    sku: String,
-    quantity: i64,
-}
-
-#[derive(Serialize)]
-pub(crate) struct Reservation {
-    reservation_id: String,
-    total: f64,
-    /// The same in cents, for services that keep money exact.
-    total_cents: i64,
 }
 
 async fn create_reservation(
@@ -105,7 +77,7 @@ async fn create_reservation(
     span.set_attribute("sku", skus);
 
     let reservation_id = uuid::Uuid::new_v4().to_string();
-    let trace_context = messaging::context_to_json(&span.context());
+    let trace_context = shared_tracing::stored::capture(&span);
     let total = store::reserve(
         &state.db,
         &reservation_id,
@@ -120,7 +92,7 @@ async fn create_reservation(
         StatusCode::CREATED,
         Json(Reservation {
             reservation_id,
-            total: crate::to_amount(total),
+            total: money::decimal(total),
             total_cents: total,
         }),
     ))
@@ -148,23 +120,24 @@ async fn delete_reservation(
 async fn release_for_order(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<OrderRelease>> {
     let span = tracing::Span::current();
     span.set_attribute("order_id", order_id.clone());
     let tombstone = uuid::Uuid::new_v4().to_string();
-    let outcome = match store::release_for_order(&state.db, &order_id, &tombstone).await? {
-        store::Release::Released => "released",
-        store::Release::AlreadyReleased => "already_released",
-        store::Release::Committed => "committed",
-    };
-    span.set_attribute("outcome", outcome);
-    tracing::info!(order_id, outcome, "order's reservation released");
-    Ok(Json(json!({ "order_id": order_id, "status": outcome })))
+    let outcome = store::release_for_order(&state.db, &order_id, &tombstone).await?;
+    span.set_attribute("outcome", outcome.as_str());
+    tracing::info!(
+        order_id,
+        outcome = outcome.as_str(),
+        "order's reservation released"
+    );
+    Ok(Json(OrderRelease {
+        order_id,
+        status: outcome,
+    }))
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     service_kit::db::ping(&state.db).await?;
-    Ok(Json(
-        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
-    ))
+    Ok(Json(Health::ok(crate::SERVICE_NAME)))
 }

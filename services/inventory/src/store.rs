@@ -1,7 +1,8 @@
 //! Products, reservations and their items: all SQL of the service, one CLIENT span per query.
 
 use crate::Error;
-use service_kit::db;
+use service_kit::db::begin_write;
+use shared_tracing::db;
 use sqlx::{FromRow, SqlitePool};
 
 /// A catalogue entry with its stock levels.
@@ -42,7 +43,7 @@ pub(crate) async fn reserve(
     items: &[(String, i64)],
     trace_context: &str,
 ) -> Result<i64, Error> {
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = begin_write(pool).await?;
     let existing =
         sqlx::query_scalar::<_, String>("SELECT id FROM reservations WHERE order_id = ?")
             .bind(order_id)
@@ -107,16 +108,9 @@ pub(crate) async fn reserve(
     Ok(total)
 }
 
-/// What releasing a reservation found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Release {
-    /// The stock went back on sale.
-    Released,
-    /// It had been released before: nothing to do.
-    AlreadyReleased,
-    /// The order was fulfilled; its stock is sold and cannot come back.
-    Committed,
-}
+/// What releasing a reservation found: its stock went back on sale, it had been released
+/// before, or the order was fulfilled and its stock is sold.
+pub(crate) use contracts::inventory::ReleaseOutcome as Release;
 
 /// Releases whatever `order_id` holds, for an order-service that does not know whether its
 /// reserve call went through: a held reservation goes back on sale; where there is none yet, a
@@ -127,7 +121,7 @@ pub(crate) async fn release_for_order(
     order_id: &str,
     tombstone_id: &str,
 ) -> Result<Release, Error> {
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = begin_write(pool).await?;
     let found = sqlx::query_scalar::<_, String>("SELECT id FROM reservations WHERE order_id = ?")
         .bind(order_id)
         .fetch_optional(&mut *tx);
@@ -151,7 +145,7 @@ pub(crate) async fn release_for_order(
 
 /// Returns the held stock of a reservation to `available`, once.
 pub(crate) async fn release(pool: &SqlitePool, reservation_id: &str) -> Result<Release, Error> {
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = begin_write(pool).await?;
     let outcome = release_in(&mut tx, reservation_id).await?;
     tx.commit().await?;
     Ok(outcome)
@@ -210,7 +204,7 @@ pub(crate) async fn commit_reservation(
     reservation_id: Option<&str>,
 ) -> Result<(Commit, String), Error> {
     let named = reservation_id;
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = begin_write(pool).await?;
     let found = sqlx::query_as::<_, (String, String, Option<String>)>(
         "SELECT id, status, expired_at FROM reservations WHERE order_id = ?",
     )
@@ -313,7 +307,7 @@ pub(crate) async fn overdue(
 /// Releases an overdue reservation and marks it expired, unless it was committed or released
 /// in the meantime (then nothing changes and `false` is returned).
 pub(crate) async fn expire(pool: &SqlitePool, reservation_id: &str) -> Result<bool, Error> {
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = begin_write(pool).await?;
     if release_in(&mut tx, reservation_id).await? != Release::Released {
         return Ok(false);
     }

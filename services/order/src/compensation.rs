@@ -5,11 +5,9 @@
 //! parent is the request's span context without its baggage: a fault injected into the request
 //! does not follow its compensation, and the request's span is not held open by the retries.
 
-use crate::Error;
-use opentelemetry::{Context, trace::TraceContextExt};
+use service_kit::ClientError;
 use std::time::Duration;
 use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Runs `attempt` until it succeeds (its `Ok` is the outcome, recorded on the span); each attempt
 /// is a span `name` under `request`'s span context.
@@ -20,10 +18,9 @@ pub(crate) fn spawn<F, Fut>(
     attempt: F,
 ) where
     F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<String, Error>> + Send,
+    Fut: Future<Output = Result<&'static str, ClientError>> + Send,
 {
-    let span_context = request.context().span().span_context().clone();
-    let parent = Context::new().with_remote_span_context(span_context);
+    let parent = shared_tracing::spans::detached(request);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(200);
         for number in 1u64.. {
@@ -34,10 +31,10 @@ pub(crate) fn spawn<F, Fut>(
                 attempt = number,
                 outcome = Empty,
             );
-            let _ = span.set_parent(parent.clone());
+            shared_tracing::spans::continue_from(&span, parent.clone());
             match attempt().instrument(span.clone()).await {
                 Ok(outcome) => {
-                    span.record("outcome", outcome.as_str());
+                    span.record("outcome", outcome);
                     span.in_scope(|| tracing::warn!(order_id, outcome, "compensated"));
                     return;
                 }

@@ -4,6 +4,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use contracts::{auth::VerifyError, inventory::ReserveError};
 use service_kit::{ApiError, ClientError};
 
 /// Result with this service's [`Error`].
@@ -18,18 +19,12 @@ pub enum Error {
     /// No valid bearer token.
     #[error("{0}")]
     Unauthorized(String),
-    /// The order belongs to someone else.
-    #[error("Permission denied")]
-    Forbidden,
-    /// No such order.
+    /// No such order (or someone else's).
     #[error("Order not found")]
     NotFound,
     /// Not enough stock.
     #[error("{0}")]
     OutOfStock(String),
-    /// The order is in a state that does not allow the change.
-    #[error("{0}")]
-    WrongState(String),
     /// The card was declined; the reservation has been released.
     #[error("payment declined")]
     PaymentDeclined {
@@ -46,18 +41,46 @@ pub enum Error {
     Database(#[from] sqlx::Error),
 }
 
+impl From<VerifyError> for Error {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Unauthorized(message) => Error::Unauthorized(message),
+            // Only asked for with a user id, which this service never sends.
+            VerifyError::Forbidden => Error::Unauthorized("Permission denied".into()),
+            VerifyError::Upstream(error) => Error::Upstream(error),
+        }
+    }
+}
+
+impl From<ReserveError> for Error {
+    fn from(error: ReserveError) -> Self {
+        match error {
+            ReserveError::OutOfStock(message) => Error::OutOfStock(message),
+            ReserveError::Invalid(message) => Error::InvalidOrder(message),
+            ReserveError::Upstream(error) => Error::Upstream(error),
+        }
+    }
+}
+
+impl Error {
+    /// Whether the call that failed may have taken effect although no answer came (see
+    /// [`ClientError::outcome_unknown`]).
+    pub(crate) fn outcome_unknown(&self) -> bool {
+        matches!(self, Error::Upstream(error) if error.outcome_unknown())
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = match &self {
             Error::InvalidOrder(_) => StatusCode::BAD_REQUEST,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
-            Error::OutOfStock(_) | Error::WrongState(_) => StatusCode::CONFLICT,
+            Error::OutOfStock(_) => StatusCode::CONFLICT,
             Error::PaymentDeclined { reason, order_id } => {
                 return ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment declined")
-                    .with("reason", reason.as_str())
-                    .with("order_id", order_id.as_str())
+                    .with_reason(reason.as_str())
+                    .with_order_id(order_id.as_str())
                     .into_response();
             }
             Error::Upstream(error) => {

@@ -7,7 +7,8 @@
 //! (announced by another tool) is logged and acknowledged.
 
 use crate::store;
-use service_kit::events::{Handler, HandlerError, OrderFulfilled};
+use contracts::{events::OrderFulfilled, order::OrderStatus};
+use service_kit::events::{Handler, HandlerError};
 use sqlx::SqlitePool;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -33,8 +34,10 @@ impl Handler<OrderFulfilled> for MarkFulfilled {
         let status = store::mark_fulfilled(&self.db, &event.order_id)
             .await
             .map_err(|error| HandlerError::new("store_error", error))?;
-        match status.as_deref() {
-            Some("fulfilled") => tracing::info!(order_id = event.order_id, "order fulfilled"),
+        match status {
+            Some(OrderStatus::Fulfilled) => {
+                tracing::info!(order_id = event.order_id, "order fulfilled")
+            }
             Some(status) => {
                 return Err(HandlerError::new(
                     "wrong_state",

@@ -2,10 +2,11 @@
 //! goes to their email), reserve stock, charge the card, store the order.
 //!
 //! - `POST /api/orders` `{items: [{sku, quantity}], card_number, currency?}` with a bearer token →
-//!   201 `{order_id, status, total}`; 401 without a valid token; 409 when stock is short;
+//!   201 `{order_id, status, total, total_cents}`; 401 without a valid token; 409 when stock is short;
 //!   402 `{error, reason, order_id, trace_id}` when the card is declined (the reservation is
 //!   released); 502/504 when a downstream fails
-//! - `GET /api/orders/{id}` → the order, for its owner only (403 otherwise, 404 if unknown)
+//! - `GET /api/orders/{id}` → the order, for its owner only (404 for anyone else's, as for an
+//!   unknown one: a 403 would tell that it exists)
 //! - `GET /healthz`
 //!
 //! A confirmed order and its `order.created` event are written in one transaction (the outbox);
@@ -13,7 +14,6 @@
 //! the message headers. Once inventory-service has sold the stock it publishes `orders.fulfilled`,
 //! and [`fulfilment`] marks the order `fulfilled`.
 
-mod clients;
 mod compensation;
 mod config;
 mod error;
@@ -26,21 +26,24 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::{Application, Downstream};
+use contracts::{
+    auth::AuthClient, inventory::InventoryClient, payment::PaymentClient, user::UserClient,
+};
+use service_kit::{Application, Downstream, server::Options};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
-pub const SERVICE_NAME: &str = "order-service";
+pub const SERVICE_NAME: &str = contracts::order::SERVICE_NAME;
 
-/// What every handler shares.
+/// What every handler shares; axum clones it per request, so every field is a cheap handle.
 #[derive(Clone)]
 pub struct AppState {
-    server: service_kit::server::Options,
+    server: Options,
     db: SqlitePool,
-    auth: clients::AuthClient,
-    users: clients::UserClient,
-    inventory: clients::InventoryClient,
-    payment: clients::PaymentClient,
+    auth: AuthClient,
+    users: UserClient,
+    inventory: InventoryClient,
+    payment: PaymentClient,
     relay: relay::Relay,
     jetstream: async_nats::jetstream::Context,
     consumer: service_kit::events::ConsumerSettings,
@@ -57,39 +60,38 @@ impl AppState {
         let relay = relay::Relay::new(db.clone(), jetstream.clone(), config.stream_replicas);
         // One circuit breaker per downstream: an outage of one does not hold up calls to others.
         let downstream = |service, url: &str, timeout| {
-            Downstream::new(service, url, timeout).with_circuit_breaker(config.breaker.into())
+            Downstream::with_circuit_breaker(service, url, timeout, config.breaker.into())
         };
+        let service = config.telemetry.service_name(SERVICE_NAME);
         Ok(Self {
-            server: service_kit::server::Options::from_env(SERVICE_NAME),
+            server: Options::new(&config.dev, &config.telemetry.environment, &service),
             relay,
             jetstream,
             consumer: config.consumer,
             db,
-            auth: clients::AuthClient::new(downstream(
-                "auth-service",
+            auth: AuthClient::new(downstream(
+                contracts::auth::SERVICE_NAME,
                 &config.auth_service_url,
                 config.auth_timeout,
             )),
-            users: clients::UserClient::new(downstream(
-                "user-service",
+            users: UserClient::new(downstream(
+                contracts::user::SERVICE_NAME,
                 &config.user_service_url,
                 config.user_timeout,
             )),
-            inventory: clients::InventoryClient::new(downstream(
-                "inventory-service",
+            inventory: InventoryClient::new(downstream(
+                contracts::inventory::SERVICE_NAME,
                 &config.inventory_service_url,
                 config.inventory_timeout,
             )),
-            payment: clients::PaymentClient::new(downstream(
-                "payment-service",
+            payment: PaymentClient::new(downstream(
+                contracts::payment::SERVICE_NAME,
                 &config.payment_service_url,
                 config.payment_timeout,
             )),
         })
     }
-}
 
-impl AppState {
     /// Every downstream with its circuit state, for `/healthz`.
     pub(crate) fn downstreams(&self) -> [&Downstream; 4] {
         [
@@ -121,9 +123,4 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
     service_kit::server::app(routes::router(), &state.server).with_state(state)
-}
-
-/// Cents to the decimal amount used in the JSON APIs.
-pub(crate) fn to_amount(cents: i64) -> f64 {
-    cents as f64 / 100.0
 }

@@ -8,7 +8,7 @@
 use crate::store::{self, PendingEvent};
 use async_nats::jetstream;
 use service_kit::events;
-use shared_tracing::messaging;
+use shared_tracing::{nats, stored};
 use sqlx::SqlitePool;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -66,7 +66,8 @@ impl Relay {
         loop {
             let round = async {
                 if !stream_ready {
-                    events::ensure_stream(&self.jetstream, self.replicas).await?;
+                    let stream = contracts::events::ORDERS;
+                    events::ensure_stream(&self.jetstream, stream, self.replicas).await?;
                     stream_ready = true;
                 }
                 self.publish_pending().await
@@ -99,13 +100,13 @@ impl Relay {
     }
 
     async fn publish(&self, event: &PendingEvent) -> Result<(), RelayError> {
-        let stored = messaging::context_from_json(&event.trace_context)?;
-        let span = messaging::producer_span(&event.subject, &event.message_id, Some(stored));
+        let stored = stored::from_json(&event.trace_context)?;
+        let span = nats::producer_span(&event.subject, &event.message_id, Some(stored));
         span.set_attribute("order_id", event.message_id.clone());
         span.set_attribute("event_type", event.event_type.clone());
         span.set_attribute("outbox.attempt", event.attempts + 1);
         let payload = event.payload.clone().into_bytes();
-        let published = events::publish_in(
+        let published = nats::publish(
             &self.jetstream,
             &span,
             &event.subject,
@@ -114,7 +115,7 @@ impl Relay {
         )
         .await;
         match published {
-            Ok(()) => {
+            Ok(_) => {
                 store::mark_published(&self.db, event.id)
                     .instrument(span)
                     .await?;

@@ -2,7 +2,6 @@
 
 use crate::{
     AppState, Error, Result,
-    clients::{Charge, Payment, Reservation},
     store::{self, NewEvent, NewOrder},
 };
 use axum::{
@@ -11,13 +10,17 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use service_kit::{
-    ClientError, Json, Path,
-    events::{self, Event, Line, OrderCreated as OrderCreatedEvent},
+use contracts::{
+    events::OrderCreated,
+    inventory::Reservation,
+    money,
+    order::{Line, Order, OrderPlaced, OrderRequest, OrderStatus},
+    payment::{Charge, ChargeError, PaymentResponse},
 };
-use shared_tracing::messaging;
+use service_kit::{
+    Health, Json, Path,
+    events::{self, Event},
+};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -26,33 +29,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/orders", post(create_order))
         .route("/api/orders/{id}", get(get_order))
         .route("/healthz", get(healthz))
-}
-
-/// One order line, as sent to inventory-service.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Item {
-    pub(crate) sku: String,
-    pub(crate) quantity: i64,
-}
-
-/// An order request. Deliberately not `Debug`: it holds the full card number.
-#[derive(Deserialize)]
-pub(crate) struct OrderRequest {
-    items: Vec<Item>,
-    card_number: String,
-    #[serde(default = "default_currency")]
-    currency: String,
-}
-
-fn default_currency() -> String {
-    "USD".to_owned()
-}
-
-#[derive(Serialize)]
-pub(crate) struct OrderCreated {
-    order_id: String,
-    status: &'static str,
-    total: f64,
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str> {
@@ -68,7 +44,7 @@ async fn create_order(
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(request): Json<OrderRequest>,
-) -> Result<(StatusCode, Json<OrderCreated>)> {
+) -> Result<(StatusCode, Json<OrderPlaced>)> {
     let work = place_order(state, headers, request).instrument(tracing::Span::current());
     match tokio::spawn(work).await {
         Ok(result) => result,
@@ -84,7 +60,7 @@ async fn place_order(
     state: AppState,
     headers: HeaderMap,
     request: OrderRequest,
-) -> Result<(StatusCode, Json<OrderCreated>)> {
+) -> Result<(StatusCode, Json<OrderPlaced>)> {
     let user = state.auth.verify(bearer(&headers)?).await?;
     if request.items.is_empty() {
         return Err(Error::InvalidOrder("items must not be empty".into()));
@@ -99,8 +75,10 @@ async fn place_order(
     let charged = charge_card(&state, &order_id, &reservation, &request).await;
     // A declined order is kept (the customer may ask about it); other failures leave no order.
     let (status, payment_id, declined) = match charged {
-        Ok(payment) => ("confirmed", Some(payment.payment_id), None),
-        Err(declined @ Error::PaymentDeclined { .. }) => ("payment_declined", None, Some(declined)),
+        Ok(payment) => (OrderStatus::Confirmed, Some(payment.payment_id), None),
+        Err(declined @ Error::PaymentDeclined { .. }) => {
+            (OrderStatus::PaymentDeclined, None, Some(declined))
+        }
         Err(error) => return Err(error),
     };
     let card_last4 = last4(&request.card_number);
@@ -128,19 +106,19 @@ async fn place_order(
     );
     Ok((
         StatusCode::CREATED,
-        Json(OrderCreated {
-            order_id,
-            status: "confirmed",
-            total: crate::to_amount(reservation.total_cents),
-        }),
+        Json(OrderPlaced::confirmed(order_id, reservation.total_cents)),
     ))
 }
 
 /// Holds the stock. When no answer came, the stock may be held all the same: it is released by
 /// order id in the background (and, should that never get through, expires at inventory-service).
-async fn hold_stock(state: &AppState, order_id: &str, items: &[Item]) -> Result<Reservation> {
-    let reserved = state.inventory.reserve(order_id, items).await;
-    if outcome_unknown(&reserved) {
+async fn hold_stock(state: &AppState, order_id: &str, items: &[Line]) -> Result<Reservation> {
+    let reserved = state
+        .inventory
+        .reserve(order_id, items)
+        .await
+        .map_err(Error::from);
+    if reserved.as_ref().is_err_and(Error::outcome_unknown) {
         let (inventory, order) = (state.inventory.clone(), order_id.to_owned());
         crate::compensation::spawn(
             "inventory_client.release_for_order",
@@ -148,7 +126,10 @@ async fn hold_stock(state: &AppState, order_id: &str, items: &[Item]) -> Result<
             &tracing::Span::current(),
             move || {
                 let (inventory, order) = (inventory.clone(), order.clone());
-                async move { inventory.release_for_order(&order).await }
+                async move {
+                    let outcome = inventory.release_for_order(&order).await?;
+                    Ok(outcome.as_str())
+                }
             },
         );
     }
@@ -164,15 +145,26 @@ async fn charge_card(
     order_id: &str,
     reservation: &Reservation,
     request: &OrderRequest,
-) -> Result<Payment> {
+) -> Result<PaymentResponse> {
     let charge = Charge {
         order_id,
         amount_cents: reservation.total_cents,
         currency: &request.currency,
         card_number: &request.card_number,
     };
-    let charged = state.payment.process(&charge).await;
-    if outcome_unknown(&charged) {
+    let charged = state
+        .payment
+        .charge(&charge)
+        .await
+        .map_err(|error| match error {
+            ChargeError::Declined { reason } => Error::PaymentDeclined {
+                reason,
+                order_id: order_id.to_owned(),
+            },
+            ChargeError::Invalid(message) => Error::InvalidOrder(message),
+            ChargeError::Upstream(error) => Error::Upstream(error),
+        });
+    if charged.as_ref().is_err_and(Error::outcome_unknown) {
         let (payment, order) = (state.payment.clone(), order_id.to_owned());
         crate::compensation::spawn(
             "payment_client.void",
@@ -180,7 +172,10 @@ async fn charge_card(
             &tracing::Span::current(),
             move || {
                 let (payment, order) = (payment.clone(), order.clone());
-                async move { payment.void(&order).await }
+                async move {
+                    let status = payment.void(&order).await?;
+                    Ok(status.as_str())
+                }
             },
         );
     }
@@ -193,31 +188,24 @@ async fn charge_card(
 /// Stores the order and, for a confirmed one, its `order.created` event, in one transaction (the
 /// outbox); the event carries this request's trace context, and the relay publishes it.
 async fn store_order(state: &AppState, order: &NewOrder<'_>) -> Result<()> {
-    let confirmed = order.status == "confirmed";
+    let confirmed = order.status == OrderStatus::Confirmed;
     let payload = confirmed.then(|| {
-        let event = OrderCreatedEvent {
+        let event = OrderCreated {
             order_id: order.id.to_owned(),
             user_id: order.user_id,
             reservation_id: Some(order.reservation_id.to_owned()),
-            items: order
-                .lines
-                .iter()
-                .map(|(sku, quantity)| Line {
-                    sku: sku.clone(),
-                    quantity: *quantity,
-                })
-                .collect(),
+            items: order.lines.to_vec(),
             total_cents: order.total_cents,
-            total: crate::to_amount(order.total_cents),
+            total: money::decimal(order.total_cents),
             currency: order.currency.to_owned(),
         };
         String::from_utf8(events::payload(&event)).expect("JSON is UTF-8")
     });
-    let trace_context = messaging::context_to_json(&tracing::Span::current().context());
+    let trace_context = shared_tracing::stored::capture(&tracing::Span::current());
     let outbox = payload.as_deref().map(|payload| NewEvent {
         message_id: order.id,
-        subject: OrderCreatedEvent::SUBJECT,
-        event_type: OrderCreatedEvent::TYPE,
+        subject: OrderCreated::SUBJECT,
+        event_type: OrderCreated::TYPE,
         payload,
         trace_context: &trace_context,
     });
@@ -234,30 +222,23 @@ fn last4(card_number: &str) -> String {
     digits[digits.len().saturating_sub(4)..].iter().collect()
 }
 
-/// Whether a call may have taken effect although no answer came: it timed out, or the
-/// connection broke after it was made (a refused connection never reached the callee).
-fn outcome_unknown<T>(result: &Result<T>) -> bool {
-    match result {
-        Err(Error::Upstream(ClientError::Timeout { .. })) => true,
-        Err(Error::Upstream(ClientError::Unavailable { source, .. })) => !source.is_connect(),
-        _ => false,
-    }
-}
-
 /// The order's lines with one entry per SKU, as stored.
-fn lines(items: &[Item]) -> Vec<(String, i64)> {
+fn lines(items: &[Line]) -> Vec<Line> {
     let mut merged = std::collections::BTreeMap::<String, i64>::new();
     for item in items {
         *merged.entry(item.sku.clone()).or_default() += item.quantity;
     }
-    merged.into_iter().collect()
+    merged
+        .into_iter()
+        .map(|(sku, quantity)| Line { sku, quantity })
+        .collect()
 }
 
 async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>> {
+) -> Result<Json<Order>> {
     tracing::Span::current().set_attribute("order_id", id.clone());
     let user = state.auth.verify(bearer(&headers)?).await?;
     // Another customer's order answers as a missing one would: a 403 would tell that it exists.
@@ -265,31 +246,24 @@ async fn get_order(
         .await?
         .filter(|order| order.user_id == user.user_id)
         .ok_or(Error::NotFound)?;
-    let items: Vec<Value> = store::order_lines(&state.db, &order.id)
-        .await?
-        .into_iter()
-        .map(|line| json!({ "sku": line.sku, "quantity": line.quantity }))
-        .collect();
-    Ok(Json(json!({
-        "order_id": order.id,
-        "user_id": order.user_id,
-        "status": order.status,
-        "total": crate::to_amount(order.total_cents),
-        "currency": order.currency,
-        "items": items,
-        "created_at": order.created_at,
-    })))
+    let items = store::order_lines(&state.db, &order.id).await?;
+    Ok(Json(Order {
+        order_id: order.id,
+        user_id: order.user_id,
+        status: order.status,
+        total: money::decimal(order.total_cents),
+        total_cents: order.total_cents,
+        currency: order.currency,
+        items,
+        created_at: order.created_at,
+    }))
 }
 
 /// Health, and each downstream's circuit state (visible without a trace).
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     service_kit::db::ping(&state.db).await?;
-    let circuits: serde_json::Map<String, Value> = state
-        .downstreams()
-        .iter()
-        .filter_map(|d| Some((d.service().to_owned(), d.circuit_state()?.as_str().into())))
-        .collect();
-    Ok(Json(
-        json!({ "status": "ok", "service": crate::SERVICE_NAME, "circuits": circuits }),
-    ))
+    Ok(Json(Health::with_circuits(
+        crate::SERVICE_NAME,
+        state.downstreams(),
+    )))
 }

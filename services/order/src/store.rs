@@ -1,38 +1,50 @@
 //! The orders and order_items tables.
 
-use service_kit::db;
+use contracts::order::{Line, OrderStatus};
+use service_kit::db::begin_write;
+use shared_tracing::db;
 use sqlx::{FromRow, SqlitePool};
 
 /// An order as stored.
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub(crate) struct Order {
     pub(crate) id: String,
     pub(crate) user_id: i64,
-    pub(crate) status: String,
+    pub(crate) status: OrderStatus,
     pub(crate) total_cents: i64,
     pub(crate) currency: String,
     pub(crate) created_at: String,
 }
 
-/// One line of an order.
-#[derive(Debug, FromRow)]
-pub(crate) struct OrderLine {
-    pub(crate) sku: String,
-    pub(crate) quantity: i64,
+/// An order row, its status as the text stored.
+#[derive(FromRow)]
+struct OrderRow {
+    id: String,
+    user_id: i64,
+    status: String,
+    total_cents: i64,
+    currency: String,
+    created_at: String,
+}
+
+/// A status read back from the table (its CHECK constraint allows only the known ones).
+fn status(raw: &str) -> sqlx::Result<OrderStatus> {
+    raw.parse()
+        .map_err(|error: String| sqlx::Error::Decode(error.into()))
 }
 
 /// An order about to be stored.
 pub(crate) struct NewOrder<'a> {
     pub(crate) id: &'a str,
     pub(crate) user_id: i64,
-    pub(crate) status: &'a str,
+    pub(crate) status: OrderStatus,
     pub(crate) total_cents: i64,
     pub(crate) currency: &'a str,
     pub(crate) reservation_id: &'a str,
     pub(crate) payment_id: Option<&'a str>,
     pub(crate) card_last4: &'a str,
     pub(crate) receipt_email: &'a str,
-    pub(crate) lines: &'a [(String, i64)],
+    pub(crate) lines: &'a [Line],
 }
 
 /// An event to publish once the order is committed.
@@ -62,7 +74,7 @@ pub(crate) async fn insert_order(
     order: &NewOrder<'_>,
     event: Option<&NewEvent<'_>>,
 ) -> sqlx::Result<()> {
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = begin_write(pool).await?;
     let insert = sqlx::query(
         "INSERT INTO orders (id, user_id, status, total_cents, currency, reservation_id, payment_id,
                              card_last4, receipt_email)
@@ -70,7 +82,7 @@ pub(crate) async fn insert_order(
     )
     .bind(order.id)
     .bind(order.user_id)
-    .bind(order.status)
+    .bind(order.status.as_str())
     .bind(order.total_cents)
     .bind(order.currency)
     .bind(order.reservation_id)
@@ -79,12 +91,12 @@ pub(crate) async fn insert_order(
     .bind(order.receipt_email)
     .execute(&mut *tx);
     db::query("INSERT", "orders", insert).await?;
-    for (sku, quantity) in order.lines {
+    for line in order.lines {
         let insert =
             sqlx::query("INSERT INTO order_items (order_id, sku, quantity) VALUES (?, ?, ?)")
                 .bind(order.id)
-                .bind(sku)
-                .bind(quantity)
+                .bind(&line.sku)
+                .bind(line.quantity)
                 .execute(&mut *tx);
         db::query("INSERT", "order_items", insert).await?;
     }
@@ -106,20 +118,26 @@ pub(crate) async fn insert_order(
 
 /// Marks a confirmed order fulfilled (idempotent). `None` when there is no such order, the
 /// order's status otherwise.
-pub(crate) async fn mark_fulfilled(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<String>> {
-    let update = sqlx::query_scalar(
+pub(crate) async fn mark_fulfilled(
+    pool: &SqlitePool,
+    id: &str,
+) -> sqlx::Result<Option<OrderStatus>> {
+    let update = sqlx::query_scalar::<_, String>(
         "UPDATE orders SET status = 'fulfilled' WHERE id = ? AND status IN ('confirmed', 'fulfilled')
          RETURNING status",
     )
     .bind(id)
     .fetch_optional(pool);
-    if let Some(status) = db::query("UPDATE", "orders", update).await? {
-        return Ok(Some(status));
+    if let Some(updated) = db::query("UPDATE", "orders", update).await? {
+        return status(&updated).map(Some);
     }
-    let select = sqlx::query_scalar("SELECT status FROM orders WHERE id = ?")
+    let select = sqlx::query_scalar::<_, String>("SELECT status FROM orders WHERE id = ?")
         .bind(id)
         .fetch_optional(pool);
-    db::query("SELECT", "orders", select).await
+    db::query("SELECT", "orders", select)
+        .await?
+        .map(|stored| status(&stored))
+        .transpose()
 }
 
 /// The oldest unpublished events. Not traced: the relay polls it, and an idle poll is noise.
@@ -160,18 +178,33 @@ pub(crate) async fn record_publish_failure(
 }
 
 pub(crate) async fn order(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<Order>> {
-    let select = sqlx::query_as(
+    let select = sqlx::query_as::<_, OrderRow>(
         "SELECT id, user_id, status, total_cents, currency, created_at FROM orders WHERE id = ?",
     )
     .bind(id)
     .fetch_optional(pool);
-    db::query("SELECT", "orders", select).await
+    let Some(row) = db::query("SELECT", "orders", select).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Order {
+        status: status(&row.status)?,
+        id: row.id,
+        user_id: row.user_id,
+        total_cents: row.total_cents,
+        currency: row.currency,
+        created_at: row.created_at,
+    }))
 }
 
-pub(crate) async fn order_lines(pool: &SqlitePool, order_id: &str) -> sqlx::Result<Vec<OrderLine>> {
-    let select =
-        sqlx::query_as("SELECT sku, quantity FROM order_items WHERE order_id = ? ORDER BY sku")
-            .bind(order_id)
-            .fetch_all(pool);
-    db::query("SELECT", "order_items", select).await
+pub(crate) async fn order_lines(pool: &SqlitePool, order_id: &str) -> sqlx::Result<Vec<Line>> {
+    let select = sqlx::query_as::<_, (String, i64)>(
+        "SELECT sku, quantity FROM order_items WHERE order_id = ? ORDER BY sku",
+    )
+    .bind(order_id)
+    .fetch_all(pool);
+    let rows = db::query("SELECT", "order_items", select).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(sku, quantity)| Line { sku, quantity })
+        .collect())
 }

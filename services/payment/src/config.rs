@@ -1,10 +1,10 @@
-//! Configuration from the environment (or flags; `--help` lists them).
+//! Configuration, parsed once in `main` from the environment (or flags; `--help` lists them all).
 
 use service_kit::config::millis;
 use std::{net::SocketAddr, time::Duration};
 
 /// payment-service settings.
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Clone, clap::Parser)]
 #[command(name = "payment-service", version, about)]
 pub struct Config {
     /// Address to listen on.
@@ -13,6 +13,12 @@ pub struct Config {
     /// Header-read timeout and connection cap of the HTTP server.
     #[command(flatten)]
     pub server: service_kit::ServerArgs,
+    /// Fault injection and the W3C harness endpoint.
+    #[command(flatten)]
+    pub dev: service_kit::DevHooks,
+    /// The OpenTelemetry settings, under the specification's variable names.
+    #[command(flatten)]
+    pub telemetry: shared_tracing::TelemetryConfig,
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:payment.db")]
     pub database_url: String,

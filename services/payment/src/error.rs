@@ -44,8 +44,8 @@ impl IntoResponse for Error {
             Error::BadRequest(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
             Error::Declined { payment_id, reason } => {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment declined")
-                    .with("reason", reason)
-                    .with("payment_id", payment_id)
+                    .with_reason(reason)
+                    .with_payment_id(payment_id)
             }
             Error::ProcessingError { payment_id } => {
                 tracing::error!(payment_id, "card processor failed");
@@ -53,11 +53,11 @@ impl IntoResponse for Error {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "payment processing failed",
                 )
-                .with("reason", "processing_error")
-                .with("payment_id", payment_id)
+                .with_reason("processing_error")
+                .with_payment_id(payment_id)
             }
             Error::Voided => {
-                ApiError::new(StatusCode::CONFLICT, "payment voided").with("reason", "voided")
+                ApiError::new(StatusCode::CONFLICT, "payment voided").with_reason("voided")
             }
             Error::Database(error) => ApiError::internal(&error),
         }

@@ -22,16 +22,16 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::Application;
+use service_kit::{Application, server::Options};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
-pub const SERVICE_NAME: &str = "payment-service";
+pub const SERVICE_NAME: &str = contracts::payment::SERVICE_NAME;
 
-/// What every handler shares.
+/// What every handler shares; axum clones it per request, so every field is a cheap handle.
 #[derive(Clone)]
 pub struct AppState {
-    server: service_kit::server::Options,
+    server: Options,
     db: SqlitePool,
     slow: std::time::Duration,
 }
@@ -41,8 +41,9 @@ impl AppState {
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
+        let service = config.telemetry.service_name(SERVICE_NAME);
         Ok(Self {
-            server: service_kit::server::Options::from_env(SERVICE_NAME),
+            server: Options::new(&config.dev, &config.telemetry.environment, &service),
             db,
             slow: config.payment_slow,
         })

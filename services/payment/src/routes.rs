@@ -6,9 +6,8 @@ use crate::{
     store::{self, NewPayment},
 };
 use axum::{Router, extract::State, routing::get, routing::post};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use service_kit::Json;
+use contracts::payment::{PaymentRequest, PaymentResponse, PaymentStatus, VoidResponse};
+use service_kit::{Health, Json};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -19,33 +18,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
 }
 
-/// A charge request: the amount in cents (`amount_cents`) or, as the API first had it, as a
-/// decimal (`amount`). Deliberately not `Debug`: it holds the full card number.
-#[derive(Deserialize)]
-pub(crate) struct PaymentRequest {
-    order_id: String,
-    amount: Option<f64>,
-    amount_cents: Option<i64>,
-    currency: String,
-    card_number: String,
-}
-
-impl PaymentRequest {
-    /// The amount in cents, if it is a positive one.
-    fn cents(&self) -> Option<i64> {
-        let cents = match (self.amount_cents, self.amount) {
-            (Some(cents), _) => cents,
-            (None, Some(amount)) if amount.is_finite() => (amount * 100.0).round() as i64,
-            _ => return None,
-        };
-        (cents > 0).then_some(cents)
-    }
-}
-
-#[derive(Serialize)]
-pub(crate) struct PaymentResponse {
-    payment_id: String,
-    status: &'static str,
+/// The amount in cents, if it is a positive one: `amount_cents`, else `amount` as a decimal.
+fn cents(request: &PaymentRequest) -> Option<i64> {
+    let cents = match (request.amount_cents, request.amount) {
+        (Some(cents), _) => cents,
+        (None, Some(amount)) => contracts::money::cents(amount)?,
+        _ => return None,
+    };
+    (cents > 0).then_some(cents)
 }
 
 async fn create_payment(
@@ -55,7 +35,7 @@ async fn create_payment(
     // The handler's attributes go on the request's SERVER span: one span per operation.
     let span = tracing::Span::current();
     span.set_attribute("order_id", request.order_id.clone());
-    if let Some(cents) = request.cents() {
+    if let Some(cents) = cents(&request) {
         span.set_attribute("amount_cents", cents);
     }
     span.set_attribute("currency", request.currency.clone());
@@ -64,7 +44,7 @@ async fn create_payment(
     ))?;
     let card_last4 = processor::last4(&card);
     span.set_attribute("card.last4", card_last4.to_owned());
-    let amount_cents = request.cents().ok_or(Error::BadRequest(
+    let amount_cents = cents(&request).ok_or(Error::BadRequest(
         "amount_cents (or amount) must be a positive number",
     ))?;
     let currency = request.currency.to_ascii_uppercase();
@@ -84,15 +64,15 @@ async fn create_payment(
         tokio::time::sleep(state.slow).await;
     }
     let (status, reason) = match decision {
-        Decision::Approved | Decision::SlowApproval => ("approved", None),
-        Decision::Declined(reason) => ("declined", Some(reason)),
-        Decision::ProcessingError => ("failed", Some("processing_error")),
+        Decision::Approved | Decision::SlowApproval => (PaymentStatus::Approved, None),
+        Decision::Declined(reason) => (PaymentStatus::Declined, Some(reason)),
+        Decision::ProcessingError => (PaymentStatus::Failed, Some("processing_error")),
     };
     // One payment per order: the same charge sent twice answers as the first did.
     if let Some((payment_id, status, reason)) =
         store::by_order(&state.db, &request.order_id).await?
     {
-        return answer_existing(payment_id, &status, reason);
+        return answer_existing(payment_id, status, reason);
     }
     let recorded = store::insert_payment(
         &state.db,
@@ -110,13 +90,13 @@ async fn create_payment(
     if !recorded {
         // A void (or a twin of this request) got there while the processor was deciding.
         return match store::by_order(&state.db, &request.order_id).await? {
-            Some((payment_id, status, reason)) => answer_existing(payment_id, &status, reason),
+            Some((payment_id, status, reason)) => answer_existing(payment_id, status, reason),
             None => Err(Error::Voided),
         };
     }
 
     span.set_attribute("payment_id", payment_id.clone());
-    span.set_attribute("payment.status", status);
+    span.set_attribute("payment.status", status.as_str());
     match (decision, reason) {
         (Decision::ProcessingError, _) => Err(Error::ProcessingError { payment_id }),
         (_, None) => {
@@ -138,31 +118,22 @@ async fn create_payment(
 /// The answer for an order whose payment is already stored.
 fn answer_existing(
     payment_id: String,
-    status: &str,
+    status: PaymentStatus,
     reason: Option<String>,
 ) -> Result<Json<PaymentResponse>> {
-    tracing::Span::current().set_attribute("payment.status", status.to_owned());
+    tracing::Span::current().set_attribute("payment.status", status.as_str());
     match status {
-        "approved" => Ok(Json(PaymentResponse {
-            payment_id,
-            status: "approved",
-        })),
-        "declined" => Err(Error::Declined {
+        PaymentStatus::Approved => Ok(Json(PaymentResponse { payment_id, status })),
+        PaymentStatus::Declined => Err(Error::Declined {
             payment_id,
             reason: match reason.as_deref() {
                 Some("insufficient_funds") => "insufficient_funds",
                 _ => "card_declined",
             },
         }),
-        "failed" => Err(Error::ProcessingError { payment_id }),
-        _ => Err(Error::Voided),
+        PaymentStatus::Failed => Err(Error::ProcessingError { payment_id }),
+        PaymentStatus::Voided => Err(Error::Voided),
     }
-}
-
-#[derive(Serialize)]
-pub(crate) struct VoidResponse {
-    order_id: String,
-    status: String,
 }
 
 /// `POST /internal/payments/{order_id}/void`: gives back an approved charge, or makes sure none
@@ -175,14 +146,12 @@ async fn void_payment(
     span.set_attribute("order_id", order_id.clone());
     let tombstone = uuid::Uuid::new_v4().to_string();
     let status = store::void(&state.db, &order_id, &tombstone).await?;
-    span.set_attribute("payment.status", status.clone());
-    tracing::warn!(order_id, status, "payment_voided");
+    span.set_attribute("payment.status", status.as_str());
+    tracing::warn!(order_id, status = status.as_str(), "payment_voided");
     Ok(Json(VoidResponse { order_id, status }))
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     service_kit::db::ping(&state.db).await?;
-    Ok(Json(
-        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
-    ))
+    Ok(Json(Health::ok(crate::SERVICE_NAME)))
 }

@@ -1,10 +1,10 @@
-//! Configuration from the environment (or flags; `--help` lists them).
+//! Configuration, parsed once in `main` from the environment (or flags; `--help` lists them all).
 
-use service_kit::config::millis;
+use service_kit::{BreakerArgs, config::millis};
 use std::{net::SocketAddr, time::Duration};
 
 /// user-service settings.
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Clone, clap::Parser)]
 #[command(name = "user-service", version, about)]
 pub struct Config {
     /// Address to listen on.
@@ -13,6 +13,12 @@ pub struct Config {
     /// Header-read timeout and connection cap of the HTTP server.
     #[command(flatten)]
     pub server: service_kit::ServerArgs,
+    /// Fault injection and the W3C harness endpoint.
+    #[command(flatten)]
+    pub dev: service_kit::DevHooks,
+    /// The OpenTelemetry settings, under the specification's variable names.
+    #[command(flatten)]
+    pub telemetry: shared_tracing::TelemetryConfig,
     /// SQLite database URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:user.db")]
     pub database_url: String,
@@ -26,4 +32,7 @@ pub struct Config {
     /// Timeout of calls to auth-service, in milliseconds.
     #[arg(long = "auth-timeout-ms", env = "AUTH_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
     pub auth_timeout: Duration,
+    /// Circuit breaker settings of the calls to auth-service.
+    #[command(flatten)]
+    pub breaker: BreakerArgs,
 }

@@ -4,6 +4,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use contracts::auth::VerifyError;
 use service_kit::{ApiError, ClientError};
 
 /// Result with this service's [`Error`].
@@ -27,6 +28,16 @@ pub enum Error {
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<VerifyError> for Error {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Unauthorized(message) => Error::Unauthorized(message),
+            VerifyError::Forbidden => Error::Forbidden,
+            VerifyError::Upstream(error) => Error::Upstream(error),
+        }
+    }
 }
 
 impl IntoResponse for Error {

@@ -4,9 +4,10 @@
 //!   full_name}`; access is checked through auth-service (one `POST /api/verify` CLIENT span):
 //!   401 without a valid token, 403 "Permission denied" for someone else's profile,
 //!   404 "User not found"
-//! - `GET /healthz`
+//! - `GET /internal/users/{id}` → the profile, for order-service, which has verified the
+//!   customer already
+//! - `GET /healthz`, with auth-service's circuit state
 
-mod clients;
 mod config;
 mod error;
 mod routes;
@@ -16,29 +17,37 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::Application;
+use contracts::auth::AuthClient;
+use service_kit::{Application, Downstream, server::Options};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
-pub const SERVICE_NAME: &str = "user-service";
+pub const SERVICE_NAME: &str = contracts::user::SERVICE_NAME;
 
-/// What every handler shares.
+/// What every handler shares; axum clones it per request, so every field is a cheap handle.
 #[derive(Clone)]
 pub struct AppState {
-    server: service_kit::server::Options,
+    server: Options,
     db: SqlitePool,
-    auth: clients::AuthClient,
+    auth: AuthClient,
 }
 
 impl AppState {
-    /// Opens the database named in `config`, runs the migrations and sets up the auth client.
+    /// Opens the database named in `config`, runs the migrations and sets up the auth client,
+    /// with its circuit breaker.
     pub async fn connect(config: &Config) -> Result<Self, Box<dyn std::error::Error>> {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
+        let service = config.telemetry.service_name(SERVICE_NAME);
         Ok(Self {
-            server: service_kit::server::Options::from_env(SERVICE_NAME),
+            server: Options::new(&config.dev, &config.telemetry.environment, &service),
             db,
-            auth: clients::AuthClient::new(&config.auth_service_url, config.auth_timeout),
+            auth: AuthClient::new(Downstream::with_circuit_breaker(
+                contracts::auth::SERVICE_NAME,
+                &config.auth_service_url,
+                config.auth_timeout,
+                config.breaker.into(),
+            )),
         })
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::{AppState, Error, Result, store};
 use axum::{Router, extract::State, http::HeaderMap, routing::get};
-use serde_json::{Value, json};
-use service_kit::{Json, Path, bearer};
+use contracts::user::Profile;
+use service_kit::{Health, Json, Path, bearer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -19,7 +19,7 @@ async fn get_user(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     headers: HeaderMap,
-) -> Result<Json<store::Profile>> {
+) -> Result<Json<Profile>> {
     let span = tracing::Span::current();
     span.set_attribute("user_id", id);
     span.set_attribute("endpoint", "get_user");
@@ -33,10 +33,7 @@ async fn get_user(
 }
 
 /// `GET /internal/users/{id}`: the profile, for a service that has verified its caller.
-async fn get_profile(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<Json<store::Profile>> {
+async fn get_profile(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Profile>> {
     tracing::Span::current().set_attribute("user_id", id);
     let profile = store::profile(&state.db, id)
         .await?
@@ -44,9 +41,9 @@ async fn get_profile(
     Ok(Json(profile))
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>> {
+/// Health, and auth-service's circuit state.
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     service_kit::db::ping(&state.db).await?;
-    Ok(Json(
-        json!({ "status": "ok", "service": crate::SERVICE_NAME }),
-    ))
+    let auth = [state.auth.downstream()];
+    Ok(Json(Health::with_circuits(crate::SERVICE_NAME, auth)))
 }

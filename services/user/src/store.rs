@@ -1,21 +1,21 @@
 //! The profiles table.
 
-use serde::Serialize;
-use service_kit::db;
-use sqlx::{FromRow, SqlitePool};
+use contracts::user::Profile;
+use shared_tracing::db;
+use sqlx::SqlitePool;
 
-/// A user profile as stored and served.
-#[derive(Debug, Serialize, FromRow)]
-pub(crate) struct Profile {
-    id: i64,
-    username: String,
-    email: String,
-    full_name: String,
-}
-
+/// The profile of user `id`.
 pub(crate) async fn profile(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<Profile>> {
-    let select = sqlx::query_as("SELECT id, username, email, full_name FROM profiles WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool);
-    db::query("SELECT", "profiles", select).await
+    let select = sqlx::query_as::<_, (i64, String, String, String)>(
+        "SELECT id, username, email, full_name FROM profiles WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool);
+    let row = db::query("SELECT", "profiles", select).await?;
+    Ok(row.map(|(id, username, email, full_name)| Profile {
+        id,
+        username,
+        email,
+        full_name,
+    }))
 }

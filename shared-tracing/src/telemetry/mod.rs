@@ -1,17 +1,25 @@
-//! The tracer provider (resource, sampler, OTLP/HTTP exporter, batch processor), the `tracing`
-//! subscriber that feeds it, and the guard that flushes it on shutdown.
+//! Telemetry for one process: the tracer provider (resource, sampler, OTLP/HTTP exporter, batch
+//! processor), the `tracing` subscriber that feeds it and writes JSON logs, and the guard that
+//! flushes it on shutdown — all from a [`TelemetryConfig`] parsed once in `main`.
 
-use crate::TruncatingProcessor;
-use crate::{
-    logs, propagation,
-    settings::{SamplerKind, Settings},
-};
+mod config;
+mod limits;
+mod logs;
+mod settings;
+
+pub use config::{Environment, TelemetryConfig};
+pub use limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, TruncatingProcessor, prefix};
+pub use settings::{ExporterSettings, SamplerKind, SecretHeaders, Settings};
+
 use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{
     Resource,
     resource::TelemetryResourceDetector,
-    trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanProcessor},
+    trace::{
+        BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
+        SpanProcessor,
+    },
 };
 use opentelemetry_semantic_conventions::resource::{
     DEPLOYMENT_ENVIRONMENT_NAME, HOST_NAME, SERVICE_INSTANCE_ID, SERVICE_NAMESPACE, SERVICE_VERSION,
@@ -40,8 +48,8 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    /// Flushes queued spans and stops the exporter. Blocks until the export finishes or times out
-    /// (`OTEL_BSP_EXPORT_TIMEOUT`), so call it after the server has stopped.
+    /// Flushes queued spans and stops the exporter. Blocks until the export finishes or times out,
+    /// so call it after the server has stopped.
     pub fn shutdown(mut self) {
         self.shutdown_provider();
     }
@@ -62,25 +70,51 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Sets up tracing for one service: W3C propagators, the OTLP/HTTP exporter configured from the
-/// standard `OTEL_*` variables, JSON logs on stdout, and the bridge from `tracing` spans to
-/// OpenTelemetry. Call once, first thing in `main`, and keep the guard until the end.
-pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitError> {
-    let settings = Settings::from_env(service_name);
+/// Sets up tracing for one service: W3C propagators, the OTLP/HTTP exporter, JSON logs on stdout,
+/// and the bridge from `tracing` spans to OpenTelemetry, from `config` (the variables `main`
+/// parsed) for the service whose own name is `service_name`. Call once, first thing in `main`,
+/// and keep the guard until the end.
+///
+/// ```no_run
+/// use clap::Parser;
+///
+/// #[derive(Parser)]
+/// struct Config {
+///     #[command(flatten)]
+///     telemetry: shared_tracing::TelemetryConfig,
+/// }
+///
+/// fn main() -> Result<(), shared_tracing::telemetry::InitError> {
+///     let config = Config::parse();
+///     let _telemetry = shared_tracing::init(&config.telemetry, "quote-service", "1.0.0")?;
+///     tracing::info!("spans and logs from here on are exported");
+///     Ok(())
+/// }
+/// ```
+pub fn init(
+    config: &TelemetryConfig,
+    service_name: &str,
+    version: &str,
+) -> Result<TelemetryGuard, InitError> {
+    init_with(&config.settings(service_name), version)
+}
+
+/// [`init`] from resolved settings.
+pub fn init_with(settings: &Settings, version: &str) -> Result<TelemetryGuard, InitError> {
     // With OTEL_SDK_DISABLED=true there is no provider and no bridge: spans stay plain `tracing`
     // spans (for the logs), nothing is exported and no context is injected downstream.
     let provider = match settings.sdk_disabled {
         true => None,
-        false => Some(otlp_provider(&settings, version)?),
+        false => Some(otlp_provider(settings, version)?),
     };
-    propagation::install_propagators();
+    crate::propagation::install_propagators();
     let otel_layer = provider.as_ref().map(|provider| {
         global::set_tracer_provider(provider.clone());
         bridge(provider.tracer("shared-tracing")).with_filter(span_filter())
     });
     let log_filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
-        .from_env_lossy()
+        .parse_lossy(&settings.log_filter)
         .add_directive("sqlx=warn".parse().expect("static directive"));
     tracing_subscriber::registry()
         .with(otel_layer)
@@ -95,17 +129,44 @@ pub fn init(service_name: &str, version: &str) -> Result<TelemetryGuard, InitErr
         sampler = ?settings.sampler,
         sample_ratio = settings.sample_ratio,
         sdk_disabled = settings.sdk_disabled,
+        endpoint = %settings.exporter.endpoint,
         "telemetry initialised"
     );
     Ok(TelemetryGuard { provider })
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send): serve until
+/// it, then let the [`TelemetryGuard`] go, which flushes the spans still queued.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, draining requests and flushing spans");
 }
 
 /// The bridge from `tracing` spans to OpenTelemetry as every service sets it up: no code
 /// location, thread or busy/idle-time attributes (each an allocation per span that no view here
 /// uses), and no OpenTelemetry context made current when a span is entered. Nothing in this
 /// workspace reads `opentelemetry::Context::current()` — propagation, logs and faults take the
-/// context from the `tracing` span itself — while activation attached and detached a context on
-/// every poll of every instrumented future: the largest tracing symbol in a profile of the
+/// context from the `tracing` span itself — while activation attaches and detaches a context on
+/// every poll of every instrumented future, the largest tracing symbol in a profile of the
 /// services under load. Code that does read it can enter `span.context().attach()` itself.
 pub fn bridge<S>(tracer: SdkTracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
 where
@@ -119,18 +180,27 @@ where
         .with_context_activation(false)
 }
 
-/// The provider exporting over OTLP/HTTP. Endpoint, headers, timeout and compression come from
-/// OTEL_EXPORTER_OTLP_*; the SDK appends /v1/traces to OTEL_EXPORTER_OTLP_ENDPOINT and defaults
-/// to http://localhost:4318.
+/// The provider exporting over OTLP/HTTP with protobuf bodies, from the batch processor's own
+/// thread (hence the blocking reqwest client the exporter is built with); values are cut to the
+/// length limit first.
 fn otlp_provider(settings: &Settings, version: &str) -> Result<SdkTracerProvider, InitError> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
+    let exporter = &settings.exporter;
+    let span_exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
-        .with_headers(settings.exporter_headers())
+        .with_endpoint(exporter.endpoint.clone())
+        .with_timeout(exporter.timeout)
+        .with_headers(exporter.headers.0.clone())
         .build()?;
-    // BatchSpanProcessor reads OTEL_BSP_* and exports from its own thread (hence the blocking
-    // reqwest client the exporter is built with); values are cut to the length limit first.
-    let batch = BatchSpanProcessor::builder(exporter).build();
+    let batch = BatchSpanProcessor::builder(span_exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_scheduled_delay(exporter.schedule_delay)
+                .with_max_queue_size(exporter.max_queue_size)
+                .with_max_export_batch_size(exporter.max_export_batch_size)
+                .build(),
+        )
+        .build();
     Ok(tracer_provider(
         settings,
         version,
@@ -175,7 +245,10 @@ pub fn resource(settings: &Settings, version: &str) -> Resource {
         .with_attributes([
             KeyValue::new(SERVICE_VERSION, version.to_owned()),
             KeyValue::new(SERVICE_NAMESPACE, settings.service_namespace.clone()),
-            KeyValue::new(DEPLOYMENT_ENVIRONMENT_NAME, settings.environment.clone()),
+            KeyValue::new(
+                DEPLOYMENT_ENVIRONMENT_NAME,
+                settings.environment.as_str().to_owned(),
+            ),
             KeyValue::new(HOST_NAME, host),
             KeyValue::new(SERVICE_INSTANCE_ID, uuid::Uuid::new_v4().to_string()),
         ])

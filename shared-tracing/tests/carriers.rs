@@ -5,7 +5,7 @@ use opentelemetry::{
     baggage::BaggageExt,
     trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
-use shared_tracing::{messaging, propagation};
+use shared_tracing::{nats, propagation, stored};
 
 fn remote_parent(flags: TraceFlags) -> Context {
     let span_context = SpanContext::new(
@@ -38,14 +38,14 @@ fn nats_headers_round_trip_trace_context_and_baggage() {
         let sent = remote_parent(flags);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", "order-1");
-        messaging::inject_nats(&sent, &mut headers);
+        nats::inject(&sent, &mut headers);
         assert_eq!(
             headers.get("traceparent").map(|v| v.as_str().to_owned()),
             Some(format!(
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags:02x}"
             ))
         );
-        let received = messaging::extract_nats(Some(&headers));
+        let received = nats::extract(Some(&headers));
         assert_same_parent(&sent, &received);
         assert_eq!(
             received.baggage().get("tenant").map(|v| v.to_string()),
@@ -57,16 +57,11 @@ fn nats_headers_round_trip_trace_context_and_baggage() {
 #[test]
 fn missing_or_malformed_nats_headers_start_a_new_root() {
     propagation::install_propagators();
-    assert!(
-        !messaging::extract_nats(None)
-            .span()
-            .span_context()
-            .is_valid()
-    );
+    assert!(!nats::extract(None).span().span_context().is_valid());
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("traceparent", "00-not-a-trace-01");
     assert!(
-        !messaging::extract_nats(Some(&headers))
+        !nats::extract(Some(&headers))
             .span()
             .span_context()
             .is_valid()
@@ -78,9 +73,9 @@ fn outbox_map_round_trips_trace_context() {
     propagation::install_propagators();
     let sent = remote_parent(TraceFlags::SAMPLED);
     // Stored as JSON in the outbox row, read back later by the relay.
-    let stored = messaging::context_to_json(&sent);
+    let stored = stored::to_json(&sent);
     let map: std::collections::HashMap<String, String> = serde_json::from_str(&stored).unwrap();
     assert!(map.contains_key("traceparent") && map.contains_key("baggage"));
-    let restored = messaging::context_from_json(&stored).unwrap();
+    let restored = stored::from_json(&stored).unwrap();
     assert_same_parent(&sent, &restored);
 }

@@ -1,17 +1,35 @@
-//! CLIENT spans for outgoing HTTP calls: one span per request, with `traceparent`/`tracestate`/
-//! `baggage` injected while that span is current.
+//! The HTTP client hop: one CLIENT span per request sent with reqwest, `traceparent`,
+//! `tracestate` and `baggage` injected while that span is current, the outcome on the span.
 //!
 //! Hand-written over plain reqwest rather than `reqwest-tracing`: its OpenTelemetry feature stops
 //! at opentelemetry 0.32 and sends no `traceparent` with 0.33, and callers need the span handle
 //! to record business events (`payment_declined`) on the CLIENT span itself.
+//!
+//! ```no_run
+//! use shared_tracing::http_client::{self, Call};
+//! # async fn quote() -> Result<(), reqwest::Error> {
+//! let http = reqwest::Client::new();
+//! let request = http.get("http://localhost:8084/api/stock/widget").build()?;
+//! let call = Call::new("/api/stock/{sku}", "inventory-service", std::time::Duration::from_secs(2));
+//! let (response, span) = http_client::send(&http, request, &call).await;
+//! span.in_scope(|| tracing::info!(ok = response.is_ok(), "stock looked up"));
+//! # Ok(()) }
+//! ```
 
-use crate::propagation;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_http::HeaderInjector;
 use std::time::Duration;
 use tracing::{Instrument, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// Writes `traceparent`, `tracestate` and `baggage` for `context` into request headers.
+pub fn inject(context: &Context, headers: &mut http::HeaderMap) {
+    crate::propagation::inject(context, &mut HeaderInjector(headers));
+}
+
 /// What one traced call is: the route template for the span name (`/api/reservations/{id}`), the
-/// callee's name (`peer.service`) and the client's timeout (reported when it fires).
+/// callee's name (`peer.service`), the client's timeout (reported when it fires), the caller's
+/// own attributes (`order_id`), and which resend of the call this is.
 #[derive(Debug, Clone, Copy)]
 pub struct Call<'a> {
     /// The low-cardinality path.
@@ -20,6 +38,23 @@ pub struct Call<'a> {
     pub peer_service: &'a str,
     /// The client's timeout.
     pub timeout: Duration,
+    /// Business attributes for the CLIENT span.
+    pub attributes: &'a [KeyValue],
+    /// 0 for the first attempt; `http.request.resend_count` on the span otherwise.
+    pub resend_count: usize,
+}
+
+impl<'a> Call<'a> {
+    /// A first attempt without attributes of its own.
+    pub fn new(template: &'a str, peer_service: &'a str, timeout: Duration) -> Self {
+        Self {
+            template,
+            peer_service,
+            timeout,
+            attributes: &[],
+            resend_count: 0,
+        }
+    }
 }
 
 /// Sends `request` inside a CLIENT span named `{METHOD} {template}` with the stable HTTP
@@ -29,19 +64,8 @@ pub struct Call<'a> {
 /// body inside it.
 pub async fn send(
     http: &reqwest::Client,
-    request: reqwest::Request,
-    call: Call<'_>,
-) -> (Result<reqwest::Response, reqwest::Error>, Span) {
-    send_annotated(http, request, call, |_| {}).await
-}
-
-/// [`send`], with `annotate` given the CLIENT span before the request leaves, to add the
-/// caller's own attributes (`OpenTelemetrySpanExt::set_attribute`).
-pub async fn send_annotated(
-    http: &reqwest::Client,
     mut request: reqwest::Request,
-    call: Call<'_>,
-    annotate: impl FnOnce(&Span),
+    call: &Call<'_>,
 ) -> (Result<reqwest::Response, reqwest::Error>, Span) {
     let mut url = request.url().clone();
     // url.full must never carry credentials.
@@ -61,9 +85,14 @@ pub async fn send_annotated(
         peer.service = call.peer_service,
         error.type = Empty,
     );
-    annotate(&span);
+    if call.resend_count > 0 {
+        span.set_attribute("http.request.resend_count", call.resend_count as i64);
+    }
+    for KeyValue { key, value, .. } in call.attributes {
+        span.set_attribute(key.clone(), value.clone());
+    }
     // Injected from the CLIENT span, so the callee's SERVER span becomes its child.
-    propagation::inject(&span.context(), request.headers_mut());
+    inject(&span.context(), request.headers_mut());
     let result = http.execute(request).instrument(span.clone()).await;
     match &result {
         Ok(response) => {

@@ -14,8 +14,8 @@ use std::{
 /// The stack's services: binary (and `service.name`), package, default port, URL variable.
 pub use stack::topology::SERVICES;
 
-/// Tools the tests run as processes too.
-const TOOLS: [&str; 3] = ["tracecheck", "stack", "loadtest"];
+/// Tools, and the example service, the tests run as processes too.
+const TOOLS: [&str; 4] = ["tracecheck", "stack", "loadtest", "checkout-service"];
 
 /// Variables a developer's shell might carry that would redirect or silence the exporters.
 const INHERITED_OTEL_VARS: [&str; 7] = [
@@ -85,7 +85,8 @@ pub struct TestStack {
     nats: NatsServer,
     services: Vec<Service>,
     http: reqwest::Client,
-    /// Second processes of services ([`Self::start_replica`]).
+    /// Second processes of services ([`Self::start_replica`]) and binaries started beside the
+    /// stack ([`Self::start_beside`]).
     replicas: Vec<Process>,
     dir: tempfile::TempDir,
     /// The JWT secret of this stack, to check that it never leaks.
@@ -220,6 +221,34 @@ impl TestStack {
         format!("http://127.0.0.1:{port}")
     }
 
+    /// Starts another binary of the workspace beside the stack — a service that is not one of the
+    /// six, such as `examples/checkout` — on a port of its own, exporting to the stack's receiver
+    /// as the six do, with `env` on top, and waits until `GET /healthz` answers. It runs until the
+    /// stack is dropped. Returns its base URL.
+    pub async fn start_beside(&mut self, binary_name: &str, env: &[(&str, &str)]) -> String {
+        let port = stack::unused_port();
+        let log = self.dir.path().join(format!("{binary_name}.log"));
+        let mut vars = vec![
+            ("LISTEN_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+                self.receiver.endpoint(),
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut process = Process::new(binary_name, binary(binary_name), log)
+            .envs(vars)
+            .without_env(&INHERITED_OTEL_VARS)
+            .health(format!("http://127.0.0.1:{port}/healthz"));
+        process
+            .start(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.replicas.push(process);
+        format!("http://127.0.0.1:{port}")
+    }
+
     /// Kills one service with SIGKILL: no draining, no flushing, as in a crash.
     pub fn kill_service(&mut self, name: &str) {
         self.service(name).process.kill();
@@ -274,6 +303,11 @@ impl TestStack {
             .find(|s| s.name == name)
             .expect("known service");
         format!("http://127.0.0.1:{}", service.port)
+    }
+
+    /// The receiver's OTLP/HTTP base URL (the value of `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn otlp_endpoint(&self) -> String {
+        self.receiver.endpoint()
     }
 
     /// The base URL of the receiver's Jaeger-compatible query API (`/api/traces/{id}`).

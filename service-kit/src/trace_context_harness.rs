@@ -10,7 +10,7 @@ use crate::error::{ApiError, Json};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use shared_tracing::client::{self, Call};
+use shared_tracing::http_client::{self, Call};
 use std::{net::IpAddr, sync::OnceLock, time::Duration};
 
 /// Where the harness finds the test service.
@@ -44,13 +44,9 @@ pub(crate) async fn handle(Json(cases): Json<Vec<Case>>) -> Result<StatusCode, A
             .json(&case.arguments)
             .build()
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("callback: {e}")))?;
-        let call = Call {
-            template: "/{harness}",
-            peer_service: "tracecontext-harness",
-            timeout: TIMEOUT,
-        };
+        let call = Call::new("/{harness}", "tracecontext-harness", TIMEOUT);
         // The harness only reads the headers it gets; its answer does not matter.
-        let _ = client::send(http(), request, call).await;
+        let _ = http_client::send(http(), request, &call).await;
     }
     Ok(StatusCode::OK)
 }

@@ -1,14 +1,16 @@
-//! Telemetry settings read once from the environment, using the OpenTelemetry spec's variable names.
+//! Telemetry settings resolved from the variables [`super::TelemetryConfig`] holds, under the
+//! OpenTelemetry specification's names.
 //!
-//! Everything is read through a lookup function so tests can supply their own environment
-//! (edition 2024 makes `std::env::set_var` unsafe, and the workspace forbids `unsafe`).
+//! Everything is read through a lookup function, so tests supply their own values (edition 2024
+//! makes `std::env::set_var` unsafe, and the workspace forbids `unsafe`).
 
-use crate::server::EdgeTrust;
+use super::config::Environment;
 use opentelemetry::KeyValue;
-use std::collections::HashMap;
+use secrecy::SecretString;
+use std::{collections::HashMap, time::Duration};
 
-/// What `init` needs from the environment, resolved and validated.
-#[derive(Debug, Clone, PartialEq)]
+/// What `init` needs, resolved and validated.
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// `service.name`: `OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`,
     /// else the name the service passes in.
@@ -16,7 +18,7 @@ pub struct Settings {
     /// `service.namespace` from `SERVICE_NAMESPACE` (default `default`).
     pub service_namespace: String,
     /// `deployment.environment.name` from `ENVIRONMENT` (default `development`).
-    pub environment: String,
+    pub environment: Environment,
     /// Extra resource attributes from `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, percent-decoded).
     pub resource_attributes: Vec<KeyValue>,
     /// The sampler `OTEL_TRACES_SAMPLER` names (default `parentbased_traceidratio`).
@@ -24,20 +26,55 @@ pub struct Settings {
     /// Root-span sampling ratio from `OTEL_TRACES_SAMPLER_ARG` or `OTEL_SAMPLE_RATIO` (default 1.0).
     pub sample_ratio: f64,
     /// `x-api-key` header for the exporter, from `OTEL_API_KEY` (never logged).
-    pub api_key: Option<String>,
+    pub api_key: Option<SecretString>,
     /// `OTEL_SDK_DISABLED=true`: no spans are recorded, exported or propagated; logs stay.
     /// Only `true` (any case) disables, as the specification says.
     pub sdk_disabled: bool,
     /// The longest attribute value exported, in characters:
     /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
-    /// [`crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT`].
+    /// [`super::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT`].
     pub attribute_value_length_limit: usize,
-    /// Whose trace context the public edge continues: `TRACE_CONTEXT_TRUSTED_CALLERS` (`*`, or
-    /// caller IP addresses separated by commas); by default everyone, and no one when
-    /// `ENVIRONMENT=production`.
-    pub trusted_trace_callers: crate::server::EdgeTrust,
+    /// Where and how spans are exported.
+    pub exporter: ExporterSettings,
+    /// The log filter, `RUST_LOG` (default `info`).
+    pub log_filter: String,
     /// Values that were ignored, and why; `init` logs them once logging is up.
     pub warnings: Vec<String>,
+}
+
+/// The OTLP/HTTP exporter and its batch processor, as the specification's variables set them.
+#[derive(Debug, Clone)]
+pub struct ExporterSettings {
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, else `OTEL_EXPORTER_OTLP_ENDPOINT` with
+    /// `/v1/traces` appended, else `http://localhost:4318/v1/traces`.
+    pub endpoint: String,
+    /// `OTEL_EXPORTER_OTLP_HEADERS`, plus `x-api-key` from `OTEL_API_KEY`. Values are secrets.
+    pub headers: SecretHeaders,
+    /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (default 10 s).
+    pub timeout: Duration,
+    /// `OTEL_BSP_SCHEDULE_DELAY` (default 5 s).
+    pub schedule_delay: Duration,
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` (default 2048).
+    pub max_queue_size: usize,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (default 512, at most the queue size).
+    pub max_export_batch_size: usize,
+}
+
+/// Exporter headers whose values are never printed.
+#[derive(Clone, Default)]
+pub struct SecretHeaders(pub(crate) HashMap<String, String>);
+
+impl SecretHeaders {
+    /// The header names, for logs.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+impl std::fmt::Debug for SecretHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.names()).finish()
+    }
 }
 
 /// The samplers of the specification's `OTEL_TRACES_SAMPLER` that this workspace builds.
@@ -72,12 +109,10 @@ impl SamplerKind {
     }
 }
 
-impl Settings {
-    /// Reads the process environment.
-    pub fn from_env(default_service_name: &str) -> Self {
-        Self::from_lookup(default_service_name, |key| std::env::var(key).ok())
-    }
+/// The OTLP/HTTP endpoint when no variable names one.
+const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 
+impl Settings {
     /// Reads settings through `lookup`, which returns a variable's value or `None`.
     pub fn from_lookup(
         default_service_name: &str,
@@ -88,15 +123,21 @@ impl Settings {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
+        let mut warnings = Vec::new();
         let resource_attributes = get("OTEL_RESOURCE_ATTRIBUTES")
-            .map(|raw| parse_resource_attributes(&raw))
-            .unwrap_or_default();
+            .map(|raw| parse_key_values(&raw))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, value)| KeyValue::new(key, value))
+            .collect::<Vec<_>>();
         let from_attributes = resource_attributes
             .iter()
             .find(|kv| kv.key.as_str() == "service.name")
             .map(|kv| kv.value.to_string());
-        let environment = get("ENVIRONMENT").unwrap_or_else(|| "development".to_owned());
-        let mut warnings = Vec::new();
+        let environment: Environment = get("ENVIRONMENT")
+            .unwrap_or_default()
+            .parse()
+            .unwrap_or_default();
         let sampler = match get("OTEL_TRACES_SAMPLER") {
             None => SamplerKind::ParentBasedTraceIdRatio,
             Some(raw) => SamplerKind::parse(&raw.to_ascii_lowercase()).unwrap_or_else(|| {
@@ -132,45 +173,62 @@ impl Settings {
                     1.0
                 }),
         };
-        let attribute_value_length_limit = match get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
-            .or_else(|| get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"))
-        {
-            None => crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .unwrap_or_else(|| {
+        let mut whole = |keys: &[&str], default: u64, positive: bool| -> u64 {
+            let Some((key, raw)) = keys.iter().find_map(|key| Some((*key, get(key)?))) else {
+                return default;
+            };
+            match raw.parse::<u64>() {
+                Ok(n) if n > 0 || !positive => n,
+                _ => {
                     warnings.push(format!(
-                    "attribute value length limit {raw} is not a positive whole number; using {}",
-                    crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT
-                ));
-                    crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT
-                }),
+                        "{key}={raw} is not a {}whole number; using {default}",
+                        if positive { "positive " } else { "" }
+                    ));
+                    default
+                }
+            }
         };
-        let trusted_trace_callers = match get("TRACE_CONTEXT_TRUSTED_CALLERS") {
-            None if environment == "production" => EdgeTrust::Callers(Vec::new()),
-            None => EdgeTrust::All,
-            Some(raw) if raw == "*" => EdgeTrust::All,
-            Some(raw) => EdgeTrust::Callers(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|entry| !entry.is_empty())
-                    .filter_map(|entry| match entry.parse() {
-                        Ok(ip) => Some(ip),
-                        Err(_) => {
-                            warnings.push(format!(
-                                "TRACE_CONTEXT_TRUSTED_CALLERS: {entry} is not an IP address; ignored"
-                            ));
-                            None
-                        }
-                    })
-                    .collect(),
+        let attribute_value_length_limit = whole(
+            &[
+                "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ],
+            super::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT as u64,
+            true,
+        ) as usize;
+        let timeout = whole(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            ],
+            10_000,
+            false,
+        );
+        let schedule_delay = whole(&["OTEL_BSP_SCHEDULE_DELAY"], 5_000, false);
+        let max_queue_size = whole(&["OTEL_BSP_MAX_QUEUE_SIZE"], 2_048, true) as usize;
+        let max_export_batch_size =
+            (whole(&["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"], 512, true) as usize).min(max_queue_size);
+        let endpoint = match get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            Some(endpoint) => endpoint,
+            None => format!(
+                "{}/v1/traces",
+                get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                    .as_deref()
+                    .unwrap_or(DEFAULT_ENDPOINT)
+                    .trim_end_matches('/')
             ),
         };
+        let api_key = get("OTEL_API_KEY");
+        let mut headers: HashMap<String, String> = get("OTEL_EXPORTER_OTLP_HEADERS")
+            .map(|raw| parse_key_values(&raw))
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if let Some(key) = &api_key {
+            headers.insert("x-api-key".to_owned(), key.clone());
+        }
         Settings {
             attribute_value_length_limit,
-            trusted_trace_callers,
             service_name: get("OTEL_SERVICE_NAME")
                 .or(from_attributes)
                 .unwrap_or_else(|| default_service_name.to_owned()),
@@ -179,30 +237,32 @@ impl Settings {
             resource_attributes,
             sampler,
             sample_ratio,
-            api_key: get("OTEL_API_KEY"),
+            api_key: api_key.map(SecretString::from),
             sdk_disabled: get("OTEL_SDK_DISABLED")
                 .is_some_and(|raw| raw.eq_ignore_ascii_case("true")),
+            exporter: ExporterSettings {
+                endpoint,
+                headers: SecretHeaders(headers),
+                timeout: Duration::from_millis(timeout),
+                schedule_delay: Duration::from_millis(schedule_delay),
+                max_queue_size,
+                max_export_batch_size,
+            },
+            log_filter: get("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
             warnings,
         }
     }
-
-    /// Extra headers the exporter sends on top of `OTEL_EXPORTER_OTLP_HEADERS`.
-    pub(crate) fn exporter_headers(&self) -> HashMap<String, String> {
-        self.api_key
-            .iter()
-            .map(|key| ("x-api-key".to_owned(), key.clone()))
-            .collect()
-    }
 }
 
-/// Parses `OTEL_RESOURCE_ATTRIBUTES`: comma-separated `key=value` pairs whose values may be
-/// percent-encoded (W3C Baggage octet rules). Malformed entries are skipped.
-fn parse_resource_attributes(raw: &str) -> Vec<KeyValue> {
+/// Parses `key=value` pairs separated by commas whose values may be percent-encoded (W3C Baggage
+/// octet rules), as `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS` are written.
+/// Malformed entries are skipped.
+fn parse_key_values(raw: &str) -> Vec<(String, String)> {
     raw.split(',')
         .filter_map(|entry| entry.split_once('='))
         .map(|(key, value)| (key.trim(), percent_decode(value.trim())))
         .filter(|(key, _)| !key.is_empty())
-        .map(|(key, value)| KeyValue::new(key.to_owned(), value))
+        .map(|(key, value)| (key.to_owned(), value))
         .collect()
 }
 
@@ -242,35 +302,8 @@ mod tests {
     }
 
     #[test]
-    fn the_edge_trusts_everyone_outside_production_and_only_named_callers_in_it() {
-        assert_eq!(settings(&[]).trusted_trace_callers, EdgeTrust::All);
-        let production = [("ENVIRONMENT", "production")];
-        assert_eq!(
-            settings(&production).trusted_trace_callers,
-            EdgeTrust::Callers(vec![])
-        );
-        let named = settings(&[
-            ("ENVIRONMENT", "production"),
-            (
-                "TRACE_CONTEXT_TRUSTED_CALLERS",
-                "10.0.0.7, ::1, lb.internal",
-            ),
-        ]);
-        assert_eq!(
-            named.trusted_trace_callers,
-            EdgeTrust::Callers(vec!["10.0.0.7".parse().unwrap(), "::1".parse().unwrap()])
-        );
-        assert_eq!(named.warnings.len(), 1, "{:?}", named.warnings);
-        let all = [
-            ("ENVIRONMENT", "production"),
-            ("TRACE_CONTEXT_TRUSTED_CALLERS", "*"),
-        ];
-        assert_eq!(settings(&all).trusted_trace_callers, EdgeTrust::All);
-    }
-
-    #[test]
     fn attribute_value_length_limit_reads_the_span_variable_then_the_general_one() {
-        let default = crate::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+        let default = super::super::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
         assert_eq!(settings(&[]).attribute_value_length_limit, default);
         let general = [("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "256")];
         assert_eq!(settings(&general).attribute_value_length_limit, 256);
@@ -289,10 +322,16 @@ mod tests {
         let s = settings(&[]);
         assert_eq!(s.service_name, "order-service");
         assert_eq!(s.service_namespace, "default");
-        assert_eq!(s.environment, "development");
+        assert_eq!(s.environment, Environment::Development);
         assert_eq!(s.sample_ratio, 1.0);
         assert!(s.api_key.is_none());
-        assert!(s.exporter_headers().is_empty());
+        assert!(s.exporter.headers.0.is_empty());
+        assert_eq!(s.exporter.endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(s.exporter.timeout, Duration::from_secs(10));
+        assert_eq!(s.exporter.schedule_delay, Duration::from_secs(5));
+        assert_eq!(s.exporter.max_queue_size, 2048);
+        assert_eq!(s.exporter.max_export_batch_size, 512);
+        assert_eq!(s.log_filter, "info");
         assert!(!s.sdk_disabled);
     }
 
@@ -397,11 +436,56 @@ mod tests {
     }
 
     #[test]
-    fn api_key_becomes_an_x_api_key_header() {
-        let s = settings(&[("OTEL_API_KEY", "s3cret")]);
+    fn api_key_becomes_an_x_api_key_header_beside_the_exporter_headers() {
+        let s = settings(&[
+            ("OTEL_API_KEY", "s3cret"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "tenant=a%20b,broken"),
+        ]);
+        let headers = &s.exporter.headers.0;
+        assert_eq!(headers.get("x-api-key").map(String::as_str), Some("s3cret"));
+        assert_eq!(headers.get("tenant").map(String::as_str), Some("a b"));
+        assert_eq!(headers.len(), 2);
+        // Neither the key nor a header value is ever printed.
+        assert!(!format!("{s:?}").contains("s3cret"), "{s:?}");
+        assert!(!format!("{s:?}").contains("a b"), "{s:?}");
+    }
+
+    #[test]
+    fn the_endpoint_follows_the_specifications_precedence() {
+        let base = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")];
         assert_eq!(
-            s.exporter_headers().get("x-api-key").map(String::as_str),
-            Some("s3cret")
+            settings(&base).exporter.endpoint,
+            "http://collector:4318/v1/traces"
         );
+        let both = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://other:9999/spans",
+            ),
+        ];
+        assert_eq!(settings(&both).exporter.endpoint, "http://other:9999/spans");
+    }
+
+    #[test]
+    fn batch_and_timeout_settings_are_read_and_bad_ones_reported() {
+        let s = settings(&[
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "8"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1500"),
+        ]);
+        assert_eq!(s.exporter.schedule_delay, Duration::from_millis(200));
+        assert_eq!(s.exporter.max_queue_size, 8);
+        // A batch is never larger than the queue.
+        assert_eq!(s.exporter.max_export_batch_size, 8);
+        assert_eq!(s.exporter.timeout, Duration::from_millis(1500));
+        let bad = settings(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+        ]);
+        assert_eq!(bad.exporter.max_queue_size, 2048);
+        assert_eq!(bad.exporter.schedule_delay, Duration::from_secs(5));
+        assert_eq!(bad.warnings.len(), 2, "{:?}", bad.warnings);
     }
 }
