@@ -3,7 +3,7 @@
 //! outcome closes the circuit or opens it again.
 //!
 //! Hand-written (about a hundred lines) because the tracing is the point: every transition is a
-//! span event, which the breaker crates we looked at have no hooks for.
+//! span event, and the maintained breaker crates have no hooks for that.
 
 use std::{
     fmt,

@@ -8,6 +8,7 @@ use std::time::Duration;
 /// How [`serve`] guards its connections: `HTTP_HEADER_READ_TIMEOUT_MS` and
 /// `HTTP_MAX_CONNECTIONS`, for a service's `Config` (`#[command(flatten)]`).
 #[derive(Debug, Clone, Copy, clap::Args)]
+#[command(next_help_heading = "HTTP server")]
 pub struct ServerArgs {
     /// How long a connection may take to send a request's headers, in milliseconds (idle
     /// keep-alive time included); a slower one is closed, so a client that trickles headers or

@@ -127,6 +127,20 @@ pub async fn publish(
 /// `group`, parented to the context in its headers (a new root when they carry none), with the
 /// messaging attributes. It declares `otel.status_code` and `error.type`; handlers add business
 /// attributes with `set_attribute`.
+///
+/// ```no_run
+/// # async fn consume(mut messages: async_nats::jetstream::consumer::pull::Stream) {
+/// use futures_util::StreamExt;
+/// use tracing::Instrument;
+/// while let Some(Ok(message)) = messages.next().await {
+///     let span = shared_tracing::nats::consumer_span(&message, "quotes");
+///     async { /* handle the event: its spans are children of the CONSUMER span */ }
+///         .instrument(span)
+///         .await;
+///     let _ = message.ack().await;
+/// }
+/// # }
+/// ```
 pub fn consumer_span(message: &jetstream::Message, group: &str) -> Span {
     let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
     let message_id = message

@@ -34,6 +34,14 @@ pub fn from_json(json: &str) -> Result<Context, serde_json::Error> {
 
 /// Makes the stored context the parent of `span`, which must have just been created. A stored
 /// value that is not a JSON map leaves `span` a root and says why.
+///
+/// ```
+/// shared_tracing::propagation::install_propagators();
+/// // Read back with the row, later, in another task or process:
+/// let stored = r#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
+/// let span = tracing::info_span!("relay.publish");
+/// shared_tracing::stored::continue_from(&span, stored).expect("a stored context");
+/// ```
 pub fn continue_from(span: &Span, json: &str) -> Result<(), serde_json::Error> {
     crate::spans::continue_from(span, from_json(json)?);
     Ok(())

@@ -76,7 +76,7 @@ impl NatsCluster {
     /// Starts `size` routed nodes, `nats-0`…, under `dir`, and waits until each is healthy
     /// (JetStream up, which needs the cluster's quorum).
     pub async fn start(dir: &Path, size: usize) -> Self {
-        let binary = stack::backends::binary("nats-server").unwrap_or_else(|e| panic!("{e}"));
+        let binary = stack::backends::nats_server().unwrap_or_else(|e| panic!("{e}"));
         let routes: Vec<u16> = (0..size).map(|_| stack::unused_port()).collect();
         let route_urls = routes
             .iter()

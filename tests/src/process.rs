@@ -16,7 +16,11 @@ pub async fn start_backend(
     health_url: String,
     dir: &Path,
 ) -> Process {
-    let binary = stack::backends::binary(name).unwrap_or_else(|e| panic!("{e}"));
+    let binary = match name {
+        "nats-server" => stack::backends::nats_server(),
+        _ => stack::backends::binary(name),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
     let log = dir.join(format!("{name}-{}.log", stack::unused_port()));
     let mut process = Process::new(name, &binary, log)
         .args(args)

@@ -30,14 +30,18 @@ const INHERITED_OTEL_VARS: [&str; 7] = [
 
 /// Builds the workspace's binaries once per test process and returns their paths by name.
 /// Cargo reports the paths, so any target dir or profile works. The selection is the whole
-/// workspace with every target: the dependency graph `cargo test --workspace` has just built,
-/// so only the binaries are linked (a narrower `-p` selection unifies features differently and
-/// compiles much of the graph a second time).
+/// workspace with every target and this tier's features: the dependency graph `cargo test` has
+/// just built, so only the binaries are linked (a narrower `-p` selection unifies features
+/// differently and compiles much of the graph a second time).
 fn binaries() -> &'static HashMap<String, PathBuf> {
     static BINARIES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     BINARIES.get_or_init(|| {
+        let features: &[&str] = match cfg!(feature = "full") {
+            true => &["e2e/full"],
+            false => &[],
+        };
         let binaries = stack::binaries::build(
-            stack::binaries::Selection::WorkspaceAllTargets,
+            stack::binaries::Selection::WorkspaceAllTargets { features },
             !cfg!(debug_assertions),
         )
         .unwrap_or_else(|e| panic!("building the service binaries: {e}"));
@@ -405,15 +409,45 @@ impl TestStack {
 
     /// Places an order through the gateway.
     pub async fn place_order(&self, token: &str, items: Value, card_number: &str) -> Reply {
+        self.place_order_with(token, items, card_number, &[]).await
+    }
+
+    /// [`Self::place_order`] with extra request `headers` (`baggage`, `traceparent`). Every answer
+    /// names its trace in `traceresponse`, and an error answer in its body too: checked here, for
+    /// every order a test places.
+    pub async fn place_order_with(
+        &self,
+        token: &str,
+        items: Value,
+        card_number: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let body = serde_json::json!({ "items": items, "card_number": card_number });
-        self.call(
-            reqwest::Method::POST,
-            "/api/orders",
-            Some(token),
-            &[],
-            Some(body),
-        )
-        .await
+        let reply = self
+            .call(
+                reqwest::Method::POST,
+                "/api/orders",
+                Some(token),
+                headers,
+                Some(body),
+            )
+            .await;
+        let trace_id = reply.trace_id.as_deref().expect("a traceresponse header");
+        if reply.status >= 400 {
+            assert_eq!(
+                reply.body["trace_id"].as_str(),
+                Some(trace_id),
+                "{}",
+                reply.body
+            );
+        }
+        reply
+    }
+
+    /// Places an order of `quantity` × `sku` with `card_number`.
+    pub async fn order(&self, token: &str, sku: &str, quantity: i64, card_number: &str) -> Reply {
+        let items = serde_json::json!([{ "sku": sku, "quantity": quantity }]);
+        self.place_order(token, items, card_number).await
     }
 
     /// Waits until the trace is complete with spans of every service in `services`: one root, no

@@ -11,7 +11,7 @@
 //! printed with the time until every new trace was complete again, and every trace sent once it
 //! is back complete.
 
-use e2e::{Jaeger, TestStack};
+use e2e::{Jaeger, TestStack, cards::APPROVED, workspace};
 use futures_util::{StreamExt, stream};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -25,11 +25,7 @@ use tracecheck::Trace;
 
 const GATEWAYS: usize = 3;
 /// The tiers' decision wait, shortened from the ConfigMap's 10 s so the test takes seconds.
-const DECISION_WAIT: &str = "5s";
-
-fn workspace() -> &'static Path {
-    stack::binaries::workspace_root()
-}
+const DECISION_WAIT: Duration = Duration::from_secs(5);
 
 /// A collector config file of deploy/k8s, as YAML to adapt to loopback.
 fn config_map_file(name: &str) -> Value {
@@ -59,7 +55,8 @@ fn gateway_config(index: usize, grpc: u16, health: u16, jaeger_grpc: u16) -> Val
         json!(format!("127.0.0.1:{grpc}"));
     config["exporters"]["otlp_grpc/jaeger"]["endpoint"] = json!(format!("127.0.0.1:{jaeger_grpc}"));
     config["extensions"]["health_check"]["endpoint"] = json!(format!("127.0.0.1:{health}"));
-    config["processors"]["tail_sampling"]["decision_wait"] = json!(DECISION_WAIT);
+    config["processors"]["tail_sampling"]["decision_wait"] =
+        json!(format!("{}s", DECISION_WAIT.as_secs()));
     config["processors"]["resource/which-gateway"] = json!({
         "attributes": [{ "key": "collector.gateway", "value": format!("gateway-{index}"), "action": "upsert" }]
     });
@@ -107,15 +104,7 @@ async fn load(stack: &TestStack, token: &str, count: usize) -> Vec<(String, Syst
                         .call(Method::GET, "/api/inventory/gadget", Some(token), &[], None)
                         .await
                 }
-                _ => {
-                    stack
-                        .place_order(
-                            token,
-                            json!([{ "sku": "widget", "quantity": 1 }]),
-                            "4242424242424242",
-                        )
-                        .await
-                }
+                _ => stack.order(token, "widget", 1, APPROVED).await,
             };
             assert!(
                 reply.status < 300,
@@ -132,6 +121,7 @@ async fn load(stack: &TestStack, token: &str, count: usize) -> Vec<(String, Syst
 
 /// What Jaeger holds for the traces `sent`: per kept trace, whether it is complete by
 /// tracecheck's rules and which gateways handled its spans.
+#[derive(PartialEq)]
 struct Kept {
     traces: BTreeMap<String, (bool, BTreeSet<String>)>,
     /// What is wrong with each incomplete trace, and the trace.
@@ -214,9 +204,27 @@ impl Kept {
     }
 }
 
-/// Lets every decision fall and every batch reach Jaeger.
-async fn settle() {
-    tokio::time::sleep(Duration::from_secs(8)).await;
+/// What Jaeger holds for `sent` once it has settled: the decision wait has passed since the last
+/// request was sent, so every decision has fallen, and then every kept trace is complete and two
+/// reads a second apart agree — or a minute has gone by, and the caller's assertions say what is
+/// missing. (A kept trace's late spans, such as a consumer's, follow its decision through the
+/// gateway's batches, seconds after the rest.)
+async fn settled(jaeger: &Jaeger, sent: &[(String, SystemTime)]) -> Kept {
+    let last = sent.iter().map(|(_, at)| *at).max().unwrap();
+    if let Ok(left) = (last + DECISION_WAIT).duration_since(SystemTime::now()) {
+        tokio::time::sleep(left).await;
+    }
+    let deadline = SystemTime::now() + Duration::from_secs(60);
+    let mut previous = Kept::read(jaeger, sent).await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = Kept::read(jaeger, sent).await;
+        let whole = now.incomplete().is_empty() && now == previous;
+        if whole || SystemTime::now() > deadline {
+            return now;
+        }
+        previous = now;
+    }
 }
 
 #[tokio::test]
@@ -262,8 +270,7 @@ async fn traces_stay_whole_across_three_tail_sampling_gateways_even_when_one_res
     // Steady: at least 500 kept traces (the ConfigMap keeps 10% plus errors and slow ones),
     // every one whole and handled by exactly one gateway.
     let sent = load(&stack, &token, 4500).await;
-    settle().await;
-    let steady = Kept::read(&jaeger, &sent).await;
+    let steady = settled(&jaeger, &sent).await;
     println!(
         "steady: {} requests, {} traces kept, over gateways {:?}",
         sent.len(),
@@ -301,7 +308,8 @@ async fn traces_stay_whole_across_three_tail_sampling_gateways_even_when_one_res
     });
     let restarted = during;
     let after = load(&stack, &token, 1000).await;
-    settle().await;
+    // The later requests settled, so have the earlier ones.
+    let back = settled(&jaeger, &after).await;
 
     let disturbed = Kept::read(&jaeger, &before).await;
     let broken = disturbed.incomplete();
@@ -330,7 +338,6 @@ async fn traces_stay_whole_across_three_tail_sampling_gateways_even_when_one_res
     );
 
     // Once it is back, every trace is whole again.
-    let back = Kept::read(&jaeger, &after).await;
     assert!(
         back.traces.len() > 50,
         "{} kept after the restart",

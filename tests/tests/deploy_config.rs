@@ -3,7 +3,7 @@
 //! data: against the Compose specification's JSON schema, against each other and the code, and
 //! through compose-go, the loader `docker compose` uses (`tools/compose-check`, needs Go).
 
-use e2e::dotenv;
+use e2e::{dotenv, workspace};
 use serde_json::Value;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -11,10 +11,6 @@ use std::{
     process::{Command, Output},
     sync::OnceLock,
 };
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(workspace().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))

@@ -3,7 +3,7 @@
 //! the right parents — its SERVER span under its caller's span, its CLIENT span under that, and
 //! the gateway's SERVER span under its CLIENT span — and the rest of the trace is complete.
 
-use e2e::{SERVICES, TestStack};
+use e2e::{SERVICES, TestStack, cards::APPROVED};
 use otlp_receiver::SpanKind;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -49,7 +49,7 @@ async fn a_seventh_service_built_on_the_kit_alone_joins_the_orders_trace() {
         .header("traceparent", format!("00-{TRACE_ID}-{KIOSK_SPAN}-01"))
         .json(&serde_json::json!({
             "items": [{ "sku": "widget", "quantity": 1 }],
-            "card_number": "4242424242424242",
+            "card_number": APPROVED,
         }))
         .send()
         .await

@@ -5,6 +5,7 @@
 //! `jaeger validate`, NATS's through `nats-server -t`; and what the manifests promise — locked-down
 //! workloads, one open door, the tiers scaled out in prod — read from the built objects.
 
+use e2e::workspace;
 use serde_json::Value;
 use stack::backends;
 use std::{
@@ -15,10 +16,6 @@ use std::{
 };
 
 const OVERLAYS: [&str; 2] = ["dev", "prod"];
-
-fn workspace() -> &'static Path {
-    stack::binaries::workspace_root()
-}
 
 fn backend(name: &str) -> PathBuf {
     backends::binary(name).unwrap_or_else(|e| panic!("{e}"))

@@ -2,7 +2,7 @@
 //! an order's trace complete in the embedded viewer — or, with `--backends real`, in the real
 //! Jaeger behind the real Collector — and Ctrl-C stopping every child cleanly.
 
-use e2e::binary;
+use e2e::{binary, cards::APPROVED};
 use serde_json::{Value, json};
 use std::{
     collections::BTreeSet,
@@ -129,23 +129,46 @@ impl Lines {
     }
 }
 
+/// Where nats-server comes from for a stack under test.
+#[derive(Clone, Copy)]
+enum Nats {
+    /// On `PATH`, as a user who installed it has it: the one built at compose's version.
+    OnPath,
+    /// Nowhere: the stack builds it with Go, as it does on a fresh machine.
+    Missing,
+}
+
 /// Runs the `stack` binary at `offset` with `args`, on the services the harness built (the
 /// stack's own `cargo build -p …` would compile a second variant of the dependency graph, see
 /// `stack::binaries::Selection`), and waits for its banner.
-async fn start_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stack, Lines) {
-    let (stack, lines) = spawn_stack(offset, args, dir);
+async fn start_stack(
+    offset: u16,
+    args: &[&str],
+    dir: &std::path::Path,
+    nats: Nats,
+) -> (Stack, Lines) {
+    let (stack, lines) = spawn_stack(offset, args, dir, nats);
     wait_for_line(&lines, "The stack is ready", Duration::from_secs(180)).await;
     (stack, lines)
+}
+
+/// `PATH` without any folder that holds a nats-server.
+fn path_without_nats() -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept = std::env::split_paths(&path).filter(|dir| !dir.join("nats-server").exists());
+    std::env::join_paths(kept).expect("PATH entries without separators")
 }
 
 /// Starts the `stack` binary in `dir` without waiting for it. `--bin-dir` is given relative to
 /// `dir`, as a user types it (`--bin-dir target/debug`): the stack resolves it there, not in the
 /// data folder its children run in.
-fn spawn_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stack, Lines) {
+fn spawn_stack(offset: u16, args: &[&str], dir: &std::path::Path, nats: Nats) -> (Stack, Lines) {
     let bin_dir = binary("gateway").parent().unwrap();
     std::os::unix::fs::symlink(bin_dir, dir.join("bins")).expect("a link to the binaries");
-    // nats-server on PATH, as a user has it: the one built at compose's version.
-    let path = e2e::path_with_backends();
+    let path = match nats {
+        Nats::OnPath => e2e::path_with_backends(),
+        Nats::Missing => path_without_nats(),
+    };
     let lines = Lines(dir.join("stack-output.log"));
     let log = std::fs::File::create(&lines.0).expect("the stack's log");
     let stack = tokio::process::Command::new(binary("stack"))
@@ -157,6 +180,7 @@ fn spawn_stack(offset: u16, args: &[&str], dir: &std::path::Path) -> (Stack, Lin
         .env("PATH", path)
         .env_remove("NATS_URL")
         .env_remove("OTELCOL_CONFIG")
+        .env_remove("BACKENDS_DIR")
         .stdout(log.try_clone().expect("the stack's log"))
         .stderr(log)
         .spawn()
@@ -209,7 +233,7 @@ async fn interrupt(mut stack: Stack, lines: &Lines, children: &[i32]) -> String 
 async fn sigterm_while_the_stack_starts_stops_every_child_it_started() {
     let offset = free_offset();
     let dir = tempfile::tempdir().unwrap();
-    let (mut stack, lines) = spawn_stack(offset, &[], dir.path());
+    let (mut stack, lines) = spawn_stack(offset, &[], dir.path(), Nats::OnPath);
     // nats-server is up; the services are being started or waited for.
     wait_for_line(&lines, "nats | started (pid ", Duration::from_secs(60)).await;
     let mut child = stack.0.take().expect("a running stack");
@@ -235,10 +259,16 @@ async fn sigterm_while_the_stack_starts_stops_every_child_it_started() {
 }
 
 #[tokio::test]
-async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
+async fn the_stack_command_builds_what_it_lacks_runs_the_demo_and_ctrl_c_stops_every_child() {
     let offset = free_offset();
     let dir = tempfile::tempdir().unwrap();
-    let (stack, lines) = start_stack(offset, &[], dir.path()).await;
+    // A fresh machine with Go: no nats-server anywhere, so the stack builds it.
+    let (stack, lines) = start_stack(offset, &[], dir.path(), Nats::Missing).await;
+    let output = lines.text();
+    assert!(
+        output.contains("nats-server is not on PATH: building it"),
+        "{output}"
+    );
 
     // What the banner's curl does.
     let gateway = format!("http://127.0.0.1:{}", 8080 + offset);
@@ -256,7 +286,7 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
     let order = http
         .post(format!("{gateway}/api/orders"))
         .bearer_auth(login["token"].as_str().unwrap())
-        .json(&json!({ "items": [{ "sku": "widget", "quantity": 2 }], "card_number": "4242424242424242" }))
+        .json(&json!({ "items": [{ "sku": "widget", "quantity": 2 }], "card_number": APPROVED }))
         .send()
         .await
         .unwrap();
@@ -282,12 +312,20 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
                     .collect()
             })
             .unwrap_or_default();
-        if services.len() == 6 || Instant::now() > deadline {
-            break services;
+        // Both async hops: the broker the stack built carries the order's events.
+        let fulfilled = body["data"][0]["spans"].as_array().is_some_and(|spans| {
+            spans
+                .iter()
+                .any(|span| span["operationName"] == "process orders.fulfilled")
+        });
+        if (services.len() == 6 && fulfilled) || Instant::now() > deadline {
+            break (services, fulfilled);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    let (services, fulfilled) = services;
     assert_eq!(services.len(), 6, "{services:?}");
+    assert!(fulfilled, "no process orders.fulfilled span in the trace");
 
     // OTLP/gRPC on 4317, as Jaeger takes it: a span exported there is in the viewer.
     let probe = export_over_grpc(4317 + offset).await;
@@ -382,7 +420,8 @@ async fn the_stack_command_runs_the_demo_and_ctrl_c_stops_every_child() {
 async fn the_stack_with_real_backends_runs_composes_topology() {
     let offset = free_offset();
     let dir = tempfile::tempdir().unwrap();
-    let (stack, lines) = start_stack(offset, &["--backends", "real"], dir.path()).await;
+    let (stack, lines) =
+        start_stack(offset, &["--backends", "real"], dir.path(), Nats::OnPath).await;
     let viewer = format!("http://127.0.0.1:{}", 16686 + offset);
     let jaeger = format!("http://127.0.0.1:{}", 16687 + offset);
 

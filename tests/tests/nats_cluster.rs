@@ -5,11 +5,11 @@
 //! is lost, and every event is committed exactly once.
 
 use async_nats::jetstream;
+use e2e::cards::APPROVED;
 use e2e::{NatsCluster, TestStack};
 use serde_json::json;
 use std::time::Duration;
 
-const APPROVED: &str = "4242424242424242";
 const ORDERS: usize = 60;
 
 /// The ORDERS stream as the cluster describes it, once it exists.

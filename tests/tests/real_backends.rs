@@ -2,20 +2,15 @@
 //! proxy at the versions docker-compose.yml runs, loading the very files compose mounts, with
 //! the six services exporting to the Collector and the traces read back from Jaeger's query API.
 
-use e2e::{Collector, Jaeger, TestStack, binary, dotenv};
+use e2e::{Collector, Jaeger, TestStack, binary, cards::APPROVED, dotenv, workspace};
 use reqwest::Method;
 use serde_json::{Value, json};
 use stack::backends::{self, COLLECTOR_CONFIGS, JAEGER_CONFIG};
 use std::{
-    path::Path,
     process::Command,
     time::{Duration, Instant, SystemTime},
 };
 use tracecheck::Trace;
-
-fn workspace() -> &'static Path {
-    stack::binaries::workspace_root()
-}
 
 fn backend(name: &str) -> std::path::PathBuf {
     backends::binary(name).unwrap_or_else(|e| panic!("{e}"))
@@ -227,10 +222,7 @@ async fn an_order_through_the_collector_into_jaeger_is_one_complete_trace() {
         assert!(kinds.contains(&kind), "no {kind} span: {kinds:?}");
     }
     let text = raw.to_string();
-    assert!(
-        !text.contains("4242424242424242"),
-        "a card number in Jaeger"
-    );
+    assert!(!text.contains(APPROVED), "a card number in Jaeger");
     assert!(
         !text.contains(&stack.jwt_secret),
         "the JWT secret in Jaeger"
@@ -283,7 +275,7 @@ async fn the_collector_scrubs_secrets_before_they_reach_jaeger() {
             ("password", "hunter2-password"),
             ("http.request.header.authorization", "Bearer secret-token-1"),
             ("http.request.header.cookie", "session=secret-cookie"),
-            ("card_number", "4242424242424242"),
+            ("card_number", APPROVED),
             ("payment.card.number", "4000000000000002"),
             ("db.query.parameter.0", "secret-db-parameter-0"),
             ("db.query.parameter.email", "secret-db-parameter-email"),

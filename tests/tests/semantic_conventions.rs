@@ -2,14 +2,11 @@
 //! async hops included) and of orders that fail — a declined card, a payment-service that answers
 //! 500, a dead user-service, a database call that fails — carries what its kind requires.
 
+use e2e::cards::{APPROVED, DECLINED, PROCESSING_ERROR};
 use e2e::{TestStack, Trace};
 use otlp_receiver::{SpanKind, SpanRecord, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-const APPROVED: &str = "4242424242424242";
-const DECLINED: &str = "4000000000000002";
-const PROCESSING_ERROR: &str = "4000000000000119";
 
 fn text(value: &Value) -> bool {
     value.as_str().is_some_and(|s| !s.is_empty())
@@ -104,9 +101,7 @@ fn assert_conventions(trace: &Trace) -> BTreeMap<String, usize> {
 }
 
 async fn order(stack: &TestStack, token: &str, card: &str) -> (u16, String) {
-    let reply = stack
-        .place_order(token, json!([{ "sku": "widget", "quantity": 1 }]), card)
-        .await;
+    let reply = stack.order(token, "widget", 1, card).await;
     (reply.status, reply.trace_id.expect("traceresponse"))
 }
 
@@ -129,7 +124,7 @@ async fn every_span_of_an_order_and_of_failed_orders_follows_the_conventions() {
         .await;
     let kinds = assert_conventions(&trace);
     // An order has no INTERNAL span: every operation is its SERVER, CLIENT, PRODUCER or
-    // CONSUMER span (the span budget, README "What tracing costs").
+    // CONSUMER span (one span per operation: docs/performance.md).
     for kind in ["Server", "Client", "Producer", "Consumer"] {
         assert!(
             kinds.get(kind).is_some_and(|n| *n > 0),

@@ -1,9 +1,9 @@
 //! W3C Trace Context Level 2 through the real binaries, the way the official harness
 //! (`w3c/trace-context` `test/test.py`) drives a service: headers sent to `POST
 //! /tracecontext/test`, and the headers the service sends on to a callback recorded here. (The
-//! harness itself passes all 41 cases at SPEC_LEVEL=2 STRICT_LEVEL=2 against this endpoint; the
-//! README says how to run it. Its cases one by one are unit tests of
-//! `shared_tracing::trace_context`.)
+//! harness itself passes all 41 cases at SPEC_LEVEL=2 STRICT_LEVEL=2 against this endpoint;
+//! docs/tracing-pitfalls.md says how to run it. Its cases one by one are unit tests of
+//! `shared_tracing::propagation::trace_context`.)
 
 use axum::{Router, extract::Path, http::HeaderMap, routing::post};
 use e2e::TestStack;

@@ -2,7 +2,7 @@
 //! `gateway`, open the newest trace, and find spans of all six services in its waterfall.
 //! Screenshots go to the test's output folder (`target/tmp/viewer/`).
 
-use e2e::{SERVICES, TestStack};
+use e2e::{SERVICES, TestStack, cards::APPROVED};
 use serde_json::json;
 use std::{path::PathBuf, process::Command};
 
@@ -60,7 +60,7 @@ async fn the_viewer_shows_an_orders_trace_with_all_six_services_in_a_browser() {
         .place_order(
             &token,
             json!([{ "sku": "gadget", "quantity": 1 }]),
-            "4242424242424242",
+            APPROVED,
         )
         .await;
     assert_eq!(reply.status, 201);

@@ -4,7 +4,7 @@
 //! exporter, not the project's own) — and every query endpoint is compared field by field,
 //! ordering aside.
 
-use e2e::{Collector, Jaeger, TestStack};
+use e2e::{Collector, Jaeger, TestStack, cards::APPROVED};
 use otlp_receiver::{Receiver, comparable};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -138,7 +138,7 @@ service:
         .place_order(
             &token,
             json!([{ "sku": "widget", "quantity": 1 }]),
-            "4242424242424242",
+            APPROVED,
         )
         .await;
     assert_eq!(order.status, 201, "{:?}", order.body);
@@ -246,7 +246,7 @@ service:
     }
     // (A `limit` below the number of matches is left out: which traces come first is the
     // store's order, newest first in the viewer, storage order in Jaeger's memory store.)
-    // The one deliberate difference in search (README): Jaeger 2.13's in-memory store matches
+    // The one deliberate difference in search (docs/local-stack.md): Jaeger 2.13's in-memory store matches
     // tags against span attributes only, so `error=true` finds nothing there; the viewer also
     // matches it against the span's status and finds the declined order.
     let errors = "/api/traces?service=gateway&tags=%7B%22error%22%3A%22true%22%7D&lookback=1h";
@@ -261,7 +261,7 @@ service:
     );
     assert!(
         ids(get(j, errors).await).is_empty(),
-        "Jaeger now matches error=true: update the README"
+        "Jaeger matches error=true: update docs/local-stack.md"
     );
     let end = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -9,6 +9,9 @@
 # Each binary is built once into a cache folder outside the clone, keyed by what it is built
 # from; a warm run builds nothing. The LAST line printed is a folder holding them all.
 #
+#   build.sh                 all four
+#   build.sh nats-server     only the ones named (otelcol, jaeger, nats-server, kustomize)
+#
 #   BACKENDS_CACHE_DIR  where the builds are kept (default ~/.cache/distributed-tracing/backends)
 set -euo pipefail
 shopt -s inherit_errexit
@@ -42,10 +45,13 @@ fi
 jaeger_module_version="v1.$((BASH_REMATCH[1] + 63)).${BASH_REMATCH[2]}"
 
 # A build is keyed by what it is built from: the Go toolchain (as the jaeger module selects it),
-# this script's own build steps, and the inputs named at each build below.
+# this script's build steps (the functions below that run Go), and the inputs named at each
+# build.
 go_version=$(cd "$here/jaeger" && go env GOVERSION)
-script_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
-fingerprint() { { printf '%s\n' "$go_version" "$script_hash" "$@"; } | sha256sum | cut -c1-16; }
+fingerprint() {
+    { printf '%s\n' "$go_version" "$(declare -f build_otelcol build_jaeger go_install)" "$@"; } |
+        sha256sum | cut -c1-16
+}
 
 # One build at a time per cache folder: test binaries may call this script concurrently.
 exec 9>"$cache/.lock"
@@ -101,25 +107,37 @@ build_jaeger() {
     (cd "$here/jaeger" && go build -trimpath -ldflags="-s -w" -o "$out/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger)
 }
 
-otelcol=$(build otelcol "$(fingerprint "$otelcol_version" "$(cat "$here/otelcol-builder.yaml")")" \
-    build_otelcol)
-jaeger=$(build jaeger "$(fingerprint "$jaeger_module_version" "$(cat "$here/jaeger/go.mod" "$here/jaeger/go.sum")")" \
-    build_jaeger)
-nats=$(build nats-server "$(fingerprint "$nats_version")" \
-    go_install "github.com/nats-io/nats-server/v2@v$nats_version")
+# build_named NAME: builds one backend; echoes its path.
+build_named() {
+    case $1 in
+        otelcol) build otelcol "$(fingerprint "$otelcol_version" "$(cat "$here/otelcol-builder.yaml")")" \
+            build_otelcol ;;
+        jaeger) build jaeger "$(fingerprint "$jaeger_module_version" "$(cat "$here/jaeger/go.mod" "$here/jaeger/go.sum")")" \
+            build_jaeger ;;
+        nats-server) build nats-server "$(fingerprint "$nats_version")" \
+            go_install "github.com/nats-io/nats-server/v2@v$nats_version" ;;
+        kustomize) build kustomize "$(fingerprint "$kustomize_version")" \
+            go_install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version" ;;
+        *) echo "build.sh: no backend '$1' (otelcol, jaeger, nats-server, kustomize)" >&2; exit 1 ;;
+    esac
+}
 
-kustomize=$(build kustomize "$(fingerprint "$kustomize_version")" \
-    go_install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version")
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(otelcol jaeger nats-server kustomize)
+paths=()
+for name in "${names[@]}"; do
+    paths+=("$(build_named "$name")")
+done
 
-# The folder that holds them all, named after what it holds.
-set_dir="$cache/set-$(fingerprint "$otelcol" "$jaeger" "$nats" "$kustomize")"
+# The folder that holds them, named after what it holds.
+set_dir="$cache/set-$(fingerprint "${paths[@]}")"
 if [ ! -d "$set_dir" ]; then
     mkdir -p "$set_dir.tmp"
-    ln -sf "$otelcol" "$set_dir.tmp/otelcol"
-    ln -sf "$jaeger" "$set_dir.tmp/jaeger"
-    ln -sf "$nats" "$set_dir.tmp/nats-server"
-    ln -sf "$kustomize" "$set_dir.tmp/kustomize"
+    for path in "${paths[@]}"; do
+        ln -sf "$path" "$set_dir.tmp/$(basename "$path")"
+    done
     mv "$set_dir.tmp" "$set_dir"
 fi
-touch "$set_dir" "$cache/ocb-v$otelcol_version" 2>/dev/null || true
+touch "$set_dir" 2>/dev/null || true
+[ ! -d "$cache/ocb-v$otelcol_version" ] || touch "$cache/ocb-v$otelcol_version"
 echo "$set_dir"

@@ -1,7 +1,8 @@
 //! W3C Baggage, strictly: every `baggage` header of a request read (the SDK reads only the
 //! first), each list-member checked against the grammar — a token key, `=`, a value of baggage
-//! octets or percent-escapes, optional `;` properties — and a malformed one dropped alone. The
-//! SDK's propagator does the rest: decoding, the limits of 64 members and 8192 bytes, injection.
+//! octets or percent-escapes, optional `;` properties — and a malformed one dropped alone; past
+//! the limits of 64 members and 8192 bytes the later members are dropped and the first ones
+//! kept. The SDK's propagator does the rest: decoding and injection.
 
 use opentelemetry::{
     Context,
@@ -10,6 +11,9 @@ use opentelemetry::{
 use opentelemetry_sdk::propagation::BaggagePropagator;
 
 const BAGGAGE: &str = "baggage";
+/// The W3C Baggage limits: list-members, and bytes of the whole header.
+const MAX_MEMBERS: usize = 64;
+const MAX_BYTES: usize = 8192;
 
 /// The W3C Baggage propagator with strict extraction.
 #[derive(Debug, Default)]
@@ -44,15 +48,26 @@ impl TextMapPropagator for W3cBaggage {
         let Some(values) = extractor.get_all(BAGGAGE) else {
             return cx.clone();
         };
-        let members: Vec<String> = values
+        // Within the specification's limits, so that the SDK, which drops a whole header past
+        // 8192 bytes, keeps what fits: the first members, up to 64 and 8192 bytes.
+        let mut combined = String::new();
+        let valid = values
             .iter()
             .flat_map(|value| value.split(','))
             .map(|member| member.trim_matches([' ', '\t']))
             .filter(|member| valid_member(member))
-            .map(escape_equals)
-            .collect();
-        self.0
-            .extract_with_context(cx, &Combined(members.join(",")))
+            .map(escape_equals);
+        for member in valid.take(MAX_MEMBERS) {
+            let separator = usize::from(!combined.is_empty());
+            if combined.len() + separator + member.len() > MAX_BYTES {
+                break;
+            }
+            if separator == 1 {
+                combined.push(',');
+            }
+            combined.push_str(&member);
+        }
+        self.0.extract_with_context(cx, &Combined(combined))
     }
 
     fn fields(&self) -> FieldIter<'_> {
@@ -186,11 +201,30 @@ mod tests {
 
     #[test]
     fn the_limits_hold_across_headers() {
-        let many: Vec<String> = (0..40).map(|i| format!("k{i}=v")).collect();
-        let (first, second) = many.split_at(20);
-        let three = [first.join(","), second.join(","), many.join(",")];
-        let entries = received(&[&three[0], &three[1], &three[2]]);
-        assert!(entries.len() <= 64, "{}", entries.len());
-        assert_eq!(entries.len(), 40, "duplicates collapse to one entry each");
+        // 100 distinct members over two headers: the first 64 are kept, in header order.
+        let many: Vec<String> = (0..100).map(|i| format!("k{i}=v")).collect();
+        let (first, second) = many.split_at(50);
+        let entries = received(&[&first.join(","), &second.join(",")]);
+        assert_eq!(entries.len(), 64, "{entries:?}");
+        for kept in ["k0", "k49", "k50", "k63"] {
+            assert!(entries.iter().any(|(k, _)| k == kept), "{kept}");
+        }
+        assert!(!entries.iter().any(|(k, _)| k == "k64"));
+
+        // Nine members of 1000 bytes: only as many as fit in 8192 bytes are kept.
+        let big: Vec<String> = (0..9)
+            .map(|i| format!("b{i}={}", "x".repeat(1000)))
+            .collect();
+        let entries = received(&[&big.join(",")]);
+        let bytes: usize = entries.iter().map(|(k, v)| k.len() + v.len() + 1).sum();
+        assert!(bytes <= 8192, "{bytes}");
+        assert_eq!(entries.len(), 8, "{}", entries.len());
+
+        // Repeated keys across headers collapse to one entry each.
+        let twice = (0..40)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(received(&[&twice, &twice]).len(), 40);
     }
 }

@@ -58,8 +58,11 @@ pub struct Options {
     #[arg(long)]
     pub baggage: Option<String>,
     /// Print the figures as JSON instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Print the figures as a Markdown table (docs/performance.md's is one).
+    #[arg(long)]
+    pub markdown: bool,
     /// Run the service binaries in this folder instead of building them.
     #[arg(long, env = "STACK_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
@@ -108,7 +111,7 @@ pub async fn run(options: Options) -> Result<(), String> {
     }
     let release = !cfg!(debug_assertions);
     if !release && !options.json {
-        println!(
+        eprintln!(
             "NOTE: a debug build measures debug binaries; run with --release for real figures."
         );
     }
@@ -247,8 +250,11 @@ pub async fn run(options: Options) -> Result<(), String> {
                 took.as_secs_f64()
             );
         }
-        if !options.json {
-            println!("{}", line.trim_end_matches(';'));
+        // Progress on stderr when stdout is for a table to paste.
+        match (options.json, options.markdown) {
+            (true, _) => {}
+            (false, true) => eprintln!("{}", line.trim_end_matches(';')),
+            (false, false) => println!("{}", line.trim_end_matches(';')),
         }
     }
 
@@ -274,6 +280,8 @@ pub async fn run(options: Options) -> Result<(), String> {
             "{}",
             serde_json::to_string_pretty(&comparison).map_err(|e| e.to_string())?
         );
+    } else if options.markdown {
+        println!("{}", comparison.markdown());
     } else {
         println!("{comparison}");
     }

@@ -267,9 +267,15 @@ fn ratio(traced: Option<f64>, untraced: Option<f64>) -> Option<f64> {
     }
 }
 
-impl fmt::Display for Comparison {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (u, t) = (&self.untraced, &self.traced);
+/// One line of the comparison: a label and the untraced, traced and ratio cells.
+struct Row {
+    label: String,
+    cells: [String; 3],
+}
+
+impl Comparison {
+    /// What the run was: the load, the rounds, the sampling and the sides.
+    fn heading(&self) -> String {
         let load = match (self.rate_per_s, self.duration_s) {
             (Some(rate), Some(duration)) => format!(
                 "open loop, {rate} requests/s due for {duration} s per side (latency from when \
@@ -280,14 +286,149 @@ impl fmt::Display for Comparison {
                 self.requests, self.concurrency
             ),
         };
-        writeln!(
-            f,
-            "\nTracing overhead: {load}, {} interleaved rounds; traced side samples {}% of new \
-             traces and exports over OTLP/HTTP, untraced side runs with \
-             OTEL_SDK_DISABLED=true.\n",
+        format!(
+            "Tracing overhead: {load}, {} interleaved rounds; traced side samples {}% of new \
+             traces and exports over OTLP/HTTP, untraced side runs with OTEL_SDK_DISABLED=true.",
             self.rounds,
             self.sample_ratio * 100.0
-        )?;
+        )
+    }
+
+    /// Every figure of both sides, in the order they are printed.
+    fn rows(&self) -> Vec<Row> {
+        let (u, t) = (&self.untraced, &self.traced);
+        let cell = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
+        let mut rows = Vec::new();
+        let mut figure = |label: &str, a: Option<f64>, b: Option<f64>, r: Option<f64>| {
+            rows.push(Row {
+                label: label.to_owned(),
+                cells: [cell(a), cell(b), cell(r)],
+            })
+        };
+        let saved = |key: &str| self.ratios.get(key).copied().flatten();
+        figure(
+            "throughput (requests/s)",
+            Some(u.throughput_per_s),
+            Some(t.throughput_per_s),
+            saved("throughput"),
+        );
+        let (all_u, all_t) = (&u.latency_ms["all"], &t.latency_ms["all"]);
+        for (label, a, b) in [
+            ("latency p50 (ms)", all_u.p50, all_t.p50),
+            ("latency p90 (ms)", all_u.p90, all_t.p90),
+            ("latency p99 (ms)", all_u.p99, all_t.p99),
+            ("latency p99.9 (ms)", all_u.p999, all_t.p999),
+            ("latency max (ms)", all_u.max, all_t.max),
+        ] {
+            figure(label, Some(a), Some(b), ratio(Some(b), Some(a)));
+        }
+        for kind in KINDS
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let (a, b) = (u.latency_ms[kind].p50, t.latency_ms[kind].p50);
+            figure(
+                &format!("  {kind} p50 (ms)"),
+                Some(a),
+                Some(b),
+                ratio(Some(b), Some(a)),
+            );
+        }
+        figure(
+            "services' CPU per request (µs)",
+            u.cpu_us_per_request,
+            t.cpu_us_per_request,
+            saved("cpu_per_request"),
+        );
+        figure(
+            "services' resident memory (MiB)",
+            u.rss_mib,
+            t.rss_mib,
+            None,
+        );
+        figure(
+            "services' peak resident memory (MiB)",
+            u.peak_rss_mib,
+            t.peak_rss_mib,
+            saved("peak_rss"),
+        );
+        figure(
+            "largest one service's peak (MiB)",
+            u.service_peak_rss_mib,
+            t.service_peak_rss_mib,
+            ratio(t.service_peak_rss_mib, u.service_peak_rss_mib),
+        );
+        for (service, traced) in &t.peak_rss_mib_by_service {
+            let untraced = u.peak_rss_mib_by_service.get(service).copied();
+            figure(
+                &format!("  {service} peak (MiB)"),
+                untraced,
+                Some(*traced),
+                ratio(Some(*traced), untraced),
+            );
+        }
+        let mut count = |label: &str, a: String, b: String| {
+            rows.push(Row {
+                label: label.to_owned(),
+                cells: [a, b, String::new()],
+            })
+        };
+        count(
+            "spans exported",
+            u.spans_exported.to_string(),
+            t.spans_exported.to_string(),
+        );
+        count(
+            "spans dropped (batch queue full)",
+            u.spans_dropped.to_string(),
+            t.spans_dropped.to_string(),
+        );
+        count(
+            "traces complete / received",
+            format!("{}/{}", u.complete_traces, u.traces),
+            format!("{}/{}", t.complete_traces, t.traces),
+        );
+        count(
+            "requests sent / gateway SERVER spans",
+            format!("{}/{}", u.requests + self.warm_up, u.gateway_server_spans),
+            format!("{}/{}", t.requests + self.warm_up, t.gateway_server_spans),
+        );
+        count(
+            "failed requests",
+            u.failed.to_string(),
+            t.failed.to_string(),
+        );
+        rows
+    }
+
+    /// The comparison as a Markdown table, for docs/performance.md: the heading, then one row
+    /// per figure.
+    pub(crate) fn markdown(&self) -> String {
+        let mut out = format!(
+            "{}
+
+",
+            self.heading()
+        );
+        out.push_str("| | untraced | traced | traced ÷ untraced |\n|---|---:|---:|---:|\n");
+        for row in self.rows() {
+            let label = match row.label.strip_prefix("  ") {
+                Some(inner) => format!("&nbsp;&nbsp;{inner}"),
+                None => row.label,
+            };
+            out.push_str(&format!(
+                "| {label} | {} | {} | {} |\n",
+                row.cells[0], row.cells[1], row.cells[2]
+            ));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\n{}\n", self.heading())?;
         if self.receiver_outage_s > 0.0 {
             writeln!(
                 f,
@@ -302,119 +443,18 @@ impl fmt::Display for Comparison {
             "{:<42} {:>12} {:>12} {:>10}",
             "", "untraced", "traced", "ratio"
         )?;
-        let row = |f: &mut fmt::Formatter<'_>,
-                   label: &str,
-                   u: Option<f64>,
-                   t: Option<f64>,
-                   ratio: Option<f64>| {
-            let cell = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
-            writeln!(
-                f,
-                "{label:<42} {:>12} {:>12} {:>10}",
-                cell(u),
-                cell(t),
-                cell(ratio)
-            )
-        };
-        let saved = |key: &str| self.ratios.get(key).copied().flatten();
-        row(
-            f,
-            "throughput (requests/s)",
-            Some(u.throughput_per_s),
-            Some(t.throughput_per_s),
-            saved("throughput"),
-        )?;
-        let (all_u, all_t) = (&u.latency_ms["all"], &t.latency_ms["all"]);
-        for (label, a, b) in [
-            ("latency p50 (ms)", all_u.p50, all_t.p50),
-            ("latency p90 (ms)", all_u.p90, all_t.p90),
-            ("latency p99 (ms)", all_u.p99, all_t.p99),
-            ("latency p99.9 (ms)", all_u.p999, all_t.p999),
-            ("latency max (ms)", all_u.max, all_t.max),
-        ] {
-            row(f, label, Some(a), Some(b), ratio(Some(b), Some(a)))?;
+        let rows = self.rows();
+        for (index, row) in rows.iter().enumerate() {
+            let line = format!(
+                "{:<42} {:>12} {:>12} {:>10}",
+                row.label, row.cells[0], row.cells[1], row.cells[2]
+            );
+            match index + 1 == rows.len() {
+                true => write!(f, "{}", line.trim_end())?,
+                false => writeln!(f, "{}", line.trim_end())?,
+            }
         }
-        for kind in KINDS
-            .iter()
-            .copied()
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            let (a, b) = (u.latency_ms[kind].p50, t.latency_ms[kind].p50);
-            row(
-                f,
-                &format!("  {kind} p50 (ms)"),
-                Some(a),
-                Some(b),
-                ratio(Some(b), Some(a)),
-            )?;
-        }
-        row(
-            f,
-            "services' CPU per request (µs)",
-            u.cpu_us_per_request,
-            t.cpu_us_per_request,
-            saved("cpu_per_request"),
-        )?;
-        row(
-            f,
-            "services' resident memory (MiB)",
-            u.rss_mib,
-            t.rss_mib,
-            None,
-        )?;
-        row(
-            f,
-            "services' peak resident memory (MiB)",
-            u.peak_rss_mib,
-            t.peak_rss_mib,
-            saved("peak_rss"),
-        )?;
-        row(
-            f,
-            "largest one service's peak (MiB)",
-            u.service_peak_rss_mib,
-            t.service_peak_rss_mib,
-            ratio(t.service_peak_rss_mib, u.service_peak_rss_mib),
-        )?;
-        for (service, traced) in &t.peak_rss_mib_by_service {
-            let untraced = u.peak_rss_mib_by_service.get(service).copied();
-            row(
-                f,
-                &format!("  {service} peak (MiB)"),
-                untraced,
-                Some(*traced),
-                ratio(Some(*traced), untraced),
-            )?;
-        }
-        writeln!(
-            f,
-            "{:<42} {:>12} {:>12}",
-            "spans exported", u.spans_exported, t.spans_exported
-        )?;
-        writeln!(
-            f,
-            "{:<42} {:>12} {:>12}",
-            "spans dropped (batch queue full)", u.spans_dropped, t.spans_dropped
-        )?;
-        writeln!(
-            f,
-            "{:<42} {:>12} {:>12}",
-            "traces complete / received",
-            format!("{}/{}", u.complete_traces, u.traces),
-            format!("{}/{}", t.complete_traces, t.traces)
-        )?;
-        writeln!(
-            f,
-            "{:<42} {:>12} {:>12}",
-            "requests sent / gateway SERVER spans",
-            format!("{}/{}", u.requests + self.warm_up, u.gateway_server_spans),
-            format!("{}/{}", t.requests + self.warm_up, t.gateway_server_spans)
-        )?;
-        write!(
-            f,
-            "{:<42} {:>12} {:>12}",
-            "failed requests", u.failed, t.failed
-        )?;
+        let t = &self.traced;
         if let Some(r) = &t.restart {
             write!(
                 f,

