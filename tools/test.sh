@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Every test, from a fresh machine: installs what the tests need, builds the real backends,
 # checks formatting, lints and the OpenTelemetry version set, then runs both tiers —
-#   the fast tier   `cargo test`: unit tests, doc examples, and end-to-end tests of the six
-#                   services against an in-process OTLP receiver and a real nats-server;
-#   the full tier   the end-to-end tests behind the `e2e/full` feature: the real Collector and
-#                   Jaeger, Kubernetes manifests, compose files, a browser, schemathesis, a NATS
-#                   cluster, the local stack and the load tool.
+#   the fast tier   `cargo test` (every member but tests/full): unit tests, doc examples, and
+#                   end-to-end tests of the six services against an in-process OTLP receiver
+#                   and a real nats-server;
+#   the full tier   tests/full: the real Collector and Jaeger, Kubernetes manifests, compose
+#                   files, a browser, schemathesis, a NATS cluster, the local stack and the load
+#                   tool.
 # This is what CI runs (.ci/run). Needs Rust, Go 1.26 or newer and Python 3; as root (or with
 # sudo) it installs Debian's chromium and a C compiler when they are missing.
 #
@@ -126,21 +127,19 @@ run() { # run LABEL COMMAND...: runs a test command, its output kept for the sum
 
 step "fast tier: cargo test"
 started=$(date +%s)
-cargo test --workspace --locked --no-run
+cargo test --locked --no-run
 echo "fast tier built in $(elapsed "$started")"
-run "fast tier (built beforehand)" cargo test --workspace --locked
+run "fast tier (built beforehand)" cargo test --locked --no-fail-fast
 
 if [ "$tier" = all ]; then
-    step "full tier: the tests behind e2e/full"
-    # Only the targets the fast tier left out, so no test runs twice.
-    full_tests=$(cargo metadata --no-deps --format-version 1 --locked | python3 -c '
-import json, sys
-for package in json.load(sys.stdin)["packages"]:
-    for target in package["targets"]:
-        if "test" in target["kind"] and "full" in target.get("required-features", []):
-            print("--test", target["name"])')
-    # shellcheck disable=SC2086 # one word per argument
-    run "full tier" cargo test --workspace --locked --features e2e/full $full_tests
+    step "full tier: tests/full"
+    # Its test targets alone, so no test runs twice; with --workspace, so every shared crate
+    # resolves as in the fast tier and nothing is compiled again.
+    full_tests=()
+    for file in tests/full/tests/*.rs; do
+        full_tests+=(--test "$(basename "$file" .rs)")
+    done
+    run "full tier" cargo test --workspace --locked --no-fail-fast "${full_tests[@]}"
 fi
 
 # Cargo ends on the (empty) doc-test runs; close with the total over every test binary.

@@ -25,7 +25,7 @@ pub struct OrderRequest {
     /// What to order.
     #[schema(min_items = 1)]
     pub items: Vec<Line>,
-    /// 12 to 19 digits passing the Luhn check (spaces and dashes allowed between them).
+    /// 12 to 19 digits passing the Luhn check (spaces allowed between them).
     #[schema(example = "4242424242424242")]
     pub card_number: String,
     /// ISO 4217 (three letters), `USD` when left out.

@@ -33,7 +33,8 @@ impl Default for BreakerConfig {
 /// (`#[command(flatten)]`).
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct BreakerArgs {
-    /// Consecutive failures (timeouts, network errors, 5xx) that open a downstream's circuit.
+    /// Consecutive outages of a downstream — no answer in time, no connection, or a 503 of its
+    /// own (not one that relays a failure further down) — that open its circuit.
     #[arg(long, env = "CB_FAILURE_THRESHOLD", default_value_t = 5)]
     pub cb_failure_threshold: u32,
     /// How long an open circuit refuses calls before one probe is let through, in milliseconds.

@@ -15,13 +15,11 @@ pub enum Selection<'a> {
     /// The six services' binaries, resolved together with the tool `package` that runs them (the
     /// stack, the load tool): its own build's graph, so nothing is compiled a second time.
     ServicesFor(&'a str),
-    /// Every target of the workspace, dev-dependencies included, with `features` on: the
-    /// dependency graph of `cargo test --workspace --features …`, so from inside those tests
-    /// nothing is compiled twice.
-    WorkspaceAllTargets {
-        /// The features the tests were built with (`e2e/full` for the full tier).
-        features: &'a [&'a str],
-    },
+    /// Every target of the workspace's default members, dev-dependencies included: the
+    /// dependency graph of `cargo test`, and, since the full tier's package adds no dependency
+    /// of its own, of `cargo test --workspace` too, so from inside the tests nothing is compiled
+    /// twice.
+    DefaultMembersAllTargets,
 }
 
 /// The workspace root (this crate lives in `tools/stack`).
@@ -46,11 +44,8 @@ pub fn build(selection: Selection<'_>, release: bool) -> Result<HashMap<String, 
                 cargo.args(["-p", service.package]);
             }
         }
-        Selection::WorkspaceAllTargets { features } => {
-            cargo.args(["--workspace", "--all-targets"]);
-            if !features.is_empty() {
-                cargo.args(["--features", &features.join(",")]);
-            }
+        Selection::DefaultMembersAllTargets => {
+            cargo.arg("--all-targets");
         }
     }
     if release {

@@ -1,7 +1,7 @@
 //! Static checks of the Docker deployment: `docker-compose.yml`, `.env`, the collector and Jaeger
-//! configurations and the Dockerfile. No Docker engine runs here, so these files are checked as
-//! data: against the Compose specification's JSON schema, against each other and the code, and
-//! through compose-go, the loader `docker compose` uses (`tools/compose-check`, needs Go).
+//! configurations and the Dockerfile, checked as data — against the Compose specification's JSON
+//! schema, against each other and the code, and through compose-go, the loader `docker compose`
+//! uses (`tools/compose-check`, needs Go).
 
 use e2e::{dotenv, workspace};
 use serde_json::Value;
