@@ -18,16 +18,15 @@ use tokio::{
     net::TcpStream,
 };
 
-/// The 408 answer's body: the JSON error body, without a trace (no request was parsed, so none
-/// began).
-const TIMEOUT_BODY: &str = r#"{"error":"request headers not received in time","trace_id":null}"#;
-
-/// The whole 408 answer.
+/// The whole 408 answer, with the JSON error body every answer has — without a trace: no request
+/// was parsed, so none began.
 fn timeout_answer() -> String {
+    let body = crate::ErrorBody::new("request headers not received in time");
+    let body = serde_json::to_string(&body).expect("an error body serialises");
     format!(
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{TIMEOUT_BODY}",
-        TIMEOUT_BODY.len()
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     )
 }
 
