@@ -67,18 +67,31 @@ if [ "$tier" = all ]; then
     kubernetes-validate --version
 fi
 
-step "backends from the Go module proxy"
+step "backends from the Go module proxy (in the background, while cargo builds)"
 # Built once into ~/.cache/distributed-tracing/backends (Go's caches are under the home folder
-# too): all four about 10 minutes cold on 2 cores, nats-server alone about one; warm, a second.
-started=$(date +%s)
+# too): all four about 15 minutes cold on 2 cores, nats-server alone about one; warm, a second.
+# Much of a cold build is downloading modules, so it overlaps the Rust build below.
+backends_started=$(date +%s)
 backends=(nats-server)
 [ "$tier" = fast ] || backends=()
 backends_log=$(mktemp)
-bash tools/backends/build.sh "${backends[@]}" | tee "$backends_log"
-BACKENDS_DIR=$(tail -n 1 "$backends_log")
-export BACKENDS_DIR
-echo "backends in $BACKENDS_DIR ($(elapsed "$started"))"
-"$BACKENDS_DIR/nats-server" --version
+bash tools/backends/build.sh "${backends[@]}" > "$backends_log" 2> "$backends_log.err" &
+backends_pid=$!
+# A run stopped early (a lint failed) stops the build too.
+trap 'kill "$backends_pid" 2>/dev/null || true' EXIT
+backends_ready() { # waits for the backends build, then sets BACKENDS_DIR
+    local code=0
+    wait "$backends_pid" || code=$?
+    cat "$backends_log.err"
+    if [ "$code" -ne 0 ]; then
+        echo "building the backends failed ($code)"
+        exit "$code"
+    fi
+    BACKENDS_DIR=$(tail -n 1 "$backends_log")
+    export BACKENDS_DIR
+    echo "backends in $BACKENDS_DIR (ready $(elapsed "$backends_started") after the build started)"
+    "$BACKENDS_DIR/nats-server" --version
+}
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -129,6 +142,7 @@ step "fast tier: cargo test"
 started=$(date +%s)
 cargo test --locked --no-run
 echo "fast tier built in $(elapsed "$started")"
+backends_ready
 run "fast tier (built beforehand)" cargo test --locked --no-fail-fast
 
 if [ "$tier" = all ]; then

@@ -246,7 +246,7 @@ service:
     }
     // (A `limit` below the number of matches is left out: which traces come first is the
     // store's order, newest first in the viewer, storage order in Jaeger's memory store.)
-    // The one deliberate difference in search (docs/local-stack.md): Jaeger 2.13's in-memory store matches
+    // The one deliberate difference in search (docs/local-stack.md): Jaeger 2.12's in-memory store matches
     // tags against span attributes only, so `error=true` finds nothing there; the viewer also
     // matches it against the span's status and finds the declined order.
     let errors = "/api/traces?service=gateway&tags=%7B%22error%22%3A%22true%22%7D&lookback=1h";

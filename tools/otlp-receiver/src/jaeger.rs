@@ -205,7 +205,7 @@ impl TraceFilter {
 }
 
 /// A span's tag as Jaeger shows it: attributes, `span.kind`, `error` and `otel.status_code`.
-/// Deliberately more than Jaeger 2.13's in-memory store, which matches attributes only (its
+/// Deliberately more than Jaeger 2.12's in-memory store, which matches attributes only (its
 /// search finds nothing for `error=true`); the viewer finds failed spans by their status.
 fn tag_value(span: &SpanRecord, key: &str) -> Option<String> {
     match key {
