@@ -159,13 +159,7 @@ async fn relayed_failures_open_no_breaker_and_a_callees_own_503s_do() {
     // payment-service in Proxy-Status. order-service is healthy: the gateway's breaker for it
     // stays closed, and a 500 from a payment-service that answers does not open order-service's.
     for attempt in 1..=6 {
-        let reply = stack
-            .place_order(
-                &token,
-                json!([{ "sku": "gizmo", "quantity": 1 }]),
-                PROCESSING_ERROR,
-            )
-            .await;
+        let reply = stack.order(&token, "gizmo", 1, PROCESSING_ERROR).await;
         assert_eq!(reply.status, 502, "attempt {attempt}: {}", reply.body);
         assert_eq!(
             reply.proxy_status.as_deref(),

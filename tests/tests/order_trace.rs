@@ -56,13 +56,7 @@ fn assert_client_spans_parent_their_server_spans(trace: &Trace) {
 async fn order_through_the_gateway_is_one_connected_trace_across_all_six_services() {
     let stack = TestStack::start().await;
     let token = stack.login("alice", "alice123").await;
-    let reply = stack
-        .place_order(
-            &token,
-            json!([{ "sku": "widget", "quantity": 2 }]),
-            APPROVED,
-        )
-        .await;
+    let reply = stack.order(&token, "widget", 2, APPROVED).await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     assert_eq!(reply.body["status"], "confirmed");
     assert_eq!(reply.body["total"], 19.98);
@@ -208,9 +202,7 @@ async fn order_through_the_gateway_is_one_connected_trace_across_all_six_service
 async fn declined_card_answers_402_with_trace_id_and_marks_the_payment_client_span_failed() {
     let stack = TestStack::start().await;
     let token = stack.login("bob", "bob123").await;
-    let reply = stack
-        .place_order(&token, json!([{ "sku": "gizmo", "quantity": 2 }]), DECLINED)
-        .await;
+    let reply = stack.order(&token, "gizmo", 2, DECLINED).await;
     assert_eq!(reply.status, 402, "{:?}", reply.body);
     assert_eq!(reply.body["error"], "payment declined");
     assert_eq!(reply.body["reason"], "card_declined");
@@ -274,9 +266,7 @@ async fn request_errors_answer_json_with_the_trace_id() {
     let stack = TestStack::start().await;
     let alice = stack.login("alice", "alice123").await;
 
-    let short = stack
-        .place_order(&alice, json!([{ "sku": "gizmo", "quantity": 6 }]), APPROVED)
-        .await;
+    let short = stack.order(&alice, "gizmo", 6, APPROVED).await;
     assert_eq!(short.status, 409);
     let denied = stack
         .call(Method::GET, "/api/users/2", Some(&alice), &[], None)
@@ -319,9 +309,7 @@ async fn request_errors_answer_json_with_the_trace_id() {
     assert_eq!(malformed.status, 400, "{:?}", malformed.body);
     // A card payment-service refuses as malformed is the customer's mistake: 400, not 502, and
     // the stock held for it goes back.
-    let bad_card = stack
-        .place_order(&alice, json!([{ "sku": "gizmo", "quantity": 1 }]), "1234")
-        .await;
+    let bad_card = stack.order(&alice, "gizmo", 1, "1234").await;
     assert_eq!(bad_card.status, 400, "{:?}", bad_card.body);
     assert!(
         bad_card.body["error"]
@@ -430,9 +418,7 @@ async fn no_span_attribute_or_log_line_carries_a_token_password_or_card_number()
     let mut stack = TestStack::start().await;
     let token = stack.login("alice", "alice123").await;
     for card in [APPROVED, DECLINED, "4000000000009995"] {
-        stack
-            .place_order(&token, json!([{ "sku": "widget", "quantity": 1 }]), card)
-            .await;
+        stack.order(&token, "widget", 1, card).await;
     }
     stack
         .call(Method::GET, "/api/users/1", Some(&token), &[], None)
@@ -477,13 +463,7 @@ async fn sigterm_flushes_the_spans_still_queued_in_every_service() {
     // A one-minute batch delay: nothing is exported on schedule during this test.
     let mut stack = TestStack::start_with(&[("OTEL_BSP_SCHEDULE_DELAY", "60000")]).await;
     let token = stack.login("alice", "alice123").await;
-    let reply = stack
-        .place_order(
-            &token,
-            json!([{ "sku": "gadget", "quantity": 1 }]),
-            APPROVED,
-        )
-        .await;
+    let reply = stack.order(&token, "gadget", 1, APPROVED).await;
     assert_eq!(reply.status, 201);
     let trace_id = reply.trace_id.unwrap();
     // Silent for longer than the SDK's default 5 s schedule: it is the variable that holds the
@@ -503,13 +483,7 @@ async fn sigterm_flushes_the_spans_still_queued_in_every_service() {
 async fn with_the_sdk_disabled_orders_still_work_and_nothing_is_exported() {
     let mut stack = TestStack::start_with(&[("OTEL_SDK_DISABLED", "true")]).await;
     let alice = stack.login("alice", "alice123").await;
-    let order = stack
-        .place_order(
-            &alice,
-            json!([{ "sku": "widget", "quantity": 1 }]),
-            APPROVED,
-        )
-        .await;
+    let order = stack.order(&alice, "widget", 1, APPROVED).await;
     assert_eq!(order.status, 201, "{:?}", order.body);
     assert_eq!(order.trace_id, None, "no trace, so no traceresponse");
     let denied = stack
@@ -541,13 +515,7 @@ async fn another_customers_order_is_not_found_and_the_bearer_scheme_is_case_inse
     let stack = TestStack::start().await;
     let alice = stack.login("alice", "alice123").await;
     let bob = stack.login("bob", "bob123").await;
-    let order = stack
-        .place_order(
-            &alice,
-            json!([{ "sku": "widget", "quantity": 1 }]),
-            APPROVED,
-        )
-        .await;
+    let order = stack.order(&alice, "widget", 1, APPROVED).await;
     assert_eq!(order.status, 201, "{:?}", order.body);
     let order_id = order.body["order_id"].as_str().unwrap();
 

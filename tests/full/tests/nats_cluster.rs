@@ -7,7 +7,6 @@
 use async_nats::jetstream;
 use e2e::cards::APPROVED;
 use e2e::{NatsCluster, TestStack};
-use serde_json::json;
 use std::time::Duration;
 
 const ORDERS: usize = 60;
@@ -40,13 +39,7 @@ async fn the_streams_leader_killed_under_load_loses_no_order_no_event_and_no_hop
     let sold_before = stack.stock("widget").await["sold"].as_i64().unwrap();
 
     // The first order makes order-service create the stream: three replicas, one per node.
-    let first = stack
-        .place_order(
-            &token,
-            json!([{ "sku": "widget", "quantity": 1 }]),
-            APPROVED,
-        )
-        .await;
+    let first = stack.order(&token, "widget", 1, APPROVED).await;
     assert_eq!(first.status, 201, "{:?}", first.body);
     let js = jetstream::new(async_nats::connect(cluster.url(0)).await.unwrap());
     let info = orders_stream(&js).await;
@@ -68,13 +61,7 @@ async fn the_streams_leader_killed_under_load_loses_no_order_no_event_and_no_hop
             killed_at = std::time::Instant::now();
             println!("killed {leader}, the ORDERS stream's leader, after {i} orders");
         }
-        let reply = stack
-            .place_order(
-                &token,
-                json!([{ "sku": "widget", "quantity": 1 }]),
-                APPROVED,
-            )
-            .await;
+        let reply = stack.order(&token, "widget", 1, APPROVED).await;
         // Orders are taken whatever the broker does: the event waits in the outbox.
         assert_eq!(reply.status, 201, "order {i}: {:?}", reply.body);
         placed.push((

@@ -347,13 +347,7 @@ async fn tail_sampling_keeps_every_error_and_slow_trace_whole_and_about_a_tenth_
     // slowed past the 500 ms latency policy.
     let mut must_keep = Vec::new();
     for _ in 0..3 {
-        let reply = stack
-            .place_order(
-                &token,
-                json!([{ "sku": "widget", "quantity": 1 }]),
-                "4000000000000119",
-            )
-            .await;
+        let reply = stack.order(&token, "widget", 1, "4000000000000119").await;
         assert!(reply.status >= 500, "{:?}", reply.body);
         must_keep.push(reply.trace_id.unwrap());
     }

@@ -3,7 +3,6 @@
 //! Screenshots go to the test's output folder (`target/tmp/viewer/`).
 
 use e2e::{SERVICES, TestStack, cards::APPROVED};
-use serde_json::json;
 use std::{path::PathBuf, process::Command};
 
 const MISSING: &str = "no Chromium on PATH: the viewer's browser test needs one. Install \
@@ -56,13 +55,7 @@ async fn chromium_run(url: &str, action: &str) -> String {
 async fn the_viewer_shows_an_orders_trace_with_all_six_services_in_a_browser() {
     let stack = TestStack::start().await;
     let token = stack.login("alice", "alice123").await;
-    let reply = stack
-        .place_order(
-            &token,
-            json!([{ "sku": "gadget", "quantity": 1 }]),
-            APPROVED,
-        )
-        .await;
+    let reply = stack.order(&token, "gadget", 1, APPROVED).await;
     assert_eq!(reply.status, 201);
     let trace_id = reply.trace_id.unwrap();
     let all: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();

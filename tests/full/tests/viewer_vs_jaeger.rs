@@ -6,7 +6,7 @@
 
 use e2e::{Collector, Jaeger, TestStack, cards::APPROVED};
 use otlp_receiver::{Receiver, comparable};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// `GET base + path`: the status and the JSON body (`null` when it is not JSON).
@@ -134,21 +134,9 @@ service:
     // Traffic with every shape of span: an order (all six services, the async hop, DB spans),
     // a declined card (error status, events), lookups, a 404.
     let token = stack.login("alice", "alice123").await;
-    let order = stack
-        .place_order(
-            &token,
-            json!([{ "sku": "widget", "quantity": 1 }]),
-            APPROVED,
-        )
-        .await;
+    let order = stack.order(&token, "widget", 1, APPROVED).await;
     assert_eq!(order.status, 201, "{:?}", order.body);
-    let declined = stack
-        .place_order(
-            &token,
-            json!([{ "sku": "gadget", "quantity": 1 }]),
-            "4000000000000002",
-        )
-        .await;
+    let declined = stack.order(&token, "gadget", 1, "4000000000000002").await;
     assert_eq!(declined.status, 402, "{:?}", declined.body);
     stack
         .call(
