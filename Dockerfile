@@ -24,18 +24,25 @@ COPY --from=planner /app/recipe.json recipe.json
 # Dependencies of the whole workspace: one layer that all six service images share.
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
-ARG SERVICE
-RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<binary name>" && exit 1)
-RUN cargo build --release --locked --bin "${SERVICE}" --bin healthcheck \
-    && cp "target/release/${SERVICE}" /app/service \
+# All six services in one build, before SERVICE is read: this layer is the same for every image,
+# so it is built once (BuildKit shares the stage; the classic builder finds it in its cache when
+# the images are built one after another: COMPOSE_PARALLEL_LIMIT=1).
+RUN cargo build --release --locked --bin gateway --bin user-service --bin auth-service \
+        --bin order-service --bin inventory-service --bin payment-service --bin healthcheck \
     && mkdir -p /data
+
+FROM builder AS service
+ARG SERVICE
+RUN test -n "${SERVICE}" && test -x "target/release/${SERVICE}" \
+    || (echo "build with --build-arg SERVICE=<binary name>, not '${SERVICE}'" && exit 1)
+RUN cp "target/release/${SERVICE}" /app/service
 
 # Distroless: glibc and CA certificates, no shell, no package manager, a non-root user (65532).
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 ARG SERVICE
 LABEL org.opencontainers.image.title="${SERVICE}" \
       org.opencontainers.image.description="Distributed tracing reference service"
-COPY --from=builder /app/service /usr/local/bin/service
+COPY --from=service /app/service /usr/local/bin/service
 # A tiny probe of GET /healthz on LISTEN_ADDR's port: there is no curl or wget in this image.
 COPY --from=builder /app/target/release/healthcheck /usr/local/bin/healthcheck
 # SQLite databases live here; a named volume mounted on it inherits the non-root owner.

@@ -5,10 +5,11 @@
 #                   end-to-end tests of the six services against an in-process OTLP receiver
 #                   and a real nats-server;
 #   the full tier   tests/full: the real Collector and Jaeger, Kubernetes manifests, compose
-#                   files, a browser, schemathesis, a NATS cluster, the local stack and the load
-#                   tool.
+#                   files, a browser, schemathesis, a NATS cluster, the local stack, the load
+#                   tool, and last `docker compose up --build` on a real Docker engine.
 # This is what CI runs (.ci/run). Needs Rust, Go 1.26 or newer and Python 3; as root (or with
-# sudo) it installs Debian's chromium and a C compiler when they are missing.
+# sudo) it installs Debian's chromium, docker.io, debootstrap and a C compiler when they are
+# missing, and starts dockerd when no Docker engine answers.
 #
 #   tools/test.sh          both tiers
 #   tools/test.sh fast     the fast tier only (what `cargo test` runs), with the checks
@@ -21,10 +22,14 @@ step() { printf '\n== %s\n' "$*"; }
 elapsed() { echo "$(($(date +%s) - $1)) s"; }
 
 step "system packages"
-# chromium: the trace viewer's browser test. A C compiler builds SQLite (sqlx) and aws-lc
-# (rustls).
+# chromium: the trace viewer's browser test. docker.io (the engine) and debootstrap (the
+# stand-in base image): the compose test. A C compiler builds SQLite (sqlx) and aws-lc (rustls).
 packages=()
-[ "$tier" = fast ] || command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+if [ "$tier" = all ]; then
+    command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+    docker info >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
+    command -v debootstrap >/dev/null 2>&1 || packages+=(debootstrap)
+fi
 command -v cc >/dev/null 2>&1 || packages+=(gcc libc6-dev make perl)
 if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
@@ -52,6 +57,18 @@ if [ "$go_minor" -lt 26 ]; then
     exit 1
 fi
 
+if [ "$tier" = all ] && ! docker info >/dev/null 2>&1; then
+    step "a Docker engine for the compose test"
+    [ "$(id -u)" -eq 0 ] || { echo "no Docker engine answers: start one (dockerd) and run again"; exit 1; }
+    dockerd_log=${XDG_STATE_HOME:-$HOME/.local/state}/distributed-tracing/dockerd.log
+    mkdir -p "$(dirname "$dockerd_log")"
+    # Niced, and so is everything it runs: the image build below takes what the tests leave.
+    nohup nice -n 10 dockerd > "$dockerd_log" 2>&1 &
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info --format 'Docker engine {{.ServerVersion}}, {{.Driver}}' ||
+        { tail -n 20 "$dockerd_log"; exit 1; }
+fi
+
 if [ "$tier" = all ]; then
     step "schemathesis and kubernetes-validate (PyPI): the public API's test, the manifests' schemas"
     # Pinned; their commands go where this Python puts scripts, which may not be on PATH yet.
@@ -67,6 +84,33 @@ if [ "$tier" = all ]; then
     kubernetes-validate --version
 fi
 
+images_pid=
+if [ "$tier" = all ]; then
+    step "the service images (in the background, while everything else runs)"
+    # The compose test's `up --build` then finds every layer built: the stand-in base images
+    # (where no registry is reachable) and the six services, one at a time as compose's classic
+    # builder would, so the one build of the workspace is shared.
+    images_started=$(date +%s)
+    images_log=$(mktemp)
+    (
+        bash tools/docker/standins.sh base
+        for service in $(sed -n 's/^ *SERVICE: *//p' docker-compose.yml); do
+            docker build -q --build-arg "SERVICE=$service" -t "distributed-tracing/$service:dev" .
+        done
+    ) > "$images_log" 2>&1 &
+    images_pid=$!
+fi
+images_ready() {
+    local code=0
+    wait "$images_pid" || code=$?
+    grep -v -e DEPRECATED -e 'buildx' -e '^ *$' "$images_log" || true
+    if [ "$code" -eq 0 ]; then
+        echo "service images built in $(elapsed "$images_started"), in the background"
+    else
+        echo "building the images failed ($code); the compose test builds what is missing itself"
+    fi
+}
+
 step "backends from the Go module proxy (in the background, while cargo builds)"
 # Built once into ~/.cache/distributed-tracing/backends (Go's caches are under the home folder
 # too): all four about 15 minutes cold on 2 cores, nats-server alone about one; warm, a second.
@@ -78,7 +122,7 @@ backends_log=$(mktemp)
 bash tools/backends/build.sh "${backends[@]}" > "$backends_log" 2> "$backends_log.err" &
 backends_pid=$!
 # A run stopped early (a lint failed) stops the build too.
-trap 'kill "$backends_pid" 2>/dev/null || true' EXIT
+trap 'kill "$backends_pid" $images_pid 2>/dev/null || true' EXIT
 backends_ready() { # waits for the backends build, then sets BACKENDS_DIR
     local code=0
     wait "$backends_pid" || code=$?
@@ -151,9 +195,14 @@ if [ "$tier" = all ]; then
     # resolves as in the fast tier and nothing is compiled again.
     full_tests=()
     for file in tests/full/tests/*.rs; do
-        full_tests+=(--test "$(basename "$file" .rs)")
+        [ "$(basename "$file")" = compose.rs ] || full_tests+=(--test "$(basename "$file" .rs)")
     done
     run "full tier" cargo test --workspace --locked --no-fail-fast "${full_tests[@]}"
+
+    step "full tier: docker compose up --build, on the Docker engine"
+    # Last, once the images are built; its footprint table is printed (--nocapture).
+    images_ready
+    run "compose" cargo test --workspace --locked --test compose -- --nocapture
 fi
 
 # Cargo ends on the (empty) doc-test runs; close with the total over every test binary.

@@ -5,12 +5,17 @@
 #   jaeger       Jaeger v2, github.com/jaegertracing/jaeger/cmd/jaeger (JAEGER_VERSION)
 #   nats-server  github.com/nats-io/nats-server/v2 (NATS_VERSION)
 #   kustomize    sigs.k8s.io/kustomize/kustomize/v5 (pinned below): builds deploy/k8s's overlays
+#   docker-compose  Docker Compose v2, github.com/docker/compose/v5/cmd (compose/go.mod): the
+#                `docker compose` CLI plugin the compose test runs
+# Every binary is static (CGO_ENABLED=0, as upstream builds its images), so the same build runs
+# on this machine and in the stand-in images of tools/docker/standins.sh.
 # The versions are read from the repository's .env, the file compose reads its image tags from.
 # Each binary is built once into a cache folder outside the clone, keyed by what it is built
 # from; a warm run builds nothing. The LAST line printed is a folder holding them all.
 #
-#   build.sh                 all four
-#   build.sh nats-server     only the ones named (otelcol, jaeger, nats-server, kustomize)
+#   build.sh                 all five
+#   build.sh nats-server     only the ones named (otelcol, jaeger, nats-server, kustomize,
+#                            docker-compose)
 #
 #   BACKENDS_CACHE_DIR  where the builds are kept (default ~/.cache/distributed-tracing/backends)
 set -euo pipefail
@@ -48,8 +53,10 @@ jaeger_module_version="v1.$((BASH_REMATCH[1] + 63)).${BASH_REMATCH[2]}"
 # this script's build steps (the functions below that run Go), and the inputs named at each
 # build.
 go_version=$(cd "$here/jaeger" && go env GOVERSION)
+# No C: the binaries need no libc, so they run FROM scratch or busybox as upstream's images do.
+export CGO_ENABLED=0
 fingerprint() {
-    { printf '%s\n' "$go_version" "$(declare -f build_otelcol build_jaeger go_install)" "$@"; } |
+    { printf '%s\n' "$go_version" "$CGO_ENABLED" "$(declare -f build_otelcol build_jaeger build_compose go_install)" "$@"; } |
         sha256sum | cut -c1-16
 }
 
@@ -107,6 +114,16 @@ build_jaeger() {
     (cd "$here/jaeger" && go build -trimpath -ldflags="-s -w" -o "$out/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger)
 }
 
+# Docker Compose from its own module, as Jaeger: the version is the one compose/go.mod pins, and
+# it reports itself as that version (`docker compose version`).
+build_compose() {
+    local pinned
+    pinned=$(cd "$here/compose" && go list -m -f '{{.Version}}' github.com/docker/compose/v5)
+    (cd "$here/compose" && go build -trimpath \
+        -ldflags="-s -w -X github.com/docker/compose/v5/internal.Version=$pinned" \
+        -o "$out/docker-compose" github.com/docker/compose/v5/cmd)
+}
+
 # build_named NAME: builds one backend; echoes its path.
 build_named() {
     case $1 in
@@ -118,12 +135,14 @@ build_named() {
             go_install "github.com/nats-io/nats-server/v2@v$nats_version" ;;
         kustomize) build kustomize "$(fingerprint "$kustomize_version")" \
             go_install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version" ;;
-        *) echo "build.sh: no backend '$1' (otelcol, jaeger, nats-server, kustomize)" >&2; exit 1 ;;
+        docker-compose) build docker-compose "$(fingerprint "$(cat "$here/compose/go.mod" "$here/compose/go.sum")")" \
+            build_compose ;;
+        *) echo "build.sh: no backend '$1' (otelcol, jaeger, nats-server, kustomize, docker-compose)" >&2; exit 1 ;;
     esac
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(otelcol jaeger nats-server kustomize)
+[ ${#names[@]} -gt 0 ] || names=(otelcol jaeger nats-server kustomize docker-compose)
 paths=()
 for name in "${names[@]}"; do
     paths+=("$(build_named "$name")")
