@@ -62,8 +62,7 @@ if [ "$tier" = all ] && ! docker info >/dev/null 2>&1; then
     [ "$(id -u)" -eq 0 ] || { echo "no Docker engine answers: start one (dockerd) and run again"; exit 1; }
     dockerd_log=${XDG_STATE_HOME:-$HOME/.local/state}/distributed-tracing/dockerd.log
     mkdir -p "$(dirname "$dockerd_log")"
-    # Niced, and so is everything it runs: the image build below takes what the tests leave.
-    nohup nice -n 10 dockerd > "$dockerd_log" 2>&1 &
+    nohup dockerd > "$dockerd_log" 2>&1 &
     for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
     docker info --format 'Docker engine {{.ServerVersion}}, {{.Driver}}' ||
         { tail -n 20 "$dockerd_log"; exit 1; }
@@ -85,18 +84,24 @@ if [ "$tier" = all ]; then
 fi
 
 images_pid=
+images_go=$(mktemp -u)
 if [ "$tier" = all ]; then
-    step "the service images (in the background, while everything else runs)"
+    step "the service images (in the background, once cargo has built everything)"
     # The compose test's `up --build` then finds every layer built: the stand-in base images
-    # (where no registry is reachable) and the six services, one at a time as compose's classic
-    # builder would, so the one build of the workspace is shared.
+    # (where no registry is reachable: mostly downloads, so made at once) and the six services,
+    # one at a time as compose's classic builder would, so the one build of the workspace is
+    # shared. The image build waits for cargo's builds to end: it then shares the two cores only
+    # with the tests, which mostly wait on their services.
     images_started=$(date +%s)
     images_log=$(mktemp)
     (
         bash tools/docker/standins.sh base
+        while [ ! -e "$images_go" ]; do sleep 1; done
+        images_started=$(date +%s)
         for service in $(sed -n 's/^ *SERVICE: *//p' docker-compose.yml); do
             docker build -q --build-arg "SERVICE=$service" -t "distributed-tracing/$service:dev" .
         done
+        echo "service images built in $(elapsed "$images_started")"
     ) > "$images_log" 2>&1 &
     images_pid=$!
 fi
@@ -105,7 +110,7 @@ images_ready() {
     wait "$images_pid" || code=$?
     grep -v -e DEPRECATED -e 'buildx' -e '^ *$' "$images_log" || true
     if [ "$code" -eq 0 ]; then
-        echo "service images built in $(elapsed "$images_started"), in the background"
+        echo "stand-ins and images ready $(elapsed "$images_started") after they were started"
     else
         echo "building the images failed ($code); the compose test builds what is missing itself"
     fi
@@ -122,7 +127,7 @@ backends_log=$(mktemp)
 bash tools/backends/build.sh "${backends[@]}" > "$backends_log" 2> "$backends_log.err" &
 backends_pid=$!
 # A run stopped early (a lint failed) stops the build too.
-trap 'kill "$backends_pid" $images_pid 2>/dev/null || true' EXIT
+trap 'kill "$backends_pid" $images_pid 2>/dev/null || true; rm -f "$images_go"' EXIT
 backends_ready() { # waits for the backends build, then sets BACKENDS_DIR
     local code=0
     wait "$backends_pid" || code=$?
@@ -186,6 +191,12 @@ step "fast tier: cargo test"
 started=$(date +%s)
 cargo test --locked --no-run
 echo "fast tier built in $(elapsed "$started")"
+if [ "$tier" = all ]; then
+    started=$(date +%s)
+    cargo test --workspace --locked --no-run
+    echo "full tier built in $(elapsed "$started")"
+fi
+touch "$images_go"
 backends_ready
 run "fast tier (built beforehand)" cargo test --locked --no-fail-fast
 
