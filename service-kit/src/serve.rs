@@ -1,12 +1,13 @@
 //! Serving a router until SIGTERM or Ctrl-C, with a header-read timeout and a connection cap
-//! (`axum::serve` has neither), then letting in-flight requests finish.
+//! (`axum::serve` has neither), then letting in-flight requests finish within a grace period.
 
 use axum::{Router, extract::ConnectInfo, extract::Request};
 use shared_tracing::shutdown_signal;
 use std::time::Duration;
 
-/// How [`serve`] guards its connections: `HTTP_HEADER_READ_TIMEOUT_MS` and
-/// `HTTP_MAX_CONNECTIONS`, for a service's `Config` (`#[command(flatten)]`).
+/// How [`serve`] guards its connections and ends: `HTTP_HEADER_READ_TIMEOUT_MS`,
+/// `HTTP_MAX_CONNECTIONS` and `SHUTDOWN_GRACE_MS`, for a service's `Config`
+/// (`#[command(flatten)]`).
 #[derive(Debug, Clone, Copy, clap::Args)]
 #[command(next_help_heading = "HTTP server")]
 pub struct ServerArgs {
@@ -19,6 +20,13 @@ pub struct ServerArgs {
     /// instead of the process running out of file descriptors and failing everyone.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 512)]
     pub max_connections: usize,
+    /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C, in milliseconds.
+    /// Past it the connections still open are closed — their requests' spans end and are exported
+    /// with the rest — and the process exits. Below the orchestrator's own grace period (10 s in
+    /// compose, 30 s in Kubernetes), so one stuck connection cannot get the process killed before
+    /// it has flushed its spans.
+    #[arg(long = "shutdown-grace-ms", env = "SHUTDOWN_GRACE_MS", default_value = "8000", value_parser = crate::config::millis)]
+    pub shutdown_grace: Duration,
 }
 
 /// Serves `router` on `listener` until SIGTERM or Ctrl-C: [`serve_until`] with
@@ -31,7 +39,8 @@ pub async fn serve(
     serve_until(listener, router, limits, shutdown_signal()).await
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// for up to `limits.shutdown_grace` and closes the connections still open.
 /// HTTP/1.1; each request carries the caller's address (`ConnectInfo`), which the edge
 /// decides trust by; `limits` bound how long headers may take and how many connections are open.
 pub async fn serve_until(
@@ -63,8 +72,12 @@ pub async fn serve_until(
     );
     let graceful = GracefulShutdown::new();
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    // Every connection's task, so those still open past the grace period can be ended here —
+    // their spans closed while the exporter still runs — rather than dropped with the runtime.
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        while connections.try_join_next().is_some() {}
         // A permit first: past the cap, connections are left in the backlog, not accepted.
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -98,7 +111,7 @@ pub async fn serve_until(
         let connection =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             // A head that came too slowly: hyper gives up; part of one came, so it gets a 408.
             if let Err(error) = connection.await
                 && error.is_timeout()
@@ -109,6 +122,17 @@ pub async fn serve_until(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open_connections = connections.len(),
+            shutdown_grace_ms = limits.shutdown_grace.as_millis() as u64,
+            "shutdown grace period over: closing the connections still open"
+        );
+        connections.abort_all();
+    }
+    while connections.join_next().await.is_some() {}
     Ok(())
 }

@@ -193,12 +193,13 @@ impl TestStack {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
-    /// Stops one service with SIGTERM (a graceful stop that flushes its spans).
-    pub async fn stop_service(&mut self, name: &str) {
+    /// Stops one service with SIGTERM (a graceful stop that flushes its spans), and SIGKILL if it
+    /// has not exited 10 s later, as `docker compose stop` does; true if it exited by itself.
+    pub async fn stop_service(&mut self, name: &str) -> bool {
         self.service(name)
             .process
             .stop(Duration::from_secs(10))
-            .await;
+            .await
     }
 
     /// Starts a second process of the service `name` — the same binary, database and broker, on
