@@ -167,10 +167,10 @@ impl InventoryClient {
         Ok(response.json::<OrderRelease>().await?.status)
     }
 
-    /// Gives the stock of a reservation back. Best effort: a failure is logged on the span (the
-    /// reservation then stays held until someone releases it or it expires), never the caller's
-    /// error.
-    pub async fn release(&self, reservation_id: &str) {
+    /// Gives the stock of a reservation back. A failure is logged on the span, never the
+    /// caller's error: `false` tells the caller that the stock may still be held (it is released
+    /// by order id later, or expires).
+    pub async fn release(&self, reservation_id: &str) -> bool {
         let path = format!("/api/reservations/{}", path_segment(reservation_id));
         let request = || self.downstream.request(Method::DELETE, &path);
         let attributes = [KeyValue::new("reservation_id", reservation_id.to_owned())];
@@ -181,11 +181,16 @@ impl InventoryClient {
         {
             Ok(response) if response.status() == StatusCode::NO_CONTENT => {
                 tracing::info!("reservation released");
+                true
             }
             Ok(response) => {
-                tracing::error!(status = %response.status(), "reservation not released")
+                tracing::error!(status = %response.status(), "reservation not released");
+                false
             }
-            Err(error) => tracing::error!(error = %error, "reservation not released"),
+            Err(error) => {
+                tracing::error!(error = %error, "reservation not released");
+                false
+            }
         }
     }
 }

@@ -91,6 +91,30 @@ pub struct VoidResponse {
     pub status: PaymentStatus,
 }
 
+/// `POST /internal/payments/{order_id}/capture`'s answer: the charge is kept for the order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaptureResponse {
+    /// The order.
+    pub order_id: String,
+    /// The captured payment.
+    pub payment_id: String,
+    /// `approved`.
+    pub status: PaymentStatus,
+}
+
+/// Why a capture did not keep the charge.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The charge was voided — given back after waiting past payment-service's capture window,
+    /// or by a void — so the order must not be confirmed (409 `reason: voided`).
+    #[error("the payment was voided before it was captured")]
+    Voided,
+    /// payment-service did not answer usefully (no approved charge to capture is a 404 or 409
+    /// here: the order's own charge was approved, so that is outside the contract).
+    #[error(transparent)]
+    Upstream(#[from] ClientError),
+}
+
 /// What a charge needs. Deliberately not `Debug`: it holds the full card number.
 pub struct Charge<'a> {
     /// The order paid for.
@@ -198,6 +222,36 @@ impl PaymentClient {
                 }
                 Err(unexpected.into())
             }
+        }
+    }
+
+    /// Captures the order's approved charge as the order is confirmed. A charge that waited past
+    /// payment-service's capture window is voided there instead: [`CaptureError::Voided`], and a
+    /// `payment_voided` event on the CLIENT span. One attempt.
+    pub async fn capture(&self, order_id: &str) -> Result<CaptureResponse, CaptureError> {
+        let path = format!("/internal/payments/{}/capture", path_segment(order_id));
+        let request = || self.downstream.request(Method::POST, &path);
+        let attributes = [KeyValue::new("order_id", order_id.to_owned())];
+        let response = self
+            .downstream
+            .send_with(
+                "/internal/payments/{order_id}/capture",
+                request,
+                &attributes,
+            )
+            .await?;
+        match response.status() {
+            StatusCode::OK => Ok(response.json().await?),
+            StatusCode::CONFLICT => {
+                let (span, unexpected) = (response.span().clone(), response.unexpected_status());
+                let refused = response.error_body().await;
+                if refused.reason.as_deref() != Some("voided") {
+                    return Err(unexpected.into());
+                }
+                span.in_scope(|| tracing::warn!(order_id, "payment_voided"));
+                Err(CaptureError::Voided)
+            }
+            _ => Err(response.unexpected_status().into()),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod async_hop;
 mod backends;
+mod ledger;
 mod nats;
 mod process;
 mod proxy;
@@ -11,6 +12,7 @@ mod test_stack;
 mod trace;
 
 pub use backends::{Backend, Collector, Jaeger};
+pub use ledger::Ledger;
 pub use nats::{NatsCluster, NatsServer};
 pub use process::start_backend;
 pub use proxy::DelayingProxy;

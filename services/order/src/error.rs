@@ -33,6 +33,13 @@ pub enum Error {
         /// The order that was not placed.
         order_id: String,
     },
+    /// The charge was voided before the order could be confirmed (it waited past payment-service's
+    /// capture window); the stock is released, nothing is charged.
+    #[error("the payment was voided before the order was confirmed")]
+    PaymentVoided {
+        /// The order that was not placed.
+        order_id: String,
+    },
     /// A downstream service timed out, could not be reached or answered outside its contract.
     #[error(transparent)]
     Upstream(#[from] ClientError),
@@ -80,6 +87,12 @@ impl IntoResponse for Error {
             Error::PaymentDeclined { reason, order_id } => {
                 return ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment declined")
                     .with_reason(reason.as_str())
+                    .with_order_id(order_id.as_str())
+                    .into_response();
+            }
+            Error::PaymentVoided { order_id } => {
+                return ApiError::new(StatusCode::CONFLICT, self.to_string())
+                    .with_reason("payment_voided")
                     .with_order_id(order_id.as_str())
                     .into_response();
             }

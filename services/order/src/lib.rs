@@ -4,7 +4,8 @@
 //! - `POST /api/orders` `{items: [{sku, quantity}], card_number, currency?}` with a bearer token →
 //!   201 `{order_id, status, total, total_cents}`; 401 without a valid token; 409 when stock is short;
 //!   402 `{error, reason, order_id, trace_id}` when the card is declined (the reservation is
-//!   released); 502/504 when a downstream fails
+//!   released); 409 `reason: payment_voided` when the charge was given back before the order
+//!   could be confirmed; 502/504 when a downstream fails
 //! - `GET /api/orders/{id}` → the order, for its owner only (404 for anyone else's, as for an
 //!   unknown one: a 403 would tell that it exists)
 //! - `GET /healthz`
@@ -13,8 +14,12 @@
 //! the [`relay`] publishes the event to NATS JetStream `orders.created` with the trace context in
 //! the message headers. Once inventory-service has sold the stock it publishes `orders.fulfilled`,
 //! and [`fulfilment`] marks the order `fulfilled`.
+//!
+//! An order that is not placed leaves nothing behind: releasing its stock and voiding its charge
+//! are durable intents in this service's database, carried out after a crash too
+//! ([`compensation`]); payment-service voids a charge no order captured in time on its own.
 
-mod compensation;
+pub mod compensation;
 mod config;
 mod error;
 pub mod fulfilment;
@@ -45,6 +50,7 @@ pub struct AppState {
     inventory: InventoryClient,
     payment: PaymentClient,
     relay: relay::Relay,
+    compensations: compensation::Compensations,
     jetstream: async_nats::jetstream::Context,
     consumer: service_kit::events::ConsumerSettings,
 }
@@ -63,12 +69,27 @@ impl AppState {
             Downstream::with_circuit_breaker(service, url, timeout, config.breaker.into())
         };
         let service = config.telemetry.service_name(SERVICE_NAME);
+        let inventory = InventoryClient::new(downstream(
+            contracts::inventory::SERVICE_NAME,
+            &config.inventory_service_url,
+            config.inventory_timeout,
+        ));
+        let payment = PaymentClient::new(downstream(
+            contracts::payment::SERVICE_NAME,
+            &config.payment_service_url,
+            config.payment_timeout,
+        ));
+        let compensations =
+            compensation::Compensations::new(db.clone(), inventory.clone(), payment.clone());
         Ok(Self {
             server: Options::new(&config.dev, &config.telemetry.environment, &service),
             relay,
+            compensations,
             jetstream,
             consumer: config.consumer,
             db,
+            inventory,
+            payment,
             auth: AuthClient::new(downstream(
                 contracts::auth::SERVICE_NAME,
                 &config.auth_service_url,
@@ -78,16 +99,6 @@ impl AppState {
                 contracts::user::SERVICE_NAME,
                 &config.user_service_url,
                 config.user_timeout,
-            )),
-            inventory: InventoryClient::new(downstream(
-                contracts::inventory::SERVICE_NAME,
-                &config.inventory_service_url,
-                config.inventory_timeout,
-            )),
-            payment: PaymentClient::new(downstream(
-                contracts::payment::SERVICE_NAME,
-                &config.payment_service_url,
-                config.payment_timeout,
             )),
         })
     }
@@ -103,11 +114,12 @@ impl AppState {
     }
 }
 
-/// The service bound to `LISTEN_ADDR`, with its outbox relay and its `orders.fulfilled` consumer
-/// running: [`service_kit::Application::run_until_stopped`] serves it.
+/// The service bound to `LISTEN_ADDR`, with its outbox relay, its compensation worker and its
+/// `orders.fulfilled` consumer running: [`service_kit::Application::run_until_stopped`] serves it.
 pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::Error>> {
     let state = AppState::connect(config).await?;
     let relay = state.relay.clone();
+    let compensations = state.compensations.clone();
     let fulfilment = service_kit::events::Consumer::new(
         state.jetstream.clone(),
         fulfilment::DURABLE,
@@ -116,6 +128,7 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
     );
     let mut application = Application::bind(config.listen_addr, app(state), config.server).await?;
     application.spawn(relay.run());
+    application.spawn(compensations.run());
     application.spawn(fulfilment.run());
     Ok(application)
 }

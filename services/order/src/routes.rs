@@ -2,6 +2,7 @@
 
 use crate::{
     AppState, Error, Result,
+    compensation::{Outcome, Settle},
     store::{self, NewEvent, NewOrder},
 };
 use axum::{
@@ -15,7 +16,7 @@ use contracts::{
     inventory::Reservation,
     money,
     order::{Line, Order, OrderPlaced, OrderRequest, OrderStatus},
-    payment::{Charge, ChargeError, PaymentResponse},
+    payment::{CaptureError, Charge, ChargeError, PaymentResponse},
 };
 use service_kit::{
     Health, Json, Path,
@@ -54,8 +55,10 @@ async fn create_order(
     }
 }
 
-/// An order's steps: who is ordering, hold the stock, charge the card, store the order with its
-/// event. Each step undoes what it leaves behind when it fails.
+/// An order's steps: who is ordering, hold the stock, charge the card, capture the charge, store
+/// the order with its event. The undo of each step that may take effect — release the stock,
+/// void the charge — is armed in the database before the steps run and settled by the order's
+/// outcome ([`crate::compensation`]), so that it happens even if this process dies half-way.
 async fn place_order(
     state: AppState,
     headers: HeaderMap,
@@ -71,15 +74,75 @@ async fn place_order(
     span.set_attribute("user_id", user.user_id);
 
     let customer = state.users.profile(user.user_id).await?;
-    let reservation = hold_stock(&state, &order_id, &request.items).await?;
-    let charged = charge_card(&state, &order_id, &reservation, &request).await;
-    // A declined order is kept (the customer may ask about it); other failures leave no order.
-    let (status, payment_id, declined) = match charged {
-        Ok(payment) => (OrderStatus::Confirmed, Some(payment.payment_id), None),
-        Err(declined @ Error::PaymentDeclined { .. }) => {
-            (OrderStatus::PaymentDeclined, None, Some(declined))
+    let _in_flight = state.compensations.begin(&order_id);
+    state.compensations.arm(&order_id, &span).await?;
+
+    let reservation = match state.inventory.reserve(&order_id, &request.items).await {
+        Ok(reservation) => reservation,
+        Err(error) => {
+            // Stock may be held when no answer came: released by order id.
+            let error = Error::from(error);
+            let release_stock = if error.outcome_unknown() {
+                Settle::Due
+            } else {
+                Settle::Disarm
+            };
+            let undo = Outcome {
+                release_stock,
+                void_payment: Settle::Disarm,
+            };
+            return Err(settled(&state, &order_id, undo, error).await);
         }
-        Err(error) => return Err(error),
+    };
+    let charged = charge_card(&state, &order_id, &reservation, &request).await;
+    let (payment_id, declined) = match charged {
+        Ok(payment) => match state.payment.capture(&order_id).await {
+            Ok(_) => (Some(payment.payment_id), None),
+            // The charge waited too long and was given back: the order fails, nothing charged.
+            Err(CaptureError::Voided) => {
+                let undo = Outcome {
+                    release_stock: release(&state, &reservation).await,
+                    void_payment: Settle::Disarm,
+                };
+                let error = Error::PaymentVoided {
+                    order_id: order_id.clone(),
+                };
+                return Err(settled(&state, &order_id, undo, error).await);
+            }
+            // Captured or not, no one knows: the charge is voided, the stock released.
+            Err(CaptureError::Upstream(error)) => {
+                let undo = Outcome {
+                    release_stock: release(&state, &reservation).await,
+                    void_payment: Settle::Due,
+                };
+                return Err(settled(&state, &order_id, undo, error.into()).await);
+            }
+        },
+        // A declined order is kept (the customer may ask about it).
+        Err(declined @ Error::PaymentDeclined { .. }) => (None, Some(declined)),
+        // Other failures leave no order; a charge whose answer never came may have gone through.
+        Err(error) => {
+            let void_payment = if error.outcome_unknown() {
+                Settle::Due
+            } else {
+                Settle::Disarm
+            };
+            let undo = Outcome {
+                release_stock: release(&state, &reservation).await,
+                void_payment,
+            };
+            return Err(settled(&state, &order_id, undo, error).await);
+        }
+    };
+    let (status, undo) = match payment_id {
+        Some(_) => (OrderStatus::Confirmed, Outcome::NOTHING),
+        None => {
+            let undo = Outcome {
+                release_stock: release(&state, &reservation).await,
+                void_payment: Settle::Disarm,
+            };
+            (OrderStatus::PaymentDeclined, undo)
+        }
     };
     let card_last4 = last4(&request.card_number);
     let lines = lines(&request.items);
@@ -95,7 +158,9 @@ async fn place_order(
         receipt_email: &customer.email,
         lines: &lines,
     };
-    store_order(&state, &order).await?;
+    // Should the order not be stored, its intents stay armed: the worker undoes both once this
+    // request's work has ended.
+    store_order(&state, &order, undo).await?;
     if let Some(declined) = declined {
         return Err(declined);
     }
@@ -110,36 +175,26 @@ async fn place_order(
     ))
 }
 
-/// Holds the stock. When no answer came, the stock may be held all the same: it is released by
-/// order id in the background (and, should that never get through, expires at inventory-service).
-async fn hold_stock(state: &AppState, order_id: &str, items: &[Line]) -> Result<Reservation> {
-    let reserved = state
-        .inventory
-        .reserve(order_id, items)
-        .await
-        .map_err(Error::from);
-    if reserved.as_ref().is_err_and(Error::outcome_unknown) {
-        let (inventory, order) = (state.inventory.clone(), order_id.to_owned());
-        crate::compensation::spawn(
-            "inventory_client.release_for_order",
-            order_id.to_owned(),
-            &tracing::Span::current(),
-            move || {
-                let (inventory, order) = (inventory.clone(), order.clone());
-                async move {
-                    let outcome = inventory.release_for_order(&order).await?;
-                    Ok(outcome.as_str())
-                }
-            },
-        );
+/// Settles the order's compensations with `undo` and returns `error`, the order's failure. A
+/// settlement that fails leaves them armed, which the worker then carries out.
+async fn settled(state: &AppState, order_id: &str, undo: Outcome, error: Error) -> Error {
+    if let Err(failed) = state.compensations.settle(order_id, undo).await {
+        tracing::error!(error = %failed, "settling the compensations failed: left to the worker");
     }
-    reserved
+    error
 }
 
-/// Charges the card for the reservation's total. On any failure the held stock goes back on sale;
-/// when no answer came, the charge may have gone through and is voided by order id, so that no
-/// card stays charged for an order that is not placed — in the background, retried until
-/// payment-service answers, traced under this request.
+/// Gives the reservation's stock back now; when that does not get through, the stock is
+/// released by order id later.
+async fn release(state: &AppState, reservation: &Reservation) -> Settle {
+    if state.inventory.release(&reservation.reservation_id).await {
+        Settle::Done
+    } else {
+        Settle::Due
+    }
+}
+
+/// Charges the card for the reservation's total.
 async fn charge_card(
     state: &AppState,
     order_id: &str,
@@ -152,7 +207,7 @@ async fn charge_card(
         currency: &request.currency,
         card_number: &request.card_number,
     };
-    let charged = state
+    state
         .payment
         .charge(&charge)
         .await
@@ -163,31 +218,13 @@ async fn charge_card(
             },
             ChargeError::Invalid(message) => Error::InvalidOrder(message),
             ChargeError::Upstream(error) => Error::Upstream(error),
-        });
-    if charged.as_ref().is_err_and(Error::outcome_unknown) {
-        let (payment, order) = (state.payment.clone(), order_id.to_owned());
-        crate::compensation::spawn(
-            "payment_client.void",
-            order_id.to_owned(),
-            &tracing::Span::current(),
-            move || {
-                let (payment, order) = (payment.clone(), order.clone());
-                async move {
-                    let status = payment.void(&order).await?;
-                    Ok(status.as_str())
-                }
-            },
-        );
-    }
-    if charged.is_err() {
-        state.inventory.release(&reservation.reservation_id).await;
-    }
-    charged
+        })
 }
 
 /// Stores the order and, for a confirmed one, its `order.created` event, in one transaction (the
-/// outbox); the event carries this request's trace context, and the relay publishes it.
-async fn store_order(state: &AppState, order: &NewOrder<'_>) -> Result<()> {
+/// outbox) that also settles its compensations with `undo`; the event carries this request's
+/// trace context, and the relay publishes it.
+async fn store_order(state: &AppState, order: &NewOrder<'_>, undo: Outcome) -> Result<()> {
     let confirmed = order.status == OrderStatus::Confirmed;
     let payload = confirmed.then(|| {
         let event = OrderCreated {
@@ -209,7 +246,7 @@ async fn store_order(state: &AppState, order: &NewOrder<'_>) -> Result<()> {
         payload,
         trace_context: &trace_context,
     });
-    store::insert_order(&state.db, order, outbox.as_ref()).await?;
+    store::insert_order(&state.db, order, outbox.as_ref(), undo).await?;
     if confirmed {
         state.relay.wake();
     }

@@ -1,5 +1,6 @@
 //! The orders and order_items tables.
 
+use crate::compensation::{self, Outcome};
 use contracts::order::{Line, OrderStatus};
 use service_kit::db::begin_write;
 use shared_tracing::db;
@@ -68,11 +69,13 @@ pub(crate) struct PendingEvent {
     pub(crate) attempts: i64,
 }
 
-/// Stores an order, its lines and (for a confirmed order) its event in one transaction.
+/// Stores an order, its lines and (for a confirmed order) its event in one transaction, which
+/// settles the order's compensations with `undo`.
 pub(crate) async fn insert_order(
     pool: &SqlitePool,
     order: &NewOrder<'_>,
     event: Option<&NewEvent<'_>>,
+    undo: Outcome,
 ) -> sqlx::Result<()> {
     let mut tx = begin_write(pool).await?;
     let insert = sqlx::query(
@@ -113,6 +116,7 @@ pub(crate) async fn insert_order(
         .execute(&mut *tx);
         db::query("INSERT", "outbox", insert).await?;
     }
+    compensation::settle_in(&mut tx, order.id, undo).await?;
     tx.commit().await
 }
 

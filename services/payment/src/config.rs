@@ -25,4 +25,10 @@ pub struct Config {
     /// How long the processor takes for the slow test card `4000000000000036`, in milliseconds.
     #[arg(long = "payment-slow-ms", env = "PAYMENT_SLOW_MS", default_value = "5000", value_parser = millis)]
     pub payment_slow: Duration,
+    /// How long an approved charge waits for its order to capture it, in milliseconds: one not
+    /// captured by then is voided (the card is given back), and a capture after that is refused.
+    /// Far above an order's few milliseconds between charge and capture; what an order-service
+    /// that died mid-order or never got a void through leaves behind is given back within it.
+    #[arg(long = "payment-capture-ttl-ms", env = "PAYMENT_CAPTURE_TTL_MS", default_value = "60000", value_parser = millis)]
+    pub capture_ttl: Duration,
 }

@@ -33,6 +33,12 @@ pub enum Error {
     /// recorded: nothing is charged.
     #[error("payment voided")]
     Voided,
+    /// A capture for an order whose payment was never approved: its status.
+    #[error("payment {0}: nothing to capture")]
+    NotCapturable(&'static str),
+    /// A capture for an order with no payment.
+    #[error("no payment for this order")]
+    NoPayment,
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -59,6 +65,12 @@ impl IntoResponse for Error {
             Error::Voided => {
                 ApiError::new(StatusCode::CONFLICT, "payment voided").with_reason("voided")
             }
+            Error::NotCapturable(status) => ApiError::new(
+                StatusCode::CONFLICT,
+                "payment not approved: nothing to capture",
+            )
+            .with_reason(status),
+            Error::NoPayment => ApiError::new(StatusCode::NOT_FOUND, "no payment for this order"),
             Error::Database(error) => ApiError::internal(&error),
         }
         .into_response()

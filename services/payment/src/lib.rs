@@ -5,15 +5,23 @@
 //!   with `reason: processing_error` when the processor fails, 400 on bad input, 409 `reason:
 //!   voided` when the order's payment was voided first. One payment per order: the same order
 //!   charged again answers as the first charge did.
+//! - `POST /internal/payments/{order_id}/capture` (order-service, as it confirms the order) →
+//!   200 `{order_id, payment_id, status}`: the approved charge is kept; 409 `reason: voided` when
+//!   it was voided (or had waited past `PAYMENT_CAPTURE_TTL_MS`, and is voided now), 409 with the
+//!   payment's status as `reason` when it was never approved, 404 when the order has no payment.
 //! - `POST /internal/payments/{order_id}/void` (order-service's compensation when it lost track of
 //!   a charge) → 200 `{order_id, status}`: an approved charge becomes `voided`; with none yet a
 //!   `voided` one is recorded, so a late charge is refused.
 //! - `GET /healthz`
 //!
+//! An approved charge is an authorisation until its order captures it: [`expiry`] voids one that
+//! no order captured within `PAYMENT_CAPTURE_TTL_MS`.
+//!
 //! Only the last four digits of a card are ever stored, logged or put on a span.
 
 mod config;
 mod error;
+mod expiry;
 mod processor;
 mod routes;
 mod store;
@@ -34,6 +42,7 @@ pub struct AppState {
     server: Options,
     db: SqlitePool,
     slow: std::time::Duration,
+    capture_ttl: std::time::Duration,
 }
 
 impl AppState {
@@ -46,14 +55,19 @@ impl AppState {
             server: Options::new(&config.dev, &config.telemetry.environment, &service),
             db,
             slow: config.payment_slow,
+            capture_ttl: config.capture_ttl,
         })
     }
 }
 
-/// The service bound to `LISTEN_ADDR`: [`service_kit::Application::run_until_stopped`] serves it.
+/// The service bound to `LISTEN_ADDR`, with its authorization expiry running:
+/// [`service_kit::Application::run_until_stopped`] serves it.
 pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::Error>> {
     let state = AppState::connect(config).await?;
-    Ok(Application::bind(config.listen_addr, app(state), config.server).await?)
+    let expiry = expiry::run(state.db.clone(), state.capture_ttl);
+    let mut application = Application::bind(config.listen_addr, app(state), config.server).await?;
+    application.spawn(expiry);
+    Ok(application)
 }
 
 /// The service's router, instrumented.

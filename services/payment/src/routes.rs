@@ -3,17 +3,24 @@
 use crate::{
     AppState, Error, Result,
     processor::{self, Decision},
-    store::{self, NewPayment},
+    store::{self, Capture, NewPayment},
 };
 use axum::{Router, extract::State, routing::get, routing::post};
-use contracts::payment::{PaymentRequest, PaymentResponse, PaymentStatus, VoidResponse};
+use contracts::payment::{
+    CaptureResponse, PaymentRequest, PaymentResponse, PaymentStatus, VoidResponse,
+};
 use service_kit::{Health, Json};
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/payments", post(create_payment))
-        // Internal (order-service's compensation), not routed by the gateway.
+        // Internal (order-service's confirmation and compensation), not routed by the gateway.
+        .route(
+            "/internal/payments/{order_id}/capture",
+            post(capture_payment),
+        )
         .route("/internal/payments/{order_id}/void", post(void_payment))
         .route("/healthz", get(healthz))
 }
@@ -28,10 +35,24 @@ fn cents(request: &PaymentRequest) -> Option<i64> {
     (cents > 0).then_some(cents)
 }
 
+/// `POST /api/payments`. The charge runs in a task of its own: hyper drops a handler whose caller
+/// hangs up, and a card processor, once asked, charges whether or not anyone waits for the
+/// answer — so the charge is recorded either way, and its order-service voids it, or the capture
+/// window runs out, if no order comes of it.
 async fn create_payment(
     State(state): State<AppState>,
     Json(request): Json<PaymentRequest>,
 ) -> Result<Json<PaymentResponse>> {
+    let work = charge(state, request).instrument(tracing::Span::current());
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        // Nothing aborts the task, so only a panic ends it early; re-raised here, the server
+        // layer answers 500 for it as for any handler's panic.
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+async fn charge(state: AppState, request: PaymentRequest) -> Result<Json<PaymentResponse>> {
     // The handler's attributes go on the request's SERVER span: one span per operation.
     let span = tracing::Span::current();
     span.set_attribute("order_id", request.order_id.clone());
@@ -74,9 +95,11 @@ async fn create_payment(
     {
         return answer_existing(payment_id, status, reason);
     }
+    let trace_context = shared_tracing::stored::capture(&span);
     let recorded = store::insert_payment(
         &state.db,
         &NewPayment {
+            trace_context: &trace_context,
             id: &payment_id,
             order_id: &request.order_id,
             amount_cents,
@@ -133,6 +156,41 @@ fn answer_existing(
         }),
         PaymentStatus::Failed => Err(Error::ProcessingError { payment_id }),
         PaymentStatus::Voided => Err(Error::Voided),
+    }
+}
+
+/// `POST /internal/payments/{order_id}/capture`: keeps the order's approved charge, as
+/// order-service confirms the order. Idempotent. A charge approved longer than the capture window
+/// ago is voided instead and the capture refused (409 `voided`): the order must then fail.
+async fn capture_payment(
+    State(state): State<AppState>,
+    service_kit::Path(order_id): service_kit::Path<String>,
+) -> Result<Json<CaptureResponse>> {
+    let span = tracing::Span::current();
+    span.set_attribute("order_id", order_id.clone());
+    match store::capture(&state.db, &order_id, state.capture_ttl).await? {
+        Capture::Kept(payment_id) => {
+            span.set_attribute("payment_id", payment_id.clone());
+            span.set_attribute("payment.status", PaymentStatus::Approved.as_str());
+            Ok(Json(CaptureResponse {
+                order_id,
+                payment_id,
+                status: PaymentStatus::Approved,
+            }))
+        }
+        Capture::Expired => {
+            span.set_attribute("payment.status", PaymentStatus::Voided.as_str());
+            tracing::warn!(order_id, "authorization_expired");
+            Err(Error::Voided)
+        }
+        Capture::NotApproved(Some(status)) => {
+            span.set_attribute("payment.status", status.as_str());
+            match status {
+                PaymentStatus::Voided => Err(Error::Voided),
+                other => Err(Error::NotCapturable(other.as_str())),
+            }
+        }
+        Capture::NotApproved(None) => Err(Error::NoPayment),
     }
 }
 
