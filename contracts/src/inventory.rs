@@ -4,7 +4,10 @@ use crate::order::Line;
 use opentelemetry::KeyValue;
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
-use service_kit::{ClientError, Downstream, client::path_segment};
+use service_kit::{
+    ClientError, Downstream,
+    client::{IDEMPOTENCY_KEY, path_segment},
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use utoipa::ToSchema;
 
@@ -113,7 +116,9 @@ impl InventoryClient {
         &self.downstream
     }
 
-    /// Holds `items` for `order_id`; the reservation's id goes on the CLIENT span.
+    /// Holds `items` for `order_id`; the reservation's id goes on the CLIENT span. Sent with the
+    /// `Idempotency-Key` `{order_id}:reserve`: a repeat is answered with the first reservation,
+    /// so the call is resent when its connection closes before the answer.
     pub async fn reserve(
         &self,
         order_id: &str,
@@ -123,9 +128,11 @@ impl InventoryClient {
             order_id: order_id.to_owned(),
             items: items.to_vec(),
         };
+        let key = format!("{order_id}:reserve");
         let request = || {
             self.downstream
                 .request(Method::POST, "/api/reservations")
+                .header(IDEMPOTENCY_KEY, &key)
                 .json(&body)
         };
         let attributes = [KeyValue::new("order_id", order_id.to_owned())];
@@ -156,7 +163,12 @@ impl InventoryClient {
             "/internal/orders/{}/reservation/release",
             path_segment(order_id)
         );
-        let request = || self.downstream.request(Method::POST, &path);
+        let key = format!("{order_id}:release");
+        let request = || {
+            self.downstream
+                .request(Method::POST, &path)
+                .header(IDEMPOTENCY_KEY, &key)
+        };
         let response = self
             .downstream
             .send("/internal/orders/{order_id}/reservation/release", request)

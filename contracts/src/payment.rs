@@ -3,7 +3,10 @@
 use opentelemetry::KeyValue;
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
-use service_kit::{ClientError, Downstream, client::path_segment};
+use service_kit::{
+    ClientError, Downstream,
+    client::{IDEMPOTENCY_KEY, path_segment},
+};
 use std::{fmt, str::FromStr};
 
 /// payment-service's `service.name`.
@@ -161,7 +164,9 @@ impl PaymentClient {
         &self.downstream
     }
 
-    /// Charges the card. A decline is a `payment_declined` event on the CLIENT span, and a
+    /// Charges the card, with the `Idempotency-Key` `{order_id}:charge`: a repeat is answered as
+    /// the first charge was, so the call is resent when its connection closes before the answer.
+    /// A decline is a `payment_declined` event on the CLIENT span, and a
     /// processor failure a `payment_error` event, each with its reason.
     pub async fn charge(&self, charge: &Charge<'_>) -> Result<PaymentResponse, ChargeError> {
         let body = PaymentRequest {
@@ -171,9 +176,11 @@ impl PaymentClient {
             currency: charge.currency.to_owned(),
             card_number: charge.card_number.to_owned(),
         };
+        let key = format!("{}:charge", charge.order_id);
         let request = || {
             self.downstream
                 .request(Method::POST, "/api/payments")
+                .header(IDEMPOTENCY_KEY, &key)
                 .json(&body)
         };
         let attributes = [
@@ -230,7 +237,12 @@ impl PaymentClient {
     /// `payment_voided` event on the CLIENT span. One attempt.
     pub async fn capture(&self, order_id: &str) -> Result<CaptureResponse, CaptureError> {
         let path = format!("/internal/payments/{}/capture", path_segment(order_id));
-        let request = || self.downstream.request(Method::POST, &path);
+        let key = format!("{order_id}:capture");
+        let request = || {
+            self.downstream
+                .request(Method::POST, &path)
+                .header(IDEMPOTENCY_KEY, &key)
+        };
         let attributes = [KeyValue::new("order_id", order_id.to_owned())];
         let response = self
             .downstream
@@ -260,7 +272,12 @@ impl PaymentClient {
     /// status the payment ends with. One attempt: the caller retries.
     pub async fn void(&self, order_id: &str) -> Result<PaymentStatus, ClientError> {
         let path = format!("/internal/payments/{}/void", path_segment(order_id));
-        let request = || self.downstream.request(Method::POST, &path);
+        let key = format!("{order_id}:void");
+        let request = || {
+            self.downstream
+                .request(Method::POST, &path)
+                .header(IDEMPOTENCY_KEY, &key)
+        };
         let response = self
             .downstream
             .send("/internal/payments/{order_id}/void", request)

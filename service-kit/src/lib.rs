@@ -22,6 +22,7 @@ mod error;
 pub mod events;
 pub mod faults;
 pub mod health;
+pub mod idempotency;
 mod serve;
 pub mod server;
 mod trace_context_harness;

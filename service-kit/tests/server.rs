@@ -494,7 +494,7 @@ async fn closes_the_first_connection() -> (
 }
 
 #[tokio::test]
-async fn a_connection_closed_before_the_answer_is_resent_only_for_an_idempotent_method() {
+async fn a_connection_closed_before_the_answer_is_resent_only_for_an_idempotent_request() {
     use std::sync::atomic::Ordering;
     let harness = Harness::new(1.0);
     let downstream = |address: std::net::SocketAddr| {
@@ -548,4 +548,32 @@ async fn a_connection_closed_before_the_answer_is_resent_only_for_an_idempotent_
         .filter(|s| s.name == "POST /api/reservations")
         .count();
     assert_eq!(posts, 1);
+
+    // POST with an Idempotency-Key: the callee answers a repeat as it answered the first, so it
+    // is sent again, once.
+    let (address, requests) = closes_the_first_connection().await;
+    let inventory = downstream(address);
+    let request = || {
+        inventory
+            .request(reqwest::Method::POST, "/api/reservations")
+            .header(service_kit::client::IDEMPOTENCY_KEY, "order-1:reserve")
+    };
+    let response = inventory
+        .send("/api/reservations", request)
+        .await
+        .expect("answered on the resend");
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+    let mut keyed: Vec<SpanData> = harness
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "POST /api/reservations")
+        .collect();
+    keyed.sort_by_key(|s| s.start_time);
+    assert_eq!(keyed.len(), 3, "one unkeyed, two keyed: {keyed:#?}");
+    assert_eq!(
+        attribute(&keyed[2], "http.request.resend_count"),
+        Some(&opentelemetry::Value::I64(1))
+    );
 }

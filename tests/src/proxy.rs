@@ -1,7 +1,8 @@
 //! [`DelayingProxy`]: a TCP proxy in front of a service that holds back the answers to chosen
 //! requests — a reply that arrives after the caller's timeout, as from a slow network or a
 //! stalled load balancer, while the service itself has long finished — and can cut off others, as
-//! a network partition would.
+//! a network partition would, or close a connection once the service has acted on its request
+//! but before its answer is through, as a callee shutting down or a dropped link does.
 
 use std::{
     sync::{
@@ -23,6 +24,7 @@ pub struct DelayingProxy {
     port: u16,
     upstream: Arc<Mutex<Option<String>>>,
     refused: Arc<Mutex<Option<&'static [u8]>>>,
+    swallowed: Arc<Mutex<Option<&'static [u8]>>>,
     task: JoinHandle<()>,
 }
 
@@ -36,7 +38,8 @@ impl DelayingProxy {
         let port = listener.local_addr().unwrap().port();
         let upstream = Arc::new(Mutex::new(None::<String>));
         let refused = Arc::new(Mutex::new(None));
-        let (target, cut) = (upstream.clone(), refused.clone());
+        let swallowed = Arc::new(Mutex::new(None));
+        let (target, cut, swallow) = (upstream.clone(), refused.clone(), swallowed.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Some(address) = target.lock().unwrap().clone() else {
@@ -46,6 +49,7 @@ impl DelayingProxy {
                     delayed: prefix,
                     delay,
                     refused: cut.clone(),
+                    swallowed: swallow.clone(),
                 };
                 tokio::spawn(relay(client, address, rules));
             }
@@ -54,6 +58,7 @@ impl DelayingProxy {
             port,
             upstream,
             refused,
+            swallowed,
             task,
         }
     }
@@ -62,6 +67,12 @@ impl DelayingProxy {
     /// closed without an answer.
     pub fn refuse(&self, prefix: &'static [u8]) {
         *self.refused.lock().unwrap() = Some(prefix);
+    }
+
+    /// The next request whose first bytes are `prefix` is forwarded and acted on, but its answer
+    /// never comes through: the caller's connection is closed once the service has answered.
+    pub fn swallow_next_answer(&self, prefix: &'static [u8]) {
+        *self.swallowed.lock().unwrap() = Some(prefix);
     }
 
     /// The URL to give the caller instead of the service's.
@@ -86,6 +97,7 @@ struct Rules {
     delayed: &'static [u8],
     delay: Duration,
     refused: Arc<Mutex<Option<&'static [u8]>>>,
+    swallowed: Arc<Mutex<Option<&'static [u8]>>>,
 }
 
 async fn relay(client: TcpStream, upstream: String, rules: Rules) {
@@ -93,6 +105,7 @@ async fn relay(client: TcpStream, upstream: String, rules: Rules) {
         delayed: prefix,
         delay,
         refused,
+        swallowed,
     } = rules;
     let Ok(server) = TcpStream::connect(&upstream).await else {
         return;
@@ -105,6 +118,9 @@ async fn relay(client: TcpStream, upstream: String, rules: Rules) {
     // Set when a request with the prefix goes up, cleared when its answer has been held.
     let hold = Arc::new(AtomicBool::new(false));
     let marked = hold.clone();
+    // Set when the request whose answer is to be swallowed goes up.
+    let swallow = Arc::new(AtomicBool::new(false));
+    let swallowing = swallow.clone();
     let up = async move {
         let mut buffer = vec![0u8; 16 * 1024];
         while let Ok(n) = client_read.read(&mut buffer).await {
@@ -119,6 +135,13 @@ async fn relay(client: TcpStream, upstream: String, rules: Rules) {
             if buffer[..n].starts_with(prefix) {
                 marked.store(true, Ordering::SeqCst);
             }
+            {
+                let mut next = swallowed.lock().unwrap();
+                if next.is_some_and(|swallowed| buffer[..n].starts_with(swallowed)) {
+                    *next = None;
+                    swallowing.store(true, Ordering::SeqCst);
+                }
+            }
             if server_write.write_all(&buffer[..n]).await.is_err() {
                 break;
             }
@@ -129,6 +152,11 @@ async fn relay(client: TcpStream, upstream: String, rules: Rules) {
         let copy = async {
             while let Ok(n) = server_read.read(&mut buffer).await {
                 if n == 0 {
+                    break;
+                }
+                if swallow.load(Ordering::SeqCst) {
+                    // Acted on and answered: the caller gets a closed connection instead.
+                    let _ = client_write.shutdown().await;
                     break;
                 }
                 if hold.swap(false, Ordering::SeqCst) {

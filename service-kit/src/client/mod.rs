@@ -33,6 +33,12 @@ struct Inner {
     breaker: Option<CircuitBreaker>,
 }
 
+/// The `Idempotency-Key` request header (IETF httpapi draft, as Stripe and others use it): the
+/// caller names the request (`{order_id}:charge`), and the callee answers a repeat of it with the
+/// first answer instead of acting twice. A POST that carries one is resent, as an idempotent
+/// method is, when its connection closes before the answer.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// How long an idle pooled connection may be reused: below every service's header-read timeout.
 const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(2);
 
@@ -154,7 +160,8 @@ impl Downstream {
                     return (Err(error), Span::none());
                 }
             };
-            let idempotent = request.method().is_idempotent();
+            let idempotent =
+                request.method().is_idempotent() || request.headers().contains_key(IDEMPOTENCY_KEY);
             let call = Call {
                 template,
                 peer_service: self.service(),

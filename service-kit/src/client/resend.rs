@@ -16,8 +16,10 @@ pub(crate) const DELAYS: [Duration; 3] = [
 /// Whether a call that got no answer may be sent again: when no connection could be made
 /// (refused, no such host), for any method, since nothing was sent; and when the connection
 /// closed before an answer came — a kept-alive connection the callee closed as it began to shut
-/// down, say — only for an idempotent method (RFC 9110 §9.2.2, `Method::is_idempotent`), since
-/// the request may have been acted on. Never after a timeout, which already took its time.
+/// down, say — only for an idempotent request: an idempotent method (RFC 9110 §9.2.2,
+/// `Method::is_idempotent`), or one carrying an [`IDEMPOTENCY_KEY`](super::IDEMPOTENCY_KEY),
+/// which its callee answers, when repeated, as it answered the first. Never after a timeout,
+/// which already took its time.
 pub(crate) fn resendable<T>(result: &Result<T, ClientError>, idempotent: bool) -> bool {
     let Err(ClientError::Unavailable { source, .. }) = result else {
         return false;

@@ -24,6 +24,9 @@ pub enum Error {
     /// Not enough stock for the reservation, or the order already holds one.
     #[error("{0}")]
     Conflict(String),
+    /// The `Idempotency-Key` of an earlier reservation, sent with other lines.
+    #[error("Idempotency-Key already used for a reservation of other lines")]
+    KeyReused,
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -35,6 +38,7 @@ impl IntoResponse for Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::UnknownSku(_) | Error::ReservationNotFound => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Database(error) => return ApiError::internal(error).into_response(),
         };
         ApiError::new(status, self.to_string()).into_response()

@@ -1,10 +1,13 @@
 //! HTTP handlers and their router.
 
-use crate::{AppState, Error, Result, store};
+use crate::{
+    AppState, Error, Result,
+    store::{self, Reserved},
+};
 use axum::{
     Router,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     routing::{delete, get, post},
 };
 use contracts::{
@@ -49,10 +52,12 @@ async fn get_stock(State(state): State<AppState>, Path(sku): Path<String>) -> Re
 
 async fn create_reservation(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(request): Json<ReservationRequest>,
 ) -> Result<(StatusCode, Json<Reservation>)> {
     // The handler's attributes go on the request's SERVER span: one span per operation.
     let span = tracing::Span::current();
+    let key = service_kit::idempotency::key(&headers);
     span.set_attribute("order_id", request.order_id.clone());
     if request.order_id.trim().is_empty() {
         return Err(Error::BadRequest("order_id is required"));
@@ -76,18 +81,32 @@ async fn create_reservation(
         .join(",");
     span.set_attribute("sku", skus);
 
-    let reservation_id = uuid::Uuid::new_v4().to_string();
+    let new_id = uuid::Uuid::new_v4().to_string();
     let trace_context = shared_tracing::stored::capture(&span);
-    let total = store::reserve(
+    let reserved = store::reserve(
         &state.db,
-        &reservation_id,
+        &new_id,
         &request.order_id,
         &lines,
         &trace_context,
+        key.as_deref(),
     )
     .await?;
+    let (reservation_id, total) = match reserved {
+        Reserved::Held(total) => {
+            tracing::info!(
+                reservation_id = new_id,
+                total_cents = total,
+                "stock reserved"
+            );
+            (new_id, total)
+        }
+        Reserved::Replayed(id, total) => {
+            service_kit::idempotency::replayed(key.as_deref().unwrap_or_default());
+            (id, total)
+        }
+    };
     span.set_attribute("reservation_id", reservation_id.clone());
-    tracing::info!(reservation_id, total_cents = total, "stock reserved");
     Ok((
         StatusCode::CREATED,
         Json(Reservation {

@@ -33,28 +33,52 @@ pub(crate) async fn product(pool: &SqlitePool, sku: &str) -> sqlx::Result<Option
     db::query("SELECT", "products", select).await
 }
 
-/// Holds `items` for `order_id` in one transaction; returns the total in cents. Fails with
-/// `Conflict` when any line is short (nothing is held then) or the order already has a reservation.
-/// `trace_context` (a JSON map, W3C fields) is kept for the expiry's span.
+/// A reservation made, or found: a repeat of the request that made it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Reserved {
+    /// Held now: the total in cents.
+    Held(i64),
+    /// Held by an earlier request with the same `Idempotency-Key` and the same lines: its id and
+    /// total.
+    Replayed(String, i64),
+}
+
+/// Holds `items` for `order_id` in one transaction. Fails with `Conflict` when any line is short
+/// (nothing is held then) or the order already has a reservation — unless that one was made by
+/// a request with the same `key`: then it is the answer (`Replayed`), or `KeyReused` when the
+/// lines differ. `trace_context` (a JSON map, W3C fields) is kept for the expiry's span.
 pub(crate) async fn reserve(
     pool: &SqlitePool,
     reservation_id: &str,
     order_id: &str,
     items: &[(String, i64)],
     trace_context: &str,
-) -> Result<i64, Error> {
+    key: Option<&str>,
+) -> Result<Reserved, Error> {
     let mut tx = begin_write(pool).await?;
-    let existing =
-        sqlx::query_scalar::<_, String>("SELECT id FROM reservations WHERE order_id = ?")
-            .bind(order_id)
-            .fetch_optional(&mut *tx);
-    if db::query("SELECT", "reservations", existing)
-        .await?
-        .is_some()
+    let existing = sqlx::query_as::<_, (String, String, i64, Option<String>)>(
+        "SELECT id, status, total_cents, idempotency_key FROM reservations WHERE order_id = ?",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx);
+    if let Some((id, status, total, stored_key)) =
+        db::query("SELECT", "reservations", existing).await?
     {
-        return Err(Error::Conflict(format!(
-            "order {order_id} already holds a reservation"
-        )));
+        let repeat = key.is_some() && stored_key.as_deref() == key && status != "released";
+        if !repeat {
+            return Err(Error::Conflict(format!(
+                "order {order_id} already holds a reservation"
+            )));
+        }
+        let held = sqlx::query_as::<_, (String, i64)>(
+            "SELECT sku, quantity FROM reservation_items WHERE reservation_id = ? ORDER BY sku",
+        )
+        .bind(&id)
+        .fetch_all(&mut *tx);
+        if db::query("SELECT", "reservation_items", held).await? != items {
+            return Err(Error::KeyReused);
+        }
+        return Ok(Reserved::Replayed(id, total));
     }
     let mut total = 0;
     let mut lines = Vec::with_capacity(items.len());
@@ -83,13 +107,15 @@ pub(crate) async fn reserve(
         lines.push((sku, quantity, price_cents));
     }
     let insert = sqlx::query(
-        "INSERT INTO reservations (id, order_id, status, total_cents, trace_context)
-         VALUES (?, ?, 'held', ?, ?)",
+        "INSERT INTO reservations (id, order_id, status, total_cents, trace_context,
+                                   idempotency_key)
+         VALUES (?, ?, 'held', ?, ?, ?)",
     )
     .bind(reservation_id)
     .bind(order_id)
     .bind(total)
     .bind(trace_context)
+    .bind(key)
     .execute(&mut *tx);
     db::query("INSERT", "reservations", insert).await?;
     for (sku, quantity, price_cents) in lines {
@@ -105,7 +131,7 @@ pub(crate) async fn reserve(
         db::query("INSERT", "reservation_items", insert).await?;
     }
     tx.commit().await?;
-    Ok(total)
+    Ok(Reserved::Held(total))
 }
 
 /// What releasing a reservation found: its stock went back on sale, it had been released

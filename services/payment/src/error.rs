@@ -36,6 +36,9 @@ pub enum Error {
     /// A capture for an order whose payment was never approved: its status.
     #[error("payment {0}: nothing to capture")]
     NotCapturable(&'static str),
+    /// The `Idempotency-Key` of an earlier charge, sent with another amount or currency.
+    #[error("Idempotency-Key already used for a charge of another amount or currency")]
+    KeyReused,
     /// A capture for an order with no payment.
     #[error("no payment for this order")]
     NoPayment,
@@ -70,6 +73,8 @@ impl IntoResponse for Error {
                 "payment not approved: nothing to capture",
             )
             .with_reason(status),
+            Error::KeyReused => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
+                .with_reason("idempotency_key_reused"),
             Error::NoPayment => ApiError::new(StatusCode::NOT_FOUND, "no payment for this order"),
             Error::Database(error) => ApiError::internal(&error),
         }

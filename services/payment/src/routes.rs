@@ -5,7 +5,7 @@ use crate::{
     processor::{self, Decision},
     store::{self, Capture, NewPayment},
 };
-use axum::{Router, extract::State, routing::get, routing::post};
+use axum::{Router, extract::State, http::HeaderMap, routing::get, routing::post};
 use contracts::payment::{
     CaptureResponse, PaymentRequest, PaymentResponse, PaymentStatus, VoidResponse,
 };
@@ -41,9 +41,11 @@ fn cents(request: &PaymentRequest) -> Option<i64> {
 /// window runs out, if no order comes of it.
 async fn create_payment(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(request): Json<PaymentRequest>,
 ) -> Result<Json<PaymentResponse>> {
-    let work = charge(state, request).instrument(tracing::Span::current());
+    let key = service_kit::idempotency::key(&headers);
+    let work = charge(state, request, key).instrument(tracing::Span::current());
     match tokio::spawn(work).await {
         Ok(result) => result,
         // Nothing aborts the task, so only a panic ends it early; re-raised here, the server
@@ -52,7 +54,11 @@ async fn create_payment(
     }
 }
 
-async fn charge(state: AppState, request: PaymentRequest) -> Result<Json<PaymentResponse>> {
+async fn charge(
+    state: AppState,
+    request: PaymentRequest,
+    key: Option<String>,
+) -> Result<Json<PaymentResponse>> {
     // The handler's attributes go on the request's SERVER span: one span per operation.
     let span = tracing::Span::current();
     span.set_attribute("order_id", request.order_id.clone());
@@ -75,6 +81,11 @@ async fn charge(state: AppState, request: PaymentRequest) -> Result<Json<Payment
         ));
     }
 
+    // One payment per order: a repeat is answered as the first charge was, and the processor is
+    // not asked again.
+    if let Some(stored) = store::by_order(&state.db, &request.order_id).await? {
+        return answer_repeat(stored, key.as_deref(), amount_cents, &currency);
+    }
     let payment_id = uuid::Uuid::new_v4().to_string();
     let decision = processor::decide(&card);
     if decision == Decision::SlowApproval {
@@ -89,12 +100,6 @@ async fn charge(state: AppState, request: PaymentRequest) -> Result<Json<Payment
         Decision::Declined(reason) => (PaymentStatus::Declined, Some(reason)),
         Decision::ProcessingError => (PaymentStatus::Failed, Some("processing_error")),
     };
-    // One payment per order: the same charge sent twice answers as the first did.
-    if let Some((payment_id, status, reason)) =
-        store::by_order(&state.db, &request.order_id).await?
-    {
-        return answer_existing(payment_id, status, reason);
-    }
     let trace_context = shared_tracing::stored::capture(&span);
     let recorded = store::insert_payment(
         &state.db,
@@ -107,13 +112,14 @@ async fn charge(state: AppState, request: PaymentRequest) -> Result<Json<Payment
             card_last4,
             status,
             decline_reason: reason,
+            idempotency_key: key.as_deref(),
         },
     )
     .await?;
     if !recorded {
         // A void (or a twin of this request) got there while the processor was deciding.
         return match store::by_order(&state.db, &request.order_id).await? {
-            Some((payment_id, status, reason)) => answer_existing(payment_id, status, reason),
+            Some(stored) => answer_repeat(stored, key.as_deref(), amount_cents, &currency),
             None => Err(Error::Voided),
         };
     }
@@ -136,6 +142,23 @@ async fn charge(state: AppState, request: PaymentRequest) -> Result<Json<Payment
             Err(Error::Declined { payment_id, reason })
         }
     }
+}
+
+/// The answer to a charge for an order whose payment is already stored: the first charge's. Under
+/// the first charge's `Idempotency-Key`, another amount or currency is refused (422) instead.
+fn answer_repeat(
+    stored: store::Stored,
+    key: Option<&str>,
+    amount_cents: i64,
+    currency: &str,
+) -> Result<Json<PaymentResponse>> {
+    if let Some(key) = key.filter(|key| stored.idempotency_key.as_deref() == Some(*key)) {
+        if (stored.amount_cents, stored.currency.as_str()) != (amount_cents, currency) {
+            return Err(Error::KeyReused);
+        }
+        service_kit::idempotency::replayed(key);
+    }
+    answer_existing(stored.id, stored.status, stored.decline_reason)
 }
 
 /// The answer for an order whose payment is already stored.

@@ -16,6 +16,8 @@ pub(crate) struct NewPayment<'a> {
     pub(crate) decline_reason: Option<&'a str>,
     /// The charge request's trace context ([`shared_tracing::stored`]).
     pub(crate) trace_context: &'a str,
+    /// The charge request's `Idempotency-Key`.
+    pub(crate) idempotency_key: Option<&'a str>,
 }
 
 /// Stores the attempt; `false` when the order already has a payment (a void got there first, or
@@ -23,8 +25,8 @@ pub(crate) struct NewPayment<'a> {
 pub(crate) async fn insert_payment(pool: &SqlitePool, p: &NewPayment<'_>) -> sqlx::Result<bool> {
     let insert = sqlx::query(
         "INSERT INTO payments (id, order_id, amount_cents, currency, card_last4, status,
-                               decline_reason, trace_context)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                               decline_reason, trace_context, idempotency_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(p.id)
@@ -35,25 +37,52 @@ pub(crate) async fn insert_payment(pool: &SqlitePool, p: &NewPayment<'_>) -> sql
     .bind(p.status.as_str())
     .bind(p.decline_reason)
     .bind(p.trace_context)
+    .bind(p.idempotency_key)
     .execute(pool);
     let done = db::query("INSERT", "payments", insert).await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// The order's payment: its id, status and decline reason.
-pub(crate) async fn by_order(
-    pool: &SqlitePool,
-    order_id: &str,
-) -> sqlx::Result<Option<(String, PaymentStatus, Option<String>)>> {
-    let select = sqlx::query_as::<_, (String, String, Option<String>)>(
-        "SELECT id, status, decline_reason FROM payments WHERE order_id = ?",
+/// An order's payment as stored.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub(crate) id: String,
+    pub(crate) status: PaymentStatus,
+    pub(crate) decline_reason: Option<String>,
+    pub(crate) amount_cents: i64,
+    pub(crate) currency: String,
+    pub(crate) idempotency_key: Option<String>,
+}
+
+#[derive(FromRow)]
+struct StoredRow {
+    id: String,
+    status: String,
+    decline_reason: Option<String>,
+    amount_cents: i64,
+    currency: String,
+    idempotency_key: Option<String>,
+}
+
+/// The order's payment, if it has one.
+pub(crate) async fn by_order(pool: &SqlitePool, order_id: &str) -> sqlx::Result<Option<Stored>> {
+    let select = sqlx::query_as::<_, StoredRow>(
+        "SELECT id, status, decline_reason, amount_cents, currency, idempotency_key
+         FROM payments WHERE order_id = ?",
     )
     .bind(order_id)
     .fetch_optional(pool);
-    let Some((id, status, reason)) = db::query("SELECT", "payments", select).await? else {
+    let Some(row) = db::query("SELECT", "payments", select).await? else {
         return Ok(None);
     };
-    Ok(Some((id, parse_status(&status)?, reason)))
+    Ok(Some(Stored {
+        status: parse_status(&row.status)?,
+        id: row.id,
+        decline_reason: row.decline_reason,
+        amount_cents: row.amount_cents,
+        currency: row.currency,
+        idempotency_key: row.idempotency_key,
+    }))
 }
 
 fn parse_status(raw: &str) -> sqlx::Result<PaymentStatus> {
@@ -79,7 +108,7 @@ pub(crate) async fn void(
     .bind(order_id)
     .execute(pool);
     db::query("UPSERT", "payments", upsert).await?;
-    let status = by_order(pool, order_id).await?.map(|(_, status, _)| status);
+    let status = by_order(pool, order_id).await?.map(|stored| stored.status);
     Ok(status.unwrap_or(PaymentStatus::Voided))
 }
 
@@ -127,7 +156,7 @@ pub(crate) async fn capture(
         }
         Some(_) => Ok(Capture::Expired),
         None => {
-            let status = by_order(pool, order_id).await?.map(|(_, status, _)| status);
+            let status = by_order(pool, order_id).await?.map(|stored| stored.status);
             Ok(Capture::NotApproved(status))
         }
     }
