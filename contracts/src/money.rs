@@ -13,6 +13,18 @@ pub fn cents(amount: f64) -> Option<i64> {
     (cents.is_finite() && cents.abs() < i64::MAX as f64).then_some(cents as i64)
 }
 
+/// The currencies the shop takes: ISO 4217 codes whose minor unit is the cent (two decimals), so
+/// that amounts in cents mean what they say. Any other code is refused, however well-formed.
+pub const CURRENCIES: [&str; 12] = [
+    "AUD", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "NOK", "NZD", "PLN", "SEK", "USD",
+];
+
+/// `code` as a supported currency, upper-cased (`usd` → `USD`), or `None`.
+pub fn currency(code: &str) -> Option<&'static str> {
+    let upper = code.trim().to_ascii_uppercase();
+    CURRENCIES.into_iter().find(|known| *known == upper)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -24,5 +36,15 @@ mod tests {
         assert_eq!(cents(0.005), Some(1));
         assert_eq!(cents(f64::NAN), None);
         assert_eq!(cents(1e308), None);
+    }
+
+    #[test]
+    fn only_supported_currencies_pass() {
+        assert_eq!(currency("usd"), Some("USD"));
+        assert_eq!(currency("EUR"), Some("EUR"));
+        // Well-formed, but not a currency (ZZZ) or not one counted in cents (JPY has none).
+        assert_eq!(currency("ZZZ"), None);
+        assert_eq!(currency("JPY"), None);
+        assert!(CURRENCIES.windows(2).all(|pair| pair[0] < pair[1]));
     }
 }

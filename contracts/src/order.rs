@@ -28,7 +28,8 @@ pub struct OrderRequest {
     /// 12 to 19 digits passing the Luhn check (spaces allowed between them).
     #[schema(example = "4242424242424242")]
     pub card_number: String,
-    /// ISO 4217 (three letters), `USD` when left out.
+    /// ISO 4217, one the shop takes ([`crate::money::CURRENCIES`]: AUD, CAD, CHF, CZK, DKK, EUR,
+    /// GBP, NOK, NZD, PLN, SEK, USD; any other is refused with 400); `USD` when left out.
     #[serde(default = "usd")]
     #[schema(example = "USD", required = false)]
     pub currency: String,

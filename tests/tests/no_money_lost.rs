@@ -542,3 +542,67 @@ async fn a_charge_whose_answer_is_lost_is_resent_answered_as_the_first_and_charg
     assert_eq!(ledger.payments.len(), 1, "charged once");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn charges_the_shop_does_not_take_are_refused_before_anything_is_held() {
+    let mut stack = TestStack::start_configured(
+        &[],
+        &[("payment-service", "PAYMENT_MAX_AMOUNT_CENTS", "50000")],
+    )
+    .await;
+    let token = stack.login("alice", "alice123").await;
+
+    // A well-formed code that is no currency the shop takes: refused by order-service, nothing
+    // reserved.
+    let body = serde_json::json!({
+        "items": [{ "sku": "gizmo", "quantity": 1 }],
+        "card_number": APPROVED,
+        "currency": "ZZZ",
+    });
+    let reply = stack
+        .call(
+            reqwest::Method::POST,
+            "/api/orders",
+            Some(&token),
+            &[],
+            Some(body),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("USD"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(stack.stock("gizmo").await["reserved"].as_i64(), Some(0));
+
+    // payment-service itself: an unsupported currency, and an amount above its limit.
+    let http = reqwest::Client::new();
+    for (amount_cents, currency) in [(999, "ZZZ"), (50_001, "USD"), (i64::MAX, "USD")] {
+        let charge = serde_json::json!({
+            "order_id": uuid_like(amount_cents), "amount_cents": amount_cents,
+            "currency": currency, "card_number": APPROVED,
+        });
+        let reply = http
+            .post(format!("{}/api/payments", stack.url("payment-service")))
+            .json(&charge)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 400, "{amount_cents} {currency}");
+    }
+    // An order above the limit fails cleanly: 400, the stock released, nothing charged.
+    let reply = stack.order(&token, "gizmo", 3, APPROVED).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let ledger = balanced(&stack).await;
+    assert!(ledger.payments.is_empty(), "{:?}", ledger.payments);
+    stack.stop().await;
+}
+
+/// An order id of its own for each charge `n`.
+fn uuid_like(n: i64) -> String {
+    format!(
+        "00000000-0000-4000-8000-{:012x}",
+        n.unsigned_abs() % 0x1_0000_0000_0000
+    )
+}

@@ -67,9 +67,20 @@ impl Keys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
+    /// The claims of a token this service signed that is valid now. Besides the signature, `exp`
+    /// and `nbf`, a token issued in the future (`iat` past the clock's leeway) is refused: this
+    /// service never signs one, so it was signed with a stolen key or by a skewed clock.
     pub(crate) fn verify(&self, token: &str) -> jsonwebtoken::errors::Result<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if claims.iat > now + self.validation.leeway {
+            return Err(jsonwebtoken::errors::ErrorKind::ImmatureSignature.into());
+        }
+        Ok(claims)
     }
 }
 
@@ -210,6 +221,22 @@ mod tests {
         .unwrap();
         assert_eq!(
             keys.verify(&early).unwrap_err().kind(),
+            &ErrorKind::ImmatureSignature
+        );
+        // Issued in the future.
+        let future = jsonwebtoken::encode(
+            &Header::default(),
+            &Claims {
+                sub: "1".into(),
+                name: "alice".into(),
+                iat: far - 60,
+                exp: far,
+            },
+            &keys.encoding,
+        )
+        .unwrap();
+        assert_eq!(
+            keys.verify(&future).unwrap_err().kind(),
             &ErrorKind::ImmatureSignature
         );
         assert!(keys.verify(&good).is_ok());

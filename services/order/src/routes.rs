@@ -68,6 +68,12 @@ async fn place_order(
     if request.items.is_empty() {
         return Err(Error::InvalidOrder("items must not be empty".into()));
     }
+    if money::currency(&request.currency).is_none() {
+        let supported = money::CURRENCIES.join(", ");
+        return Err(Error::InvalidOrder(format!(
+            "currency must be one of {supported}"
+        )));
+    }
     let order_id = uuid::Uuid::new_v4().to_string();
     let span = tracing::Span::current();
     span.set_attribute("order_id", order_id.clone());

@@ -31,4 +31,8 @@ pub struct Config {
     /// that died mid-order or never got a void through leaves behind is given back within it.
     #[arg(long = "payment-capture-ttl-ms", env = "PAYMENT_CAPTURE_TTL_MS", default_value = "60000", value_parser = millis)]
     pub capture_ttl: Duration,
+    /// The largest charge taken, in cents; a larger one is refused (400). Above the largest
+    /// order the catalogue allows, far below what a cent count can hold.
+    #[arg(long, env = "PAYMENT_MAX_AMOUNT_CENTS", default_value_t = 10_000_000)]
+    pub max_amount_cents: i64,
 }

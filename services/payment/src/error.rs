@@ -15,6 +15,9 @@ pub enum Error {
     /// The request is malformed (bad card number, amount or currency).
     #[error("{0}")]
     BadRequest(&'static str),
+    /// An amount above `PAYMENT_MAX_AMOUNT_CENTS`: the limit.
+    #[error("the amount is above the limit of {0} cents")]
+    TooLarge(i64),
     /// The processor refused the card.
     #[error("payment {payment_id} declined: {reason}")]
     Declined {
@@ -51,6 +54,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
             Error::BadRequest(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
+            Error::TooLarge(_) => ApiError::new(StatusCode::BAD_REQUEST, self.to_string()),
             Error::Declined { payment_id, reason } => {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment declined")
                     .with_reason(reason)

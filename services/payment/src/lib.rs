@@ -43,6 +43,7 @@ pub struct AppState {
     db: SqlitePool,
     slow: std::time::Duration,
     capture_ttl: std::time::Duration,
+    max_amount_cents: i64,
 }
 
 impl AppState {
@@ -56,6 +57,7 @@ impl AppState {
             db,
             slow: config.payment_slow,
             capture_ttl: config.capture_ttl,
+            max_amount_cents: config.max_amount_cents,
         })
     }
 }

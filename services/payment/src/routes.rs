@@ -74,17 +74,17 @@ async fn charge(
     let amount_cents = cents(&request).ok_or(Error::BadRequest(
         "amount_cents (or amount) must be a positive number",
     ))?;
-    let currency = request.currency.to_ascii_uppercase();
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(Error::BadRequest(
-            "currency must be a three-letter ISO 4217 code",
-        ));
+    if amount_cents > state.max_amount_cents {
+        return Err(Error::TooLarge(state.max_amount_cents));
     }
+    let currency = contracts::money::currency(&request.currency).ok_or(Error::BadRequest(
+        "currency must be one of AUD, CAD, CHF, CZK, DKK, EUR, GBP, NOK, NZD, PLN, SEK, USD",
+    ))?;
 
     // One payment per order: a repeat is answered as the first charge was, and the processor is
     // not asked again.
     if let Some(stored) = store::by_order(&state.db, &request.order_id).await? {
-        return answer_repeat(stored, key.as_deref(), amount_cents, &currency);
+        return answer_repeat(stored, key.as_deref(), amount_cents, currency);
     }
     let payment_id = uuid::Uuid::new_v4().to_string();
     let decision = processor::decide(&card);
@@ -108,7 +108,7 @@ async fn charge(
             id: &payment_id,
             order_id: &request.order_id,
             amount_cents,
-            currency: &currency,
+            currency,
             card_last4,
             status,
             decline_reason: reason,
@@ -119,7 +119,7 @@ async fn charge(
     if !recorded {
         // A void (or a twin of this request) got there while the processor was deciding.
         return match store::by_order(&state.db, &request.order_id).await? {
-            Some(stored) => answer_repeat(stored, key.as_deref(), amount_cents, &currency),
+            Some(stored) => answer_repeat(stored, key.as_deref(), amount_cents, currency),
             None => Err(Error::Voided),
         };
     }
