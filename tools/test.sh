@@ -29,6 +29,8 @@ if [ "$tier" = all ]; then
     command -v chromium >/dev/null 2>&1 || packages+=(chromium)
     docker info >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || packages+=(debootstrap)
+    # valgrind: the instruction-count script's smoke run.
+    command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
 fi
 command -v cc >/dev/null 2>&1 || packages+=(gcc libc6-dev make perl)
 if [ ${#packages[@]} -gt 0 ]; then
@@ -209,6 +211,17 @@ if [ "$tier" = all ]; then
         [ "$(basename "$file")" = compose.rs ] || full_tests+=(--test "$(basename "$file" .rs)")
     done
     run "full tier" cargo test --workspace --locked --no-fail-fast "${full_tests[@]}"
+
+    step "full tier: the instruction counts (tools/callgrind), a short run on the debug build"
+    # Keeps the script and its table working; the figures of a debug build mean nothing.
+    callgrind_smoke() {
+        local table
+        table=$(REQUESTS=5 WARMUP=2 BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" \
+            OUT="${CARGO_TARGET_DIR:-target}/callgrind-smoke" bash tools/callgrind/run.sh) || return 1
+        echo "$table" | head -n 8
+        echo "$table" | grep -q '^| \*\*both\*\* |'
+    }
+    run "callgrind smoke run" callgrind_smoke
 
     step "full tier: docker compose up --build, on the Docker engine"
     # Last, once the images are built; its footprint table is printed (--nocapture).

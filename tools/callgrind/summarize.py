@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Summarises the callgrind files tools/callgrind/run.sh writes: instructions per request of each
+mode, for each service and for each group of functions (by the crate they belong to), as a
+Markdown table. The output format is stable: scripts may diff it.
+
+usage: summarize.py DIR REQUESTS MODE...
+"""
+
+import collections
+import re
+import sys
+
+# The first group whose pattern matches a function's (demangled) name gets its cost. Order
+# matters: the kit before the crates it wraps, the bridge before the SDK.
+GROUPS = [
+    ("the kit (shared_tracing)", r"shared_tracing::"),
+    ("bridge (tracing_opentelemetry)", r"tracing_opentelemetry::"),
+    ("OTLP encoding (opentelemetry_otlp, prost)", r"opentelemetry_otlp::|opentelemetry_proto::|prost::"),
+    ("SDK (opentelemetry_sdk)", r"opentelemetry_sdk::"),
+    ("API (opentelemetry)", r"\bopentelemetry::|opentelemetry_http::"),
+    ("logs and span registry (tracing_subscriber, json_subscriber, sharded_slab)", r"tracing_subscriber::|json_subscriber::|sharded_slab::"),
+    ("tracing core", r"\btracing_core::|\btracing::"),
+    ("URL parsing (url, idna)", r"\burl::|\bidna::"),
+    ("HTTP (hyper, reqwest, h2, http)", r"\bhyper::|hyper_util::|\breqwest::|\bh2::|\bhttp::|httparse::"),
+    ("server framework (axum, tower, service_kit)", r"\baxum::|axum_core::|\btower::|tower_http::|service_kit::"),
+    ("runtime (tokio)", r"\btokio::|mio::|parking_lot|futures_"),
+    ("database (sqlx, SQLite)", r"sqlx|sqlite3|libsqlite"),
+    ("allocator (jemalloc)", r"_rjem_|je_|jemalloc|tcache_|arena_|extent_|do_rallocx|__rust_alloc|__rust_dealloc|__rust_realloc|__rdl_|\bmalloc\b|\bfree\b"),
+    ("serde, JSON", r"\bserde|serde_json::|ryu::|itoa::"),
+    ("formatting (core::fmt)", r"core::fmt|alloc::fmt|as core::fmt::|fmt::Write>::write_str"),
+    ("hashing (SipHash, hashbrown)", r"core::hash|hashbrown::"),
+    ("kernel calls, libc", r"^(0x|\?\?\?)|libc|syscall|epoll|__memcpy|__memmove|__memset|memcpy|memmove|memset|strlen|Timespec"),
+    ("std, core, alloc (generic code, monomorphised for every crate)", r"\bcore::|\balloc::|\bstd::"),
+]
+COMPILED = [(name, re.compile(pattern)) for name, pattern in GROUPS]
+OTHER = "everything else"
+
+
+def self_costs(path):
+    """Self cost (Ir) of every function in a callgrind file."""
+    names = {}
+    costs = collections.Counter()
+    function = None
+    after_calls = False
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if line.startswith(("fn=", "cfn=")):
+                match = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if not match:
+                    continue
+                ident, name = match.group(1), match.group(2)
+                if name:
+                    names[ident] = name
+                if line.startswith("fn="):
+                    function = names.get(ident, ident)
+            elif line.startswith("calls="):
+                after_calls = True
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                if after_calls:
+                    after_calls = False  # the inclusive cost of a call, not this function's
+                    continue
+                parts = line.split()
+                if len(parts) >= 2 and function is not None:
+                    costs[function] += int(parts[1])
+    return costs
+
+
+def group(function):
+    for name, pattern in COMPILED:
+        if pattern.search(function):
+            return name
+    return OTHER
+
+
+def main():
+    directory, requests, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    services = ["gateway", "inventory-service"]
+    by_group = {mode: collections.Counter() for mode in modes}
+    by_service = {mode: collections.Counter() for mode in modes}
+    for mode in modes:
+        for service in services:
+            for function, cost in self_costs(f"{directory}/{mode}.{service}.out").items():
+                by_group[mode][group(function)] += cost
+                by_service[mode][service] += cost
+    per = lambda value: value / requests
+    base = modes[0]
+    print(f"Instructions per request ({requests} requests per mode; both services)\n")
+    print("| | " + " | ".join(modes) + " |")
+    print("|---|" + "---:|" * len(modes))
+    for service in services:
+        cells = [f"{per(by_service[mode][service]):,.0f}" for mode in modes]
+        print(f"| {service} | " + " | ".join(cells) + " |")
+    totals = [sum(by_service[mode].values()) for mode in modes]
+    print("| **both** | " + " | ".join(f"**{per(t):,.0f}**" for t in totals) + " |")
+    print("| ratio to " + base + " | " + " | ".join(f"{t / totals[0]:.3f}" for t in totals) + " |")
+    print()
+    print(f"Where the instructions go (per request; difference to {base} last)\n")
+    print("| group | " + " | ".join(modes) + " | " + " | ".join(f"Δ {m}" for m in modes[1:]) + " |")
+    print("|---|" + "---:|" * (2 * len(modes) - 1))
+    names = [name for name, _ in GROUPS] + [OTHER]
+    for name in sorted(names, key=lambda n: -max(by_group[m][n] - by_group[base][n] for m in modes)):
+        cells = [f"{per(by_group[mode][name]):,.0f}" for mode in modes]
+        deltas = [f"{per(by_group[mode][name] - by_group[base][name]):+,.0f}" for mode in modes[1:]]
+        print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(deltas) + " |")
+
+
+if __name__ == "__main__":
+    main()
