@@ -327,3 +327,60 @@ async fn the_viewers_fixtures_are_what_the_real_jaeger_answers() {
         );
     }
 }
+
+/// Spans no service of this project makes — a foreign SDK's scope version, an `OK` status with a
+/// description, a description on an unset status, `tracestate`, a bytes attribute, a resource
+/// without `service.name` — sent to both as the same OTLP/HTTP JSON, one of them compressed with
+/// `Content-Encoding: deflate`: both accept it and show it alike.
+#[tokio::test]
+async fn foreign_spans_read_the_same_in_the_viewer_and_in_jaeger() {
+    let fixtures = stack::binaries::workspace_root().join("tools/otlp-receiver/tests/fixtures");
+    let body = std::fs::read(fixtures.join("otlp-foreign.json")).unwrap();
+    let deflated = {
+        use std::io::Write;
+        let mut encoder =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&body).unwrap();
+        encoder.finish().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let jaeger = Jaeger::start(dir.path()).await;
+    let viewer = Receiver::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for (endpoint, encoding) in [
+        (jaeger.otlp_http_endpoint(), "deflate"),
+        (viewer.endpoint(), "deflate"),
+    ] {
+        let export = http
+            .post(format!("{endpoint}/v1/traces"))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(deflated.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(export.status().is_success(), "{endpoint}: {export:?}");
+    }
+    let trace = "cccccccccccccccccccccccccccccccc";
+    let (v, j) = (viewer.query_url(), jaeger.query_api());
+    let path = format!("/api/traces/{trace}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let spans = |body: Value| body["data"][0]["spans"].as_array().map_or(0, Vec::len);
+        if spans(fetch(&v, &path).await.1) == 3 && spans(fetch(&j, &path).await.1) == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the foreign trace never arrived in both"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut found = Vec::new();
+    compare(&v, &j, &path, &mut found).await;
+    compare(&v, &j, "/api/services", &mut found).await;
+    println!("{} differences:\n{}", found.len(), found.join("\n"));
+    assert!(found.is_empty(), "{} differences", found.len());
+}

@@ -210,7 +210,7 @@ impl TraceFilter {
 fn tag_value(span: &SpanRecord, key: &str) -> Option<String> {
     match key {
         "error" => (span.status == StatusCode::Error).then(|| "true".to_owned()),
-        "otel.status_code" => (span.status == StatusCode::Error).then(|| "ERROR".to_owned()),
+        "otel.status_code" => status_tag(span.status).map(str::to_owned),
         "span.kind" => kind_tag(span.kind).map(str::to_owned),
         _ => span
             .attr(key)
@@ -358,23 +358,38 @@ pub fn to_jaeger_trace(trace_id: &str, spans: &[SpanRecord]) -> model::Trace {
             )
             .collect();
         let mut span_tags = tags(&span.attributes);
-        if !span.scope.is_empty() {
-            span_tags.push(KeyValue::new(
-                "otel.scope.name",
-                &Value::from(span.scope.as_str()),
-            ));
-        }
-        if let Some(kind) = kind_tag(span.kind) {
-            span_tags.push(KeyValue::new("span.kind", &Value::from(kind)));
-        }
-        if span.status == StatusCode::Error {
-            span_tags.push(KeyValue::new("otel.status_code", &Value::from("ERROR")));
-            span_tags.push(KeyValue::new("error", &Value::Bool(true)));
-            if !span.status_message.is_empty() {
-                span_tags.push(KeyValue::new(
-                    "otel.status_description",
-                    &Value::from(span.status_message.as_str()),
-                ));
+        // What Jaeger adds from the span's own fields, each only when it has a value. It keeps a
+        // status description whatever the status (OTLP allows one on any).
+        let status_code = status_tag(span.status).unwrap_or_default();
+        let error = span.status == StatusCode::Error;
+        let fields = [
+            ("otel.scope.name", Value::from(span.scope.as_str())),
+            (
+                "otel.scope.version",
+                Value::from(span.scope_version.as_str()),
+            ),
+            (
+                "span.kind",
+                Value::from(kind_tag(span.kind).unwrap_or_default()),
+            ),
+            ("otel.status_code", Value::from(status_code)),
+            (
+                "error",
+                if error {
+                    Value::Bool(true)
+                } else {
+                    Value::from("")
+                },
+            ),
+            (
+                "otel.status_description",
+                Value::from(span.status_message.as_str()),
+            ),
+            ("w3c.tracestate", Value::from(span.trace_state.as_str())),
+        ];
+        for (key, value) in fields {
+            if value.as_str() != Some("") {
+                span_tags.push(KeyValue::new(key, &value));
             }
         }
         let logs: Vec<model::Log> = span
@@ -458,8 +473,25 @@ fn kind_tag(kind: SpanKind) -> Option<&'static str> {
 fn tags(attributes: &Map<String, Value>) -> Vec<KeyValue> {
     attributes
         .iter()
-        .map(|(key, value)| KeyValue::new(key, value))
+        .map(|(key, value)| match crate::model::as_bytes_value(value) {
+            // Jaeger's `binary` tag: the bytes in base64.
+            Some(base64) => KeyValue {
+                key: key.clone(),
+                value_type: "binary".to_owned(),
+                value: Value::from(base64),
+            },
+            None => KeyValue::new(key, value),
+        })
         .collect()
+}
+
+/// `otel.status_code` as Jaeger writes it: `OK` or `ERROR`, none for an unset status.
+fn status_tag(status: StatusCode) -> Option<&'static str> {
+    match status {
+        StatusCode::Ok => Some("OK"),
+        StatusCode::Error => Some("ERROR"),
+        StatusCode::Unset => None,
+    }
 }
 
 /// One trace's spans in the completeness checker's model ([`tracecheck::Trace`]): the one rule of

@@ -88,12 +88,16 @@ pub struct SpanRecord {
     pub links: Vec<LinkRecord>,
     /// Status code.
     pub status: StatusCode,
-    /// Status description (set with `Error`).
+    /// Status description (any status may carry one; set with `Error` by this project).
     pub status_message: String,
     /// Resource attributes.
     pub resource: Map<String, Value>,
     /// Instrumentation scope name.
     pub scope: String,
+    /// Instrumentation scope version (empty when not given).
+    pub scope_version: String,
+    /// The span's W3C `tracestate` (empty when it had none).
+    pub trace_state: String,
 }
 
 impl SpanRecord {
@@ -139,10 +143,14 @@ pub(crate) fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
         let service_name = resource
             .get("service.name")
             .and_then(Value::as_str)
-            .unwrap_or("unknown_service")
+            // What Jaeger's OTLP receiver names a resource without one.
+            .unwrap_or(MISSING_SERVICE_NAME)
             .to_owned();
         for scope_spans in resource_spans.scope_spans {
-            let scope = scope_spans.scope.map(|s| s.name).unwrap_or_default();
+            let (scope, scope_version) = scope_spans
+                .scope
+                .map(|s| (s.name, s.version))
+                .unwrap_or_default();
             for span in scope_spans.spans {
                 let status = span.status.unwrap_or_default();
                 records.push(SpanRecord {
@@ -182,6 +190,8 @@ pub(crate) fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
                     status_message: status.message,
                     resource: resource.clone(),
                     scope: scope.clone(),
+                    scope_version: scope_version.clone(),
+                    trace_state: span.trace_state,
                 });
             }
         }
@@ -216,9 +226,26 @@ fn any_value(value: AnyValue) -> Value {
             Value::Array(array.values.into_iter().map(any_value).collect())
         }
         Some(Any::KvlistValue(list)) => Value::Object(attributes(list.values)),
-        Some(Any::BytesValue(bytes)) => Value::String(hex(&bytes)),
+        Some(Any::BytesValue(bytes)) => bytes_value(&bytes),
         _ => Value::Null,
     }
+}
+
+/// The service name of spans whose resource has no `service.name`, as Jaeger shows them.
+pub(crate) const MISSING_SERVICE_NAME: &str = "missing-service-name";
+
+/// A bytes attribute as the OTLP JSON mapping writes it, `{"bytesValue": "<base64>"}`, so that
+/// it stays apart from a string (Jaeger shows it as a `binary` tag).
+fn bytes_value(bytes: &[u8]) -> Value {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    serde_json::json!({ "bytesValue": encoded })
+}
+
+/// The base64 of a bytes attribute ([`bytes_value`]'s form), if `value` is one.
+pub(crate) fn as_bytes_value(value: &Value) -> Option<&str> {
+    let object = value.as_object().filter(|object| object.len() == 1)?;
+    object.get("bytesValue")?.as_str()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,6 +1,6 @@
 //! The OTLP/HTTP endpoint: `POST /v1/traces` with `application/x-protobuf` or `application/json`
-//! bodies, plain or `Content-Encoding: gzip` (what the Collector's `otlp_http` exporter and most
-//! SDKs send when compression is on).
+//! bodies, plain or with `Content-Encoding: gzip` (what the Collector's `otlp_http` exporter and
+//! most SDKs send when compression is on) or `deflate` (which Jaeger's OTLP receiver takes too).
 
 use crate::{SpanStore, decode_export_request, decode_export_request_json};
 use axum::{
@@ -16,7 +16,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tower_http::decompression::RequestDecompressionLayer;
 
 /// The OTLP/HTTP trace route over `store`, to mount in any axum app. A body in an encoding
-/// other than gzip or identity is refused with 415.
+/// other than gzip, deflate or identity is refused with 415.
 pub fn router(store: Arc<SpanStore>) -> Router {
     Router::new()
         .route("/v1/traces", post(export_traces))

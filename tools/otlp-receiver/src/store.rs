@@ -171,6 +171,8 @@ mod tests {
             status_message: String::new(),
             resource: Default::default(),
             scope: String::new(),
+            scope_version: String::new(),
+            trace_state: String::new(),
         }
     }
 
