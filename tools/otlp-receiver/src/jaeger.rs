@@ -20,7 +20,8 @@ use tracecheck::jaeger::{self as model, KeyValue, Response};
 
 /// Jaeger's query API over `store`: `/api/services`, `/api/services/{service}/operations`,
 /// `/api/operations?service=&spanKind=`, `/api/traces` (search), `/api/traces/{traceID}` and
-/// `/api/dependencies`, answering as Jaeger v2 does (checked against the real one in the tests).
+/// `/api/dependencies`, and `/api/v3`'s services, operations and trace by id, answering as
+/// Jaeger v2 does (checked against the real one in the tests).
 pub fn query_router(store: Arc<SpanStore>) -> Router {
     Router::new()
         .route("/api/services", get(get_services))
@@ -29,7 +30,8 @@ pub fn query_router(store: Arc<SpanStore>) -> Router {
         .route("/api/traces", get(search_traces))
         .route("/api/traces/{trace_id}", get(get_trace))
         .route("/api/dependencies", get(get_dependencies))
-        .with_state(store)
+        .with_state(store.clone())
+        .merge(crate::api_v3::router(store))
 }
 
 /// Jaeger's envelope: `{data, total, limit, offset, errors}`.
@@ -459,7 +461,7 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-fn kind_tag(kind: SpanKind) -> Option<&'static str> {
+pub(crate) fn kind_tag(kind: SpanKind) -> Option<&'static str> {
     match kind {
         SpanKind::Server => Some("server"),
         SpanKind::Client => Some("client"),

@@ -98,6 +98,8 @@ pub struct SpanRecord {
     pub scope_version: String,
     /// The span's W3C `tracestate` (empty when it had none).
     pub trace_state: String,
+    /// OTLP's span flags: the W3C trace flags, and whether the parent was remote.
+    pub flags: u32,
 }
 
 impl SpanRecord {
@@ -192,6 +194,7 @@ pub(crate) fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
                     scope: scope.clone(),
                     scope_version: scope_version.clone(),
                     trace_state: span.trace_state,
+                    flags: span.flags,
                 });
             }
         }

@@ -173,6 +173,7 @@ mod tests {
             scope: String::new(),
             scope_version: String::new(),
             trace_state: String::new(),
+            flags: 0,
         }
     }
 
