@@ -121,6 +121,19 @@ impl Trace {
         Self::from_model(first)
     }
 
+    /// Whether `span` is a failed call that its caller sent again: a later CLIENT span of the
+    /// same operation under the same parent.
+    fn resent(&self, span: &Span) -> bool {
+        span.error
+            && self.spans.iter().any(|later| {
+                later.span_id != span.span_id
+                    && later.parent_id == span.parent_id
+                    && later.operation == span.operation
+                    && later.kind == span.kind
+                    && later.start_us >= span.start_us + span.duration_us
+            })
+    }
+
     fn children<'a>(&'a self, span: &Span) -> impl Iterator<Item = &'a Span> {
         let id = span.span_id.clone();
         self.spans
@@ -157,10 +170,13 @@ impl Trace {
             }
             let joined = |kind: &str| self.children(span).any(|c| c.kind.as_deref() == Some(kind));
             match span.kind.as_deref() {
-                Some("client") if span.http && !joined("server") => problems.push(format!(
-                    "unjoined call: {} {} has no SERVER child",
-                    span.service, span.operation
-                )),
+                // A failed attempt that was sent again (no connection, or one closed before the
+                // answer) has nothing to join; the resend after it does.
+                Some("client") if span.http && !joined("server") && !self.resent(span) => problems
+                    .push(format!(
+                        "unjoined call: {} {} has no SERVER child",
+                        span.service, span.operation
+                    )),
                 // A failed publish attempt has nothing to join; the retry that succeeded does.
                 Some("producer") if !span.error && !span.duplicate && !joined("consumer") => {
                     problems.push(format!(

@@ -1,7 +1,7 @@
 //! The checks against traces in Jaeger's `GET /api/traces/{id}` response format.
 
 use serde_json::Value;
-use tracecheck::Trace;
+use tracecheck::{Span, Trace};
 
 fn fixture(name: &str) -> Trace {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -91,5 +91,39 @@ fn a_publish_the_stream_dropped_as_a_duplicate_has_nothing_to_join() {
     assert!(
         problems.iter().any(|p| p.starts_with("unjoined call")),
         "{problems:#?}"
+    );
+}
+
+#[test]
+fn a_failed_attempt_that_was_resent_has_nothing_to_join_and_one_that_was_not_does() {
+    let span = |id: &str, parent: Option<&str>, service: &str, kind: &str, start_us, error| Span {
+        span_id: id.to_owned(),
+        parent_id: parent.map(str::to_owned),
+        service: service.to_owned(),
+        operation: "GET /api/stock/{sku}".to_owned(),
+        kind: Some(kind.to_owned()),
+        start_us,
+        duration_us: 10,
+        error,
+        http: kind == "client",
+        duplicate: false,
+    };
+    let mut trace = Trace {
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
+        spans: vec![
+            span("a1", None, "gateway", "server", 0, false),
+            // Refused twice, answered on the third attempt.
+            span("b1", Some("a1"), "gateway", "client", 1, true),
+            span("b2", Some("a1"), "gateway", "client", 60, true),
+            span("b3", Some("a1"), "gateway", "client", 170, false),
+            span("c1", Some("b3"), "inventory-service", "server", 171, false),
+        ],
+    };
+    assert_eq!(trace.problems(&[]), Vec::<String>::new());
+    // The last attempt failed too and was not sent again: its missing SERVER span counts.
+    trace.spans.truncate(3);
+    assert_eq!(
+        trace.problems(&[]),
+        ["unjoined call: gateway GET /api/stock/{sku} has no SERVER child"]
     );
 }
