@@ -27,7 +27,7 @@ mod serve;
 pub mod server;
 mod trace_context_harness;
 
-pub use application::Application;
+pub use application::{Application, Stopping};
 pub use breaker::{BreakerArgs, BreakerConfig, CircuitState};
 pub use client::{ClientError, Downstream, TracedResponse};
 pub use config::DevHooks;

@@ -123,22 +123,44 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     /// Consumes until the process ends, reconnecting with backoff while NATS or the stream is not
     /// there (the stream is created by its publisher; this side waits for it).
     pub async fn run(self) {
+        let (_never, stopping) = tokio::sync::watch::channel(false);
+        self.consume_until(crate::application::Stopping::new(stopping))
+            .await;
+    }
+
+    /// [`Self::run`] until `stopping` resolves: then it ends between two events — the one being
+    /// handled is handled and acknowledged first, its spans ended — so a stop never leaves an
+    /// event half-handled ([`crate::Application::spawn_graceful`]).
+    pub async fn run_until(self, stopping: crate::Stopping) {
+        self.consume_until(stopping).await;
+    }
+
+    async fn consume_until(self, mut stopping: crate::Stopping) {
         let mut backoff = MIN_BACKOFF;
         loop {
-            match self.consume(&mut backoff).await {
-                Ok(()) => {
+            match self.consume(&mut backoff, &mut stopping).await {
+                Ok(true) => return,
+                Ok(false) => {
                     tracing::warn!(subject = E::SUBJECT, "message stream ended, resubscribing")
                 }
                 Err(error) => {
                     tracing::warn!(%error, subject = E::SUBJECT, retry_in_ms = backoff.as_millis() as u64, "consumer not running, retrying");
                 }
             }
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                () = stopping.wait() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
-    async fn consume(&self, backoff: &mut Duration) -> Result<(), async_nats::Error> {
+    /// Handles events until the stream ends (`false`) or the application stops (`true`).
+    async fn consume(
+        &self,
+        backoff: &mut Duration,
+        stopping: &mut crate::Stopping,
+    ) -> Result<bool, async_nats::Error> {
         let stream = self.jetstream.get_stream(E::STREAM.name).await?;
         let mut messages: pull::Stream = stream
             // Create or update: a durable made by an older version gets today's settings (the
@@ -169,10 +191,18 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             "consuming"
         );
         *backoff = MIN_BACKOFF;
-        while let Some(message) = messages.next().await {
-            self.handle(message?).await;
+        loop {
+            // Only the wait for the next event is cut short by a stop, never its handling.
+            let next = tokio::select! {
+                biased;
+                () = stopping.wait() => return Ok(true),
+                next = messages.next() => next,
+            };
+            match next {
+                Some(message) => self.handle(message?).await,
+                None => return Ok(false),
+            }
         }
-        Ok(())
     }
 
     async fn handle(&self, message: jetstream::Message) {

@@ -74,7 +74,7 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
             config.consumer,
             consumer::SellStock::new(db, jetstream),
         );
-        application.spawn(consumer.run());
+        application.spawn_graceful(|stopping| consumer.run_until(stopping));
     } else {
         tracing::info!("INVENTORY_CONSUMER=false: serving the API only");
     }

@@ -129,7 +129,7 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
     let mut application = Application::bind(config.listen_addr, app(state), config.server).await?;
     application.spawn(relay.run());
     application.spawn(compensations.run());
-    application.spawn(fulfilment.run());
+    application.spawn_graceful(|stopping| fulfilment.run_until(stopping));
     Ok(application)
 }
 
