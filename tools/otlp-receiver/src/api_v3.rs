@@ -2,7 +2,11 @@
 //! operations and a trace by id, the trace as OTLP JSON (`{"result": {"resourceSpans": ...}}`)
 //! written the way Jaeger 2.12 writes it — empty fields left out, 64-bit numbers as strings.
 
-use crate::{SpanKind, SpanRecord, SpanStore, StatusCode, jaeger::kind_tag, model::as_bytes_value};
+use crate::{
+    SpanKind, SpanRecord, SpanStore, StatusCode,
+    jaeger::{service_names, typed_operations},
+    model::as_bytes_value,
+};
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
@@ -12,7 +16,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::{collections::BTreeSet, sync::Arc};
+use std::sync::Arc;
 
 /// The `/api/v3` routes over `store`.
 pub(crate) fn router(store: Arc<SpanStore>) -> Router {
@@ -24,9 +28,7 @@ pub(crate) fn router(store: Arc<SpanStore>) -> Router {
 }
 
 async fn services(State(store): State<Arc<SpanStore>>) -> Json<Value> {
-    let services: BTreeSet<String> =
-        store.with_traces(|traces| traces.flatten().map(|s| s.service_name.clone()).collect());
-    Json(json!({ "services": services }))
+    Json(json!({ "services": service_names(&store) }))
 }
 
 /// The parameters of `GET /api/v3/operations`.
@@ -40,14 +42,7 @@ async fn operations(
     State(store): State<Arc<SpanStore>>,
     Query(query): Query<OperationsQuery>,
 ) -> Json<Value> {
-    let operations: BTreeSet<(String, &'static str)> = store.with_traces(|traces| {
-        traces
-            .flatten()
-            .filter(|s| s.service_name == query.service)
-            .map(|s| (s.name.clone(), kind_tag(s.kind).unwrap_or_default()))
-            .filter(|(_, kind)| query.span_kind.as_deref().is_none_or(|k| k == *kind))
-            .collect()
-    });
+    let operations = typed_operations(&store, &query.service, query.span_kind.as_deref());
     let operations: Vec<Value> = operations
         .into_iter()
         .map(|(name, kind)| json!({ "name": name, "spanKind": kind }))

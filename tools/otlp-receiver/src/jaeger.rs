@@ -45,9 +45,30 @@ fn bad_request(message: String) -> BadRequest {
     (HttpStatus::BAD_REQUEST, Json(Response::error(400, message)))
 }
 
+/// The services that sent spans, for `/api/services` and `/api/v3/services`.
+pub(crate) fn service_names(store: &SpanStore) -> BTreeSet<String> {
+    store.with_traces(|traces| traces.flatten().map(|s| s.service_name.clone()).collect())
+}
+
+/// `service`'s operations with their span kinds (`""` when unset), those of `kind` only when one
+/// is given: for `/api/operations` and `/api/v3/operations`.
+pub(crate) fn typed_operations(
+    store: &SpanStore,
+    service: &str,
+    kind: Option<&str>,
+) -> BTreeSet<(String, &'static str)> {
+    store.with_traces(|traces| {
+        traces
+            .flatten()
+            .filter(|s| s.service_name == service)
+            .map(|s| (s.name.clone(), kind_tag(s.kind).unwrap_or("")))
+            .filter(|(_, span_kind)| kind.is_none_or(|k| k == *span_kind))
+            .collect()
+    })
+}
+
 async fn get_services(State(store): State<Arc<SpanStore>>) -> Json<Response<BTreeSet<String>>> {
-    let services: BTreeSet<String> =
-        store.with_traces(|traces| traces.flatten().map(|s| s.service_name.clone()).collect());
+    let services = service_names(&store);
     let total = services.len();
     envelope(services, total)
 }
@@ -80,14 +101,7 @@ async fn get_typed_operations(
     State(store): State<Arc<SpanStore>>,
     Query(query): Query<OperationsQuery>,
 ) -> Json<Response<Vec<model::Operation>>> {
-    let operations: BTreeSet<(String, &'static str)> = store.with_traces(|traces| {
-        traces
-            .flatten()
-            .filter(|s| s.service_name == query.service)
-            .map(|s| (s.name.clone(), kind_tag(s.kind).unwrap_or("")))
-            .filter(|(_, kind)| query.span_kind.as_deref().is_none_or(|k| k == *kind))
-            .collect()
-    });
+    let operations = typed_operations(&store, &query.service, query.span_kind.as_deref());
     let data: Vec<model::Operation> = operations
         .into_iter()
         .map(|(name, kind)| model::Operation {
