@@ -19,6 +19,10 @@ pub const CURRENCIES: [&str; 12] = [
     "AUD", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "NOK", "NZD", "PLN", "SEK", "USD",
 ];
 
+/// What a caller is told when its currency is not one of [`CURRENCIES`].
+pub const CURRENCY_RULE: &str =
+    "currency must be one of AUD, CAD, CHF, CZK, DKK, EUR, GBP, NOK, NZD, PLN, SEK, USD";
+
 /// `code` as a supported currency, upper-cased (`usd` → `USD`), or `None`.
 pub fn currency(code: &str) -> Option<&'static str> {
     let upper = code.trim().to_ascii_uppercase();
@@ -46,5 +50,7 @@ mod tests {
         assert_eq!(currency("ZZZ"), None);
         assert_eq!(currency("JPY"), None);
         assert!(CURRENCIES.windows(2).all(|pair| pair[0] < pair[1]));
+        let listed = format!("currency must be one of {}", CURRENCIES.join(", "));
+        assert_eq!(CURRENCY_RULE, listed);
     }
 }

@@ -17,10 +17,6 @@ const TASK_GRACE: Duration = Duration::from_secs(2);
 pub struct Stopping(watch::Receiver<bool>);
 
 impl Stopping {
-    pub(crate) fn new(receiver: watch::Receiver<bool>) -> Self {
-        Self(receiver)
-    }
-
     /// Waits until the application is stopping.
     pub async fn wait(&mut self) {
         let _ = self.0.wait_for(|stopping| *stopping).await;

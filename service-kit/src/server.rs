@@ -177,3 +177,16 @@ async fn json_errors(response: Response) -> Response {
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
+
+/// Runs a handler's `work` to its end in a task of its own, under the request's span, and
+/// returns what it returns. hyper drops a handler whose caller hangs up (a gateway timeout, a
+/// closed curl); work that must not stop half-way — a charge, an order's steps — goes through
+/// this instead. Nothing aborts the task, so only a panic ends it early; it is raised again
+/// here, and the server layer answers 500 for it as for any handler's panic.
+pub async fn to_completion<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
+    use tracing::Instrument;
+    match tokio::spawn(work.instrument(tracing::Span::current())).await {
+        Ok(result) => result,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}

@@ -120,22 +120,12 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         }
     }
 
-    /// Consumes until the process ends, reconnecting with backoff while NATS or the stream is not
-    /// there (the stream is created by its publisher; this side waits for it).
-    pub async fn run(self) {
-        let (_never, stopping) = tokio::sync::watch::channel(false);
-        self.consume_until(crate::application::Stopping::new(stopping))
-            .await;
-    }
-
-    /// [`Self::run`] until `stopping` resolves: then it ends between two events — the one being
-    /// handled is handled and acknowledged first, its spans ended — so a stop never leaves an
-    /// event half-handled ([`crate::Application::spawn_graceful`]).
-    pub async fn run_until(self, stopping: crate::Stopping) {
-        self.consume_until(stopping).await;
-    }
-
-    async fn consume_until(self, mut stopping: crate::Stopping) {
+    /// Consumes until `stopping` resolves, reconnecting with backoff while NATS or the stream is
+    /// not there (the stream is created by its publisher; this side waits for it). A stop ends it
+    /// between two events — the one being handled is handled and acknowledged first, its spans
+    /// ended — so a stop never leaves an event half-handled
+    /// ([`crate::Application::spawn_graceful`]).
+    pub async fn run_until(self, mut stopping: crate::Stopping) {
         let mut backoff = MIN_BACKOFF;
         loop {
             match self.consume(&mut backoff, &mut stopping).await {

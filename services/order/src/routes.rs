@@ -22,7 +22,6 @@ use service_kit::{
     Health, Json, Path,
     events::{self, Event},
 };
-use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -37,22 +36,16 @@ fn bearer(headers: &HeaderMap) -> Result<&str> {
         .ok_or_else(|| Error::Unauthorized("missing bearer token".into()))
 }
 
-/// `POST /api/orders`. The work runs in a task of its own: hyper drops a handler whose caller
-/// hangs up (a gateway timeout, a closed curl), and a dropped handler would leave stock held and
-/// a card charged with no order. The task finishes what it started — release on failure, persist
-/// on success — under the request's span, which ends when the work does.
+/// `POST /api/orders`. The work runs to its end whether or not the caller waits
+/// ([`service_kit::server::to_completion`]): a dropped handler would leave stock held and a card
+/// charged with no order. It finishes what it started — release on failure, persist on success —
+/// under the request's span, which ends when the work does.
 async fn create_order(
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(request): Json<OrderRequest>,
 ) -> Result<(StatusCode, Json<OrderPlaced>)> {
-    let work = place_order(state, headers, request).instrument(tracing::Span::current());
-    match tokio::spawn(work).await {
-        Ok(result) => result,
-        // Nothing aborts the task, so only a panic ends it early; re-raised here, the server
-        // layer answers 500 for it as for any handler's panic.
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
-    }
+    service_kit::server::to_completion(place_order(state, headers, request)).await
 }
 
 /// An order's steps: who is ordering, hold the stock, charge the card, capture the charge, store
@@ -69,10 +62,7 @@ async fn place_order(
         return Err(Error::InvalidOrder("items must not be empty".into()));
     }
     if money::currency(&request.currency).is_none() {
-        let supported = money::CURRENCIES.join(", ");
-        return Err(Error::InvalidOrder(format!(
-            "currency must be one of {supported}"
-        )));
+        return Err(Error::InvalidOrder(money::CURRENCY_RULE.into()));
     }
     let order_id = uuid::Uuid::new_v4().to_string();
     let span = tracing::Span::current();

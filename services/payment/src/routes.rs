@@ -10,7 +10,6 @@ use contracts::payment::{
     CaptureResponse, PaymentRequest, PaymentResponse, PaymentStatus, VoidResponse,
 };
 use service_kit::{Health, Json};
-use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -35,9 +34,9 @@ fn cents(request: &PaymentRequest) -> Option<i64> {
     (cents > 0).then_some(cents)
 }
 
-/// `POST /api/payments`. The charge runs in a task of its own: hyper drops a handler whose caller
-/// hangs up, and a card processor, once asked, charges whether or not anyone waits for the
-/// answer — so the charge is recorded either way, and its order-service voids it, or the capture
+/// `POST /api/payments`. The charge runs to its end whether or not the caller waits
+/// ([`service_kit::server::to_completion`]): a card processor, once asked, charges whether or
+/// not anyone waits for the answer — so the charge is recorded either way, and its order-service voids it, or the capture
 /// window runs out, if no order comes of it.
 async fn create_payment(
     State(state): State<AppState>,
@@ -45,13 +44,7 @@ async fn create_payment(
     Json(request): Json<PaymentRequest>,
 ) -> Result<Json<PaymentResponse>> {
     let key = service_kit::idempotency::key(&headers);
-    let work = charge(state, request, key).instrument(tracing::Span::current());
-    match tokio::spawn(work).await {
-        Ok(result) => result,
-        // Nothing aborts the task, so only a panic ends it early; re-raised here, the server
-        // layer answers 500 for it as for any handler's panic.
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
-    }
+    service_kit::server::to_completion(charge(state, request, key)).await
 }
 
 async fn charge(
@@ -77,9 +70,8 @@ async fn charge(
     if amount_cents > state.max_amount_cents {
         return Err(Error::TooLarge(state.max_amount_cents));
     }
-    let currency = contracts::money::currency(&request.currency).ok_or(Error::BadRequest(
-        "currency must be one of AUD, CAD, CHF, CZK, DKK, EUR, GBP, NOK, NZD, PLN, SEK, USD",
-    ))?;
+    let currency = contracts::money::currency(&request.currency)
+        .ok_or(Error::BadRequest(contracts::money::CURRENCY_RULE))?;
 
     // One payment per order: a repeat is answered as the first charge was, and the processor is
     // not asked again.
