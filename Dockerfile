@@ -29,7 +29,8 @@ COPY . .
 # the images are built one after another: COMPOSE_PARALLEL_LIMIT=1).
 RUN cargo build --release --locked --bin gateway --bin user-service --bin auth-service \
         --bin order-service --bin inventory-service --bin payment-service --bin healthcheck \
-    && mkdir -p /data
+        --bin service-identities \
+    && mkdir -p /data /identities
 
 FROM builder AS service
 ARG SERVICE
@@ -46,7 +47,10 @@ COPY --from=service /app/service /usr/local/bin/service
 # A tiny probe of GET /healthz on LISTEN_ADDR's port: there is no curl or wget in this image.
 COPY --from=builder /app/target/release/healthcheck /usr/local/bin/healthcheck
 # SQLite databases live here; a named volume mounted on it inherits the non-root owner.
+COPY --from=builder /app/target/release/service-identities /usr/local/bin/service-identities
 COPY --from=builder --chown=65532:65532 /data /data
+# Where compose's `identities` volume is mounted: a new volume takes this owner (nonroot).
+COPY --from=builder --chown=65532:65532 /identities /identities
 USER nonroot
 ENV RUST_LOG=info
 # The image's one service listens on the port of LISTEN_ADDR, whose default is the service's

@@ -31,6 +31,8 @@ if [ "$tier" = all ]; then
     command -v debootstrap >/dev/null 2>&1 || packages+=(debootstrap)
     # valgrind: the instruction-count script's smoke run.
     command -v valgrind >/dev/null 2>&1 || packages+=(valgrind)
+    # openssl: the script makes the two services' identities with it (docs/service-identity.md).
+    command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 fi
 command -v cc >/dev/null 2>&1 || packages+=(gcc libc6-dev make perl)
 if [ ${#packages[@]} -gt 0 ]; then

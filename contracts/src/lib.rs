@@ -9,8 +9,20 @@
 
 pub mod auth;
 pub mod events;
+pub mod gateway;
 pub mod inventory;
 pub mod money;
 pub mod order;
 pub mod payment;
 pub mod user;
+
+/// The `service.name` of every service of the shop: the identities a deployment issues
+/// (`SERVICE_IDENTITY_DIR`).
+pub const SERVICES: [&str; 6] = [
+    gateway::SERVICE_NAME,
+    user::SERVICE_NAME,
+    auth::SERVICE_NAME,
+    order::SERVICE_NAME,
+    inventory::SERVICE_NAME,
+    payment::SERVICE_NAME,
+];

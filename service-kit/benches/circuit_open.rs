@@ -60,12 +60,14 @@ async fn main() {
         .route("/down", get(|| async { StatusCode::SERVICE_UNAVAILABLE }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let healthy = Downstream::new("bench", &url, Duration::from_secs(2));
+    let caller = service_kit::Identity::anonymous("bench-caller");
+    let healthy = Downstream::new("bench", &url, Duration::from_secs(2), &caller);
     let config = BreakerConfig {
         failure_threshold: 1,
         open_for: Duration::from_secs(3600),
     };
-    let open = Downstream::with_circuit_breaker("bench", &url, Duration::from_secs(2), config);
+    let open =
+        Downstream::with_circuit_breaker("bench", &url, Duration::from_secs(2), config, &caller);
     // One 503 opens it.
     let _ = open
         .send("/down", || open.request(reqwest::Method::GET, "/down"))

@@ -408,6 +408,7 @@ async fn a_refused_connection_is_resent_until_the_callee_is_back_each_attempt_a_
             failure_threshold: 1,
             open_for: std::time::Duration::from_secs(60),
         },
+        &service_kit::Identity::anonymous("order-service"),
     );
     // The callee comes up 120 ms later, as a restarted service does; the resends wait 50, 100
     // and 200 ms.
@@ -502,6 +503,7 @@ async fn a_connection_closed_before_the_answer_is_resent_only_for_an_idempotent_
             "inventory-service",
             format!("http://{address}"),
             std::time::Duration::from_secs(2),
+            &service_kit::Identity::anonymous("order-service"),
         )
     };
 

@@ -34,6 +34,13 @@ pub fn extract(headers: &http::HeaderMap) -> Context {
     crate::propagation::extract(&HeaderExtractor(headers))
 }
 
+/// Names the caller a request's credential proved, on the current SERVER span
+/// (`service.peer.name`, the semantic conventions' successor of `peer.service`): a trace then
+/// shows who called whom by identity, not only by address.
+pub fn record_caller(service: &str) {
+    Span::current().set_attribute("service.peer.name", service.to_owned());
+}
+
 /// Whose `traceparent` a public edge continues: everyone's, or only some callers' (a trusted load
 /// balancer's). An empty list trusts no one.
 #[derive(Debug, Clone, PartialEq, Eq)]

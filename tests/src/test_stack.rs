@@ -121,6 +121,7 @@ impl TestStack {
             .collect();
         let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4());
 
+        let identities = stack::issue_identities(dir.path()).expect("issuing identities");
         let mut services = Vec::new();
         for name in stack::topology::names() {
             // The same wiring as the local stack's, on free ports.
@@ -128,6 +129,7 @@ impl TestStack {
                 name,
                 |service| ports[service],
                 dir.path(),
+                &identities,
                 &receiver.endpoint(),
                 &nats.url(),
             );
@@ -321,6 +323,31 @@ impl TestStack {
         self.receiver.store()
     }
 
+    /// The identity of the service `name`, as the stack issued it: a test calls a service
+    /// directly in another service's name with `identity.credential_for(callee)` in the
+    /// `Service-Authorization` header.
+    pub fn identity(&self, name: &'static str) -> service_kit::Identity {
+        service_kit::Identity::from_dir(&self.dir.path().join("identities"), name)
+            .expect("the stack issued every service an identity")
+    }
+
+    /// A request to `path` on the service `callee`, signed in the name of `caller`.
+    pub fn signed(
+        &self,
+        caller: &'static str,
+        method: reqwest::Method,
+        callee: &'static str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let credential = self
+            .identity(caller)
+            .credential_for(callee)
+            .expect("an issued identity signs");
+        self.http
+            .request(method, format!("{}{path}", self.url(callee)))
+            .header(service_kit::identity::SERVICE_AUTHORIZATION, credential)
+    }
+
     /// The SQLite database file of one service.
     pub fn database(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("{name}.db"))
@@ -512,9 +539,8 @@ impl TestStack {
 
     /// The stock of a SKU as inventory-service reports it.
     pub async fn stock(&self, sku: &str) -> Value {
-        let url = format!("{}/api/stock/{sku}", self.url("inventory-service"));
-        self.http
-            .get(url)
+        let path = format!("/api/stock/{sku}");
+        self.signed("gateway", reqwest::Method::GET, "inventory-service", &path)
             .send()
             .await
             .expect("stock")

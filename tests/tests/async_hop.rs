@@ -148,13 +148,15 @@ async fn a_message_without_trace_headers_is_processed_under_a_new_root() {
     let mut stack = TestStack::start().await;
     warm_up(&stack).await;
 
-    // Another tool holds stock over HTTP and announces it without any trace context.
-    let http = reqwest::Client::new();
-    let reserved = http
-        .post(format!(
-            "{}/api/reservations",
-            stack.url("inventory-service")
-        ))
+    // Another tool holds stock over HTTP (in order-service's name, the only caller
+    // inventory-service admits) and announces it without any trace context.
+    let reserved = stack
+        .signed(
+            "order-service",
+            reqwest::Method::POST,
+            "inventory-service",
+            "/api/reservations",
+        )
         .json(&json!({ "order_id": "external-1", "items": [{ "sku": "widget", "quantity": 4 }] }))
         .send()
         .await

@@ -315,10 +315,11 @@ async fn a_placed_order_captures_its_charge_and_settles_its_compensations() {
 #[tokio::test]
 async fn a_repeated_charge_or_reservation_is_answered_as_the_first_and_acts_once() {
     let mut stack = TestStack::start().await;
-    let http = reqwest::Client::new();
     let order_id = "00000000-0000-4000-8000-000000000001";
-    let post = |service: &str, path: &str, key: &str, body: serde_json::Value| {
-        http.post(format!("{}{path}", stack.url(service)))
+    // In order-service's name: the only caller payment and inventory admit on these routes.
+    let post = |service: &'static str, path: &str, key: &str, body: serde_json::Value| {
+        stack
+            .signed("order-service", reqwest::Method::POST, service, path)
             .header("idempotency-key", key)
             .json(&body)
             .send()
@@ -576,15 +577,20 @@ async fn charges_the_shop_does_not_take_are_refused_before_anything_is_held() {
     );
     assert_eq!(stack.stock("gizmo").await["reserved"].as_i64(), Some(0));
 
-    // payment-service itself: an unsupported currency, and an amount above its limit.
-    let http = reqwest::Client::new();
+    // payment-service itself, in order-service's name: an unsupported currency, and an amount
+    // above its limit.
     for (amount_cents, currency) in [(999, "ZZZ"), (50_001, "USD"), (i64::MAX, "USD")] {
         let charge = serde_json::json!({
             "order_id": uuid_like(amount_cents), "amount_cents": amount_cents,
             "currency": currency, "card_number": APPROVED,
         });
-        let reply = http
-            .post(format!("{}/api/payments", stack.url("payment-service")))
+        let reply = stack
+            .signed(
+                "order-service",
+                reqwest::Method::POST,
+                "payment-service",
+                "/api/payments",
+            )
             .json(&charge)
             .send()
             .await

@@ -3,6 +3,7 @@
 //! running until it is killed, with its spans lost.
 
 use e2e::TestStack;
+use reqwest::Method;
 use std::time::Duration;
 
 #[tokio::test]
@@ -13,23 +14,28 @@ async fn a_stuck_request_does_not_keep_a_service_from_exiting_and_flushing_its_s
         &[("inventory-service", "SHUTDOWN_GRACE_MS", "1000")],
     )
     .await;
-    let inventory = stack.url("inventory-service");
-    let http = reqwest::Client::new();
+    // Stock is read in the gateway's name, as the gateway reads it.
+    let lookup = || {
+        stack.signed(
+            "gateway",
+            Method::GET,
+            "inventory-service",
+            "/api/stock/widget",
+        )
+    };
 
     // One request answered before the stop, and one that is still being served: it asks
     // inventory-service to take two minutes over it.
     let answered = "4bf92f3577b34da6a3ce929d0e0e4736";
     let stuck = "5ce929d0e0e47364bf92f3577b34da6a";
     let parent = "00f067aa0ba902b7";
-    let reply = http
-        .get(format!("{inventory}/api/stock/widget"))
+    let reply = lookup()
         .header("traceparent", format!("00-{answered}-{parent}-01"))
         .send()
         .await
         .expect("inventory-service answers");
     assert_eq!(reply.status(), 200);
-    let request = http
-        .get(format!("{inventory}/api/stock/widget"))
+    let request = lookup()
         .header("traceparent", format!("00-{stuck}-{parent}-01"))
         .header("baggage", "fault.inventory-service=slow:120000");
     let stuck_request = tokio::spawn(request.send());

@@ -19,8 +19,8 @@ out=${OUT:-target/callgrind}
 bin_dir=${BIN_DIR:-}
 modes=(untraced traced sampled_10 always_off)
 
-for tool in valgrind callgrind_control curl python3; do
-    command -v "$tool" >/dev/null || { echo "needs $tool (Debian: apt-get install valgrind curl)"; exit 1; }
+for tool in valgrind callgrind_control curl python3 openssl; do
+    command -v "$tool" >/dev/null || { echo "needs $tool (Debian: apt-get install valgrind curl openssl)"; exit 1; }
 done
 if [ -z "$bin_dir" ]; then
     echo "building the release binaries (minutes the first time)" >&2
@@ -62,6 +62,13 @@ class Sink(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
 EOF
 receiver_pid=$!
+# The gateway's identity, which inventory-service admits on GET /api/stock/{sku}
+# (docs/service-identity.md); inventory-service needs a key of its own to start.
+mkdir -p "$work/identities"
+for service in gateway inventory-service; do
+    openssl genpkey -algorithm ed25519 -out "$work/identities/$service.key" 2>/dev/null
+    openssl pkey -in "$work/identities/$service.key" -pubout -out "$work/identities/$service.pub"
+done
 trap 'stop_all; kill "$receiver_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 for mode in "${modes[@]}"; do
@@ -77,6 +84,7 @@ for mode in "${modes[@]}"; do
         OTEL_BSP_SCHEDULE_DELAY=100
         RUST_LOG=info
         FAULT_INJECTION=false
+        SERVICE_IDENTITY_DIR="$work/identities"
     )
     inventory_port=$(port)
     gateway_port=$(port)

@@ -9,7 +9,10 @@ mod resend;
 
 pub use error::{ClientError, PROXY_STATUS, counts_as_outage};
 
-use crate::breaker::{BreakerConfig, CircuitBreaker, CircuitState};
+use crate::{
+    breaker::{BreakerConfig, CircuitBreaker, CircuitState},
+    identity::{Identity, SERVICE_AUTHORIZATION},
+};
 use opentelemetry::KeyValue;
 use reqwest::RequestBuilder;
 use serde::de::DeserializeOwned;
@@ -31,6 +34,7 @@ struct Inner {
     http: reqwest::Client,
     timeout: Duration,
     breaker: Option<CircuitBreaker>,
+    identity: Identity,
 }
 
 /// The `Idempotency-Key` request header (IETF httpapi draft, as Stripe and others use it): the
@@ -43,9 +47,15 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(2);
 
 impl Downstream {
-    /// A client for `service` at `base_url` whose requests give up after `timeout`.
-    pub fn new(service: &'static str, base_url: impl Into<String>, timeout: Duration) -> Self {
-        Self::build(service, base_url.into(), timeout, None)
+    /// A client for `service` at `base_url` whose requests give up after `timeout`, each signed
+    /// for `service` by `identity`.
+    pub fn new(
+        service: &'static str,
+        base_url: impl Into<String>,
+        timeout: Duration,
+        identity: &Identity,
+    ) -> Self {
+        Self::build(service, base_url.into(), timeout, None, identity)
     }
 
     /// [`Self::new`] with every call sent through a circuit breaker: its state rides on the
@@ -56,12 +66,14 @@ impl Downstream {
         base_url: impl Into<String>,
         timeout: Duration,
         config: BreakerConfig,
+        identity: &Identity,
     ) -> Self {
         Self::build(
             service,
             base_url.into(),
             timeout,
             Some(CircuitBreaker::new(config)),
+            identity,
         )
     }
 
@@ -70,6 +82,7 @@ impl Downstream {
         base_url: String,
         timeout: Duration,
         breaker: Option<CircuitBreaker>,
+        identity: &Identity,
     ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -86,6 +99,7 @@ impl Downstream {
                 http,
                 timeout,
                 breaker,
+                identity: identity.clone(),
             }),
         }
     }
@@ -153,13 +167,18 @@ impl Downstream {
         }
         let mut resend_count = 0;
         loop {
-            let request = match request().build() {
+            let mut request = match request().build() {
                 Ok(request) => request,
                 Err(source) => {
                     let error = ClientError::from_reqwest(self.service(), source);
                     return (Err(error), Span::none());
                 }
             };
+            if let Some(credential) = self.inner.identity.credential_for(self.service()) {
+                request
+                    .headers_mut()
+                    .insert(SERVICE_AUTHORIZATION, credential);
+            }
             let idempotent =
                 request.method().is_idempotent() || request.headers().contains_key(IDEMPOTENCY_KEY);
             let call = Call {
@@ -275,6 +294,7 @@ mod tests {
                 failure_threshold: 1,
                 open_for: Duration::from_secs(60),
             },
+            &Identity::anonymous("order-service"),
         );
         for _ in 0..3 {
             // A header name with a newline: reqwest refuses to build the request.

@@ -18,7 +18,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::{Application, server::Options};
+use service_kit::{Application, Identity, server::Options};
 use sqlx::SqlitePool;
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ pub const SERVICE_NAME: &str = contracts::auth::SERVICE_NAME;
 #[derive(Clone)]
 pub struct AppState {
     server: Options,
+    identity: Identity,
     db: SqlitePool,
     tokens: Arc<token::Keys>,
     throttle: Arc<throttle::Throttle>,
@@ -43,6 +44,7 @@ impl AppState {
         let service = config.telemetry.service_name(SERVICE_NAME);
         Ok(Self {
             server: Options::new(&config.dev, &config.telemetry.environment, &service),
+            identity: Identity::load(&config.identity, SERVICE_NAME)?,
             db,
             tokens: Arc::new(token::Keys::new(&config.jwt_secret, config.token_ttl())),
             throttle: Arc::new(throttle::Throttle::new(
@@ -62,5 +64,6 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::app(routes::router(), &state.server).with_state(state)
+    let router = service_kit::identity::guard(routes::router(), &state.identity, routes::ACCESS);
+    service_kit::server::app(router, &state.server).with_state(state)
 }

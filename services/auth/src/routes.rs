@@ -10,9 +10,23 @@ use axum::{
     routing::{get, post},
 };
 use contracts::auth::{Identity, LoginRequest, LoginResponse, VerifyRequest};
-use service_kit::{Health, Json, bearer};
+use service_kit::{Access, Health, Json, bearer};
 use std::net::{IpAddr, SocketAddr};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Who may call each route ([`service_kit::identity::guard`]): logins come through the gateway;
+/// tokens are verified for the services that act on a user's behalf.
+pub(crate) const ACCESS: &[Access] = &[
+    Access::only("/api/login", &[contracts::gateway::SERVICE_NAME]),
+    Access::only(
+        "/api/verify",
+        &[
+            contracts::user::SERVICE_NAME,
+            contracts::order::SERVICE_NAME,
+        ],
+    ),
+    Access::anyone("/healthz"),
+];
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

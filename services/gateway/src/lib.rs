@@ -24,12 +24,12 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::{Application, Downstream, server::Options};
+use service_kit::{Application, Downstream, Identity, identity::IdentityError, server::Options};
 use shared_tracing::http_server::EdgeTrust;
 use std::sync::Arc;
 
 /// The `service.name` of this service.
-pub const SERVICE_NAME: &str = "gateway";
+pub const SERVICE_NAME: &str = contracts::gateway::SERVICE_NAME;
 
 /// What every handler shares; axum clones it per request, so every field is a cheap handle.
 #[derive(Clone)]
@@ -45,10 +45,12 @@ pub struct AppState {
 impl AppState {
     /// Clients for the upstream services named in `config`, each with its own circuit breaker,
     /// and whose trace context the edge continues (`TRACE_CONTEXT_TRUSTED_CALLERS`; the entries
-    /// it ignores are logged).
-    pub fn new(config: &Config) -> Self {
+    /// it ignores are logged), every call signed with the gateway's identity.
+    pub fn new(config: &Config) -> Result<Self, IdentityError> {
+        let identity = Identity::load(&config.identity, SERVICE_NAME)?;
+        let breaker = config.breaker.into();
         let upstream = |service, url: &str, timeout| {
-            Downstream::with_circuit_breaker(service, url, timeout, config.breaker.into())
+            Downstream::with_circuit_breaker(service, url, timeout, breaker, &identity)
         };
         let environment = &config.telemetry.environment;
         let (trust, warnings) = EdgeTrust::from_setting(
@@ -59,7 +61,7 @@ impl AppState {
             tracing::warn!("{warning}");
         }
         let service = config.telemetry.service_name(SERVICE_NAME);
-        Self {
+        Ok(Self {
             server: Options::new(&config.dev, environment, &service),
             trust: Arc::new(trust),
             auth: upstream(
@@ -82,7 +84,7 @@ impl AppState {
                 &config.inventory_service_url,
                 config.inventory_timeout,
             ),
-        }
+        })
     }
 
     /// The client of `upstream`.
@@ -105,7 +107,7 @@ impl AppState {
 pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::Error>> {
     Ok(Application::bind(
         config.listen_addr,
-        app(AppState::new(config)),
+        app(AppState::new(config)?),
         config.server,
     )
     .await?)

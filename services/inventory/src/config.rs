@@ -16,6 +16,9 @@ pub struct Config {
     /// Fault injection and the W3C harness endpoint.
     #[command(flatten)]
     pub dev: service_kit::DevHooks,
+    /// This service's key and the public keys of the services it admits.
+    #[command(flatten)]
+    pub identity: service_kit::IdentityArgs,
     /// The OpenTelemetry settings, under the specification's variable names.
     #[command(flatten)]
     pub telemetry: shared_tracing::TelemetryConfig,

@@ -27,7 +27,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::{Application, server::Options};
+use service_kit::{Application, Identity, server::Options};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
@@ -37,6 +37,7 @@ pub const SERVICE_NAME: &str = contracts::inventory::SERVICE_NAME;
 #[derive(Clone)]
 pub struct AppState {
     server: Options,
+    identity: Identity,
     db: SqlitePool,
 }
 
@@ -53,6 +54,7 @@ impl AppState {
         Ok(Self {
             db,
             server: Options::new(&config.dev, &config.telemetry.environment, &service),
+            identity: Identity::load(&config.identity, SERVICE_NAME)?,
         })
     }
 }
@@ -83,5 +85,6 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::app(routes::router(), &state.server).with_state(state)
+    let router = service_kit::identity::guard(routes::router(), &state.identity, routes::ACCESS);
+    service_kit::server::app(router, &state.server).with_state(state)
 }

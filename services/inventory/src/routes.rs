@@ -14,12 +14,25 @@ use contracts::{
     inventory::{OrderRelease, Reservation, ReservationRequest, Stock},
     money,
 };
-use service_kit::{Health, Json, Path};
+use service_kit::{Access, Health, Json, Path};
 use std::collections::BTreeMap;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The most of one SKU a single reservation may hold.
 const MAX_QUANTITY: i64 = 1_000;
+
+/// Who may call each route ([`service_kit::identity::guard`]): stock is read through the
+/// gateway; reservations are order-service's alone.
+pub(crate) const ACCESS: &[Access] = &[
+    Access::only("/api/stock/{sku}", &[GATEWAY]),
+    Access::only("/api/reservations", &[ORDER]),
+    Access::only("/api/reservations/{id}", &[ORDER]),
+    Access::only("/internal/orders/{order_id}/reservation/release", &[ORDER]),
+    Access::anyone("/healthz"),
+];
+
+const GATEWAY: &str = contracts::gateway::SERVICE_NAME;
+const ORDER: &str = contracts::order::SERVICE_NAME;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

@@ -5,12 +5,27 @@
 use clap::Parser;
 use inventory::{Config, build};
 use serde_json::{Value, json};
+use service_kit::{Identity, identity::SERVICE_AUTHORIZATION};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn built_on_port_zero_it_serves_expires_held_stock_and_stops_on_request() {
+    // The service's own key, and the callers it admits: the gateway reads stock, order-service
+    // holds it.
+    let identities = tempfile::tempdir().unwrap();
+    let services = ["inventory-service", "gateway", "order-service"];
+    service_kit::identity::generate(identities.path(), &services).unwrap();
+    let signed = |caller| {
+        Identity::from_dir(identities.path(), caller)
+            .unwrap()
+            .credential_for("inventory-service")
+            .unwrap()
+    };
+    let (gateway, order) = (signed("gateway"), signed("order-service"));
     let config = Config::try_parse_from([
         "inventory-service",
+        "--service-identity-dir",
+        identities.path().to_str().unwrap(),
         "--listen-addr",
         "127.0.0.1:0",
         "--database-url",
@@ -34,6 +49,7 @@ async fn built_on_port_zero_it_serves_expires_held_stock_and_stops_on_request() 
     let stock = || async {
         let stock: Value = http
             .get(format!("{url}/api/stock/gizmo"))
+            .header(SERVICE_AUTHORIZATION, gateway.clone())
             .send()
             .await
             .unwrap()
@@ -48,6 +64,7 @@ async fn built_on_port_zero_it_serves_expires_held_stock_and_stops_on_request() 
     let before = stock().await;
     let reserved = http
         .post(format!("{url}/api/reservations"))
+        .header(SERVICE_AUTHORIZATION, order)
         .json(&json!({ "order_id": "o-1", "items": [{ "sku": "gizmo", "quantity": 2 }] }))
         .send()
         .await

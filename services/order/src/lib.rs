@@ -34,7 +34,7 @@ use axum::Router;
 use contracts::{
     auth::AuthClient, inventory::InventoryClient, payment::PaymentClient, user::UserClient,
 };
-use service_kit::{Application, Downstream, server::Options};
+use service_kit::{Application, Downstream, Identity, server::Options};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
@@ -44,6 +44,7 @@ pub const SERVICE_NAME: &str = contracts::order::SERVICE_NAME;
 #[derive(Clone)]
 pub struct AppState {
     server: Options,
+    identity: Identity,
     db: SqlitePool,
     auth: AuthClient,
     users: UserClient,
@@ -65,8 +66,10 @@ impl AppState {
         let jetstream = service_kit::events::connect(&config.nats_url, SERVICE_NAME).await?;
         let relay = relay::Relay::new(db.clone(), jetstream.clone(), config.stream_replicas);
         // One circuit breaker per downstream: an outage of one does not hold up calls to others.
+        let identity = Identity::load(&config.identity, SERVICE_NAME)?;
+        let breaker = config.breaker.into();
         let downstream = |service, url: &str, timeout| {
-            Downstream::with_circuit_breaker(service, url, timeout, config.breaker.into())
+            Downstream::with_circuit_breaker(service, url, timeout, breaker, &identity)
         };
         let service = config.telemetry.service_name(SERVICE_NAME);
         let inventory = InventoryClient::new(downstream(
@@ -83,6 +86,7 @@ impl AppState {
             compensation::Compensations::new(db.clone(), inventory.clone(), payment.clone());
         Ok(Self {
             server: Options::new(&config.dev, &config.telemetry.environment, &service),
+            identity: identity.clone(),
             relay,
             compensations,
             jetstream,
@@ -135,5 +139,6 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::app(routes::router(), &state.server).with_state(state)
+    let router = service_kit::identity::guard(routes::router(), &state.identity, routes::ACCESS);
+    service_kit::server::app(router, &state.server).with_state(state)
 }

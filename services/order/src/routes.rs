@@ -19,10 +19,20 @@ use contracts::{
     payment::{CaptureError, Charge, ChargeError, PaymentResponse},
 };
 use service_kit::{
-    Health, Json, Path,
+    Access, Health, Json, Path,
     events::{self, Event},
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Who may call each route ([`service_kit::identity::guard`]): orders come through the gateway,
+/// with the user's token.
+pub(crate) const ACCESS: &[Access] = &[
+    Access::only("/api/orders", &[GATEWAY]),
+    Access::only("/api/orders/{id}", &[GATEWAY]),
+    Access::anyone("/healthz"),
+];
+
+const GATEWAY: &str = contracts::gateway::SERVICE_NAME;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

@@ -30,7 +30,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use axum::Router;
-use service_kit::{Application, server::Options};
+use service_kit::{Application, Identity, server::Options};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
@@ -40,6 +40,7 @@ pub const SERVICE_NAME: &str = contracts::payment::SERVICE_NAME;
 #[derive(Clone)]
 pub struct AppState {
     server: Options,
+    identity: Identity,
     db: SqlitePool,
     slow: std::time::Duration,
     capture_ttl: std::time::Duration,
@@ -54,6 +55,7 @@ impl AppState {
         let service = config.telemetry.service_name(SERVICE_NAME);
         Ok(Self {
             server: Options::new(&config.dev, &config.telemetry.environment, &service),
+            identity: Identity::load(&config.identity, SERVICE_NAME)?,
             db,
             slow: config.payment_slow,
             capture_ttl: config.capture_ttl,
@@ -74,5 +76,6 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::app(routes::router(), &state.server).with_state(state)
+    let router = service_kit::identity::guard(routes::router(), &state.identity, routes::ACCESS);
+    service_kit::server::app(router, &state.server).with_state(state)
 }

@@ -9,8 +9,19 @@ use axum::{Router, extract::State, http::HeaderMap, routing::get, routing::post}
 use contracts::payment::{
     CaptureResponse, PaymentRequest, PaymentResponse, PaymentStatus, VoidResponse,
 };
-use service_kit::{Health, Json};
+use service_kit::{Access, Health, Json};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Who may call each route ([`service_kit::identity::guard`]): a charge, its capture and its
+/// void are order-service's alone.
+pub(crate) const ACCESS: &[Access] = &[
+    Access::only("/api/payments", &[ORDER]),
+    Access::only("/internal/payments/{order_id}/capture", &[ORDER]),
+    Access::only("/internal/payments/{order_id}/void", &[ORDER]),
+    Access::anyone("/healthz"),
+];
+
+const ORDER: &str = contracts::order::SERVICE_NAME;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

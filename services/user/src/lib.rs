@@ -18,7 +18,7 @@ pub use error::{Error, Result};
 
 use axum::Router;
 use contracts::auth::AuthClient;
-use service_kit::{Application, Downstream, server::Options};
+use service_kit::{Application, Downstream, Identity, server::Options};
 use sqlx::SqlitePool;
 
 /// The `service.name` of this service.
@@ -28,6 +28,7 @@ pub const SERVICE_NAME: &str = contracts::user::SERVICE_NAME;
 #[derive(Clone)]
 pub struct AppState {
     server: Options,
+    identity: Identity,
     db: SqlitePool,
     auth: AuthClient,
 }
@@ -39,6 +40,7 @@ impl AppState {
         let db = service_kit::db::connect(&config.database_url).await?;
         sqlx::migrate!().run(&db).await?;
         let service = config.telemetry.service_name(SERVICE_NAME);
+        let identity = Identity::load(&config.identity, SERVICE_NAME)?;
         Ok(Self {
             server: Options::new(&config.dev, &config.telemetry.environment, &service),
             db,
@@ -47,7 +49,9 @@ impl AppState {
                 &config.auth_service_url,
                 config.auth_timeout,
                 config.breaker.into(),
+                &identity,
             )),
+            identity,
         })
     }
 }
@@ -60,5 +64,6 @@ pub async fn build(config: &Config) -> Result<Application, Box<dyn std::error::E
 
 /// The service's router, instrumented.
 pub fn app(state: AppState) -> Router {
-    service_kit::server::app(routes::router(), &state.server).with_state(state)
+    let router = service_kit::identity::guard(routes::router(), &state.identity, routes::ACCESS);
+    service_kit::server::app(router, &state.server).with_state(state)
 }

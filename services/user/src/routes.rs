@@ -3,8 +3,20 @@
 use crate::{AppState, Error, Result, store};
 use axum::{Router, extract::State, http::HeaderMap, routing::get};
 use contracts::user::Profile;
-use service_kit::{Health, Json, Path, bearer};
+use service_kit::{Access, Health, Json, Path, bearer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Who may call each route ([`service_kit::identity::guard`]): a user's own profile comes
+/// through the gateway (with the user's token); the internal profile is for services that have
+/// verified the user already.
+pub(crate) const ACCESS: &[Access] = &[
+    Access::only("/api/users/{id}", &[GATEWAY]),
+    Access::only("/internal/users/{id}", &[ORDER, GATEWAY]),
+    Access::anyone("/healthz"),
+];
+
+const GATEWAY: &str = contracts::gateway::SERVICE_NAME;
+const ORDER: &str = contracts::order::SERVICE_NAME;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()

@@ -40,6 +40,10 @@ fn run(program: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, St
 fn built(overlay: &str) -> &'static (String, Vec<Value>) {
     static BUILT: OnceLock<Vec<(String, Vec<Value>)>> = OnceLock::new();
     let all = BUILT.get_or_init(|| {
+        // The services' key pairs, which a deployment makes and never commits
+        // (docs/service-identity.md); kept when already there.
+        stack::issue_identities(&workspace().join("deploy/k8s/base"))
+            .unwrap_or_else(|e| panic!("issuing identities: {e}"));
         OVERLAYS
             .iter()
             .map(|overlay| {
@@ -279,6 +283,41 @@ fn the_services_run_as_the_contract_says_with_the_secret_from_a_secret() {
                 );
             }
             named(objects, "Service", service);
+
+            // Its identity: its own private key alone, and every service's public key.
+            assert_eq!(
+                env(container, "SERVICE_IDENTITY_DIR").map(|e| &e["value"]),
+                Some(&Value::from("/identities")),
+                "{overlay} {service}"
+            );
+            let volumes = workload["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .expect("volumes");
+            let identity = volumes
+                .iter()
+                .find(|volume| volume["name"] == "identity")
+                .unwrap_or_else(|| panic!("{overlay} {service}: no identity volume"));
+            let sources = &identity["projected"]["sources"];
+            let secret_name = sources[0]["secret"]["name"].as_str().expect("a Secret");
+            let secret = named(objects, "Secret", secret_name);
+            let keys: Vec<&String> = secret["data"].as_object().expect("data").keys().collect();
+            assert_eq!(keys, [&format!("{service}.key")], "{overlay} {service}");
+            let public_name = sources[1]["configMap"]["name"]
+                .as_str()
+                .expect("a ConfigMap");
+            let public = named(objects, "ConfigMap", public_name)["data"]
+                .as_object()
+                .expect("data");
+            let public: BTreeSet<&str> = public.keys().map(String::as_str).collect();
+            let expected: BTreeSet<String> = e2e::SERVICES
+                .iter()
+                .map(|s| format!("{}.pub", s.name))
+                .collect();
+            assert_eq!(
+                public,
+                expected.iter().map(String::as_str).collect(),
+                "{overlay} {service}"
+            );
         }
         // The JWT secret is read from a Secret, never written into the manifest.
         let auth = &containers(named(objects, "StatefulSet", "auth-service"))[0];

@@ -102,12 +102,14 @@ impl Side {
         let ports: HashMap<&str, u16> = stack::topology::names()
             .map(|service| (service, stack::unused_port()))
             .collect();
+        let identities = stack::issue_identities(dir.path())?;
         let mut services = Vec::new();
         for service in stack::topology::names() {
             let mut env = stack::service_env(
                 service,
                 |s| ports[s],
                 dir.path(),
+                &identities,
                 &receiver.endpoint(),
                 &nats_url,
             );

@@ -283,11 +283,13 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
         }
     };
 
+    let identities = issue_identities(&data_dir)?;
     for (name, _) in &ports {
         let mut env = service_env(
             name,
             port_of,
             &data_dir.join("data"),
+            &identities,
             &otlp_endpoint,
             &nats_url,
         );
@@ -364,12 +366,23 @@ pub fn nats_args(port: u16, store: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Issues every service of the stack an identity in `dir/identities` — an Ed25519 key pair
+/// each, kept across restarts — and returns that directory, for [`service_env`].
+pub fn issue_identities(dir: &Path) -> Result<PathBuf, String> {
+    let identities = dir.join("identities");
+    let services: Vec<&str> = topology::names().collect();
+    service_kit::identity::generate(&identities, &services).map_err(|e| e.to_string())?;
+    Ok(identities)
+}
+
 /// The environment that wires the service `name` into a stack on loopback: its listen address
-/// and SQLite file (in `db_dir`), every other service's URL, the exporter and the broker.
+/// and SQLite file (in `db_dir`), its identity (from `identities`, [`issue_identities`]), every
+/// other service's URL, the exporter and the broker.
 pub fn service_env(
     name: &str,
     port_of: impl Fn(&str) -> u16,
     db_dir: &Path,
+    identities: &Path,
     otlp_endpoint: &str,
     nats_url: &str,
 ) -> Vec<(String, String)> {
@@ -388,6 +401,10 @@ pub fn service_env(
             otlp_endpoint.to_owned(),
         ),
         ("NATS_URL".to_owned(), nats_url.to_owned()),
+        (
+            "SERVICE_IDENTITY_DIR".to_owned(),
+            identities.display().to_string(),
+        ),
     ]
     .into_iter()
     .chain(topology::SERVICES.iter().filter_map(|target| {
