@@ -180,15 +180,17 @@ async fn order_service_killed_during_a_slow_charge_leaves_no_charge_without_an_o
     let token = stack.login("alice", "alice123").await;
     let order_service = stack.pid("order-service").expect("order-service runs");
 
-    // The slow card keeps order-service waiting on payment-service; once the stock is held, it
-    // is killed, and payment-service goes on to approve the charge.
+    // The slow card keeps order-service waiting on payment-service; once payment-service has
+    // the charge in hand (the stock held before it), order-service is killed, and
+    // payment-service goes on to approve the charge.
     let kill = async {
         stack
-            .eventually(Duration::from_secs(10), "the gizmo held", || async {
-                let held = stack.stock("gizmo").await["reserved"].as_i64();
-                (held == Some(1)).then_some(())
+            .eventually(Duration::from_secs(10), "the charge in hand", || async {
+                let slow = stack.log("payment-service").contains("processor is slow");
+                slow.then_some(())
             })
             .await;
+        assert_eq!(stack.stock("gizmo").await["reserved"], 1, "the gizmo held");
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(order_service as i32),
             nix::sys::signal::Signal::SIGKILL,
