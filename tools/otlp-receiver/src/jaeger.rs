@@ -31,7 +31,8 @@ pub fn query_router(store: Arc<SpanStore>) -> Router {
         .route("/api/traces/{trace_id}", get(get_trace))
         .route("/api/dependencies", get(get_dependencies))
         .with_state(store.clone())
-        .merge(crate::api_v3::router(store))
+        .merge(crate::api_v3::router(store.clone()))
+        .merge(crate::quality::router(store))
 }
 
 /// Jaeger's envelope: `{data, total, limit, offset, errors}`.
@@ -235,7 +236,7 @@ fn tag_value(span: &SpanRecord, key: &str) -> Option<String> {
 }
 
 /// Jaeger's duration strings: `500us`, `100ms`, `1.5s`, `2m`, `1h`, `2d`.
-fn parse_duration(raw: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw
         .find(|c: char| c.is_ascii_alphabetic() || c == 'µ')
@@ -260,7 +261,7 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * seconds))
 }
 
-fn now_micros() -> u64 {
+pub(crate) fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -530,6 +531,7 @@ pub fn checked_trace(spans: &[SpanRecord]) -> tracecheck::Trace {
                 duration_us: span.duration_nanos() / 1_000,
                 error: span.status == StatusCode::Error,
                 http: span.attributes.contains_key("http.request.method"),
+                peer: span.attr_str("peer.service").map(str::to_owned),
                 duplicate: span.attributes.get("messaging.nats.duplicate")
                     == Some(&serde_json::Value::Bool(true)),
             })

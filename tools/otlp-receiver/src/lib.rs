@@ -3,7 +3,7 @@
 //! Real exporters post `ExportTraceServiceRequest` protobufs to `/v1/traces`; [`Receiver`] decodes
 //! them with the official generated types into flat [`SpanRecord`]s that tests (and tools) can
 //! query and wait on, and serves them back through Jaeger's HTTP query API ([`query_router`]:
-//! `/api/*` and `/api/v3/*`) and
+//! `/api/*` and `/api/v3/*`, and trace quality at `/api/quality`) and
 //! a web UI ([`ui_router`]) — together the embedded trace viewer ([`viewer_router`]).
 //! It is the one OTLP receiver of the workspace.
 
@@ -11,6 +11,7 @@ mod api_v3;
 mod grpc;
 mod jaeger;
 mod model;
+mod quality;
 mod server;
 mod store;
 mod ui;

@@ -1,6 +1,7 @@
-// The trace viewer: search, trace waterfall and dependency graph over Jaeger's HTTP query API
-// (/api/services, /api/traces, /api/dependencies). No framework, no network beyond this server.
-// Every view is a URL: /search?service=..., /trace/<id>, /dependencies.
+// The trace viewer: search, trace waterfall, dependency graph and trace quality over Jaeger's
+// HTTP query API (/api/services, /api/traces, /api/dependencies) and the viewer's /api/quality.
+// No framework, no network beyond this server.
+// Every view is a URL: /search?service=..., /trace/<id>, /dependencies, /quality.
 "use strict";
 
 const main = document.getElementById("main");
@@ -124,6 +125,11 @@ async function runSearch(params) {
   if (tags) query.set("tags", tags);
   results.innerHTML = `<p class="muted">Searching…</p>`;
   try {
+    // Settled traces that are not complete, marked in the list (a failed lookup marks none).
+    const incomplete = new Map(
+      (await fetch("/api/quality/traces").then((r) => (r.ok ? r.json() : [])).catch(() => []))
+        .map((t) => [t.traceID, t.gaps]),
+    );
     const traces = (await api(`/api/traces?${query}`)).map(summarise).sort((a, b) => b.start - a.start);
     if (!traces.length) {
       results.innerHTML = `<p class="muted">No traces match.</p>`;
@@ -134,7 +140,8 @@ async function runSearch(params) {
         .map(
           (t) => `<tr class="trace-row" data-trace-id="${esc(t.id)}">
             <td><a class="trace-link" href="/trace/${esc(t.id)}">${esc(t.rootService)}: ${esc(t.root.operationName)}</a>
-              ${t.errors ? `<span class="badge-error" title="${t.errors} failed span(s)">error</span>` : ""}</td>
+              ${t.errors ? `<span class="badge-error" title="${t.errors} failed span(s)">error</span>` : ""}
+              ${incomplete.has(t.id) ? `<span class="badge-incomplete" title="${esc(incomplete.get(t.id).join("\n"))}">incomplete</span>` : ""}</td>
             <td>${ms(t.duration)}</td><td>${t.count}</td>
             <td>${t.services.map(chip).join("")}</td>
             <td class="muted">${new Date(t.start / 1000).toLocaleTimeString()}</td></tr>`,
@@ -282,6 +289,28 @@ async function renderDependencies() {
     <svg class="graph" viewBox="0 0 ${w} ${h}"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#8795a8"/></marker></defs>${lines}${circles}</svg>`;
 }
 
+// ---- trace quality --------------------------------------------------------------------------
+
+async function renderQuality() {
+  const response = await fetch("/api/quality");
+  if (!response.ok) throw new Error(await response.text());
+  const q = await response.json();
+  const percent = (ratio) => (ratio === null || ratio === undefined ? "—" : `${(ratio * 100).toFixed(1)}%`);
+  const roots = q.roots
+    .map((r) => `<tr><td>${esc(r.root)}</td><td>${r.traces}</td><td>${r.complete}</td><td>${percent(r.ratio)}</td></tr>`)
+    .join("");
+  const gaps = q.gaps.map((g) => `<tr><td>${esc(g.hop)}</td><td>${g.traces}</td></tr>`).join("");
+  main.innerHTML = `<h2>Trace quality</h2>
+    <p class="muted">Traces that started in the last ${q.window_seconds / 60} minutes and have had no span end for
+      ${q.settle_seconds} s (their spans are all in), judged by tracecheck's rules: one root, no orphan,
+      every call and every message joined. ${q.unsettled} not settled yet.</p>
+    <p id="quality-ratio" class="figure">${percent(q.ratio)} complete <span class="muted">(${q.complete} of ${q.traces})</span></p>
+    <h3>By root operation</h3>
+    ${roots ? `<table id="quality-roots"><thead><tr><th>Root</th><th>Traces</th><th>Complete</th><th>Share</th></tr></thead><tbody>${roots}</tbody></table>` : `<p class="muted">No trace judged yet.</p>`}
+    <h3>Where traces break</h3>
+    ${gaps ? `<table id="quality-gaps"><thead><tr><th>Hop</th><th>Traces</th></tr></thead><tbody>${gaps}</tbody></table>` : `<p class="muted">No gap: every judged trace is complete.</p>`}`;
+}
+
 // ---- routing --------------------------------------------------------------------------------
 
 function navigate(url) {
@@ -295,6 +324,7 @@ function route() {
   let view;
   if (path.startsWith("/trace/")) view = renderTrace(decodeURIComponent(path.slice("/trace/".length)));
   else if (path === "/dependencies") view = renderDependencies();
+  else if (path === "/quality") view = renderQuality();
   else view = renderSearch(params);
   view.catch((error) => {
     main.innerHTML = `<p class="badge-error">${esc(error.message)}</p>`;

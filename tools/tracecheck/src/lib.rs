@@ -1,8 +1,11 @@
 //! Trace completeness checks over Jaeger's JSON trace model (`GET /api/traces/{id}`), shared by
 //! the `tracecheck` CLI and the tests: which services are present, exactly one root, no orphan
-//! span, every CLIENT→SERVER and PRODUCER→CONSUMER hop joined. Plus an indented tree printout.
+//! span, every CLIENT→SERVER and PRODUCER→CONSUMER hop joined. Plus an indented tree printout,
+//! and those rules as a live figure over many traces ([`quality`]).
 
 pub mod jaeger;
+pub mod quality;
+pub mod watch;
 
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -50,10 +53,88 @@ pub struct Span {
     pub error: bool,
     /// Whether the span is an outgoing HTTP call (it has `http.request.method`).
     pub http: bool,
+    /// The service a CLIENT span calls (`peer.service`), when it names one.
+    pub peer: Option<String>,
     /// Whether the span is a publish the stream dropped as a copy of a message it already holds
     /// (`messaging.nats.duplicate`): a redelivered event announced again, on purpose with the
     /// same message id. The first copy is the one consumed; this one has nothing to join.
     pub duplicate: bool,
+}
+
+/// What keeps a trace from being complete, by hop.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Gap {
+    /// Not exactly one root span (their number).
+    Roots(usize),
+    /// A span whose parent never arrived.
+    Orphan {
+        /// The span's service.
+        service: String,
+        /// Its operation.
+        operation: String,
+        /// The missing parent's span id.
+        parent: String,
+    },
+    /// A CLIENT call with no SERVER span under it.
+    UnjoinedCall {
+        /// The caller.
+        service: String,
+        /// The CLIENT span's operation.
+        operation: String,
+        /// The callee it names (`peer.service`), if any.
+        peer: Option<String>,
+    },
+    /// A published message with no CONSUMER span under it.
+    UnjoinedMessage {
+        /// The publisher.
+        service: String,
+        /// The PRODUCER span's operation.
+        operation: String,
+    },
+}
+
+impl Gap {
+    /// The gap as one line of `problems()`, naming this trace's spans.
+    pub fn problem(&self) -> String {
+        match self {
+            Self::Roots(n) => format!("{n} root spans, expected exactly one"),
+            Self::Orphan {
+                service,
+                operation,
+                parent,
+            } => format!("orphan: {service} {operation} (parent {parent} missing)"),
+            Self::UnjoinedCall {
+                service, operation, ..
+            } => format!("unjoined call: {service} {operation} has no SERVER child"),
+            Self::UnjoinedMessage { service, operation } => {
+                format!("unjoined message: {service} {operation} has no CONSUMER child")
+            }
+        }
+    }
+
+    /// The hop the gap is at, the same for every trace that has it (no ids): what a live
+    /// quality figure counts traces by, e.g. `order-service CLIENT POST /api/payments → no
+    /// payment-service SERVER span`.
+    pub fn hop(&self) -> String {
+        match self {
+            Self::Roots(0) => "no root span".to_owned(),
+            Self::Roots(n) => format!("{n} root spans"),
+            Self::Orphan {
+                service, operation, ..
+            } => format!("{service} {operation} → its parent span never arrived"),
+            Self::UnjoinedCall {
+                service,
+                operation,
+                peer,
+            } => format!(
+                "{service} CLIENT {operation} → no {} SERVER span",
+                peer.as_deref().unwrap_or("callee")
+            ),
+            Self::UnjoinedMessage { service, operation } => {
+                format!("{service} PRODUCER {operation} → no CONSUMER span")
+            }
+        }
+    }
 }
 
 /// The spans of one trace.
@@ -98,6 +179,10 @@ impl Trace {
                     error: span.tag("error") == Some(&Value::Bool(true))
                         || span.tag("otel.status_code").and_then(Value::as_str) == Some("ERROR"),
                     http: span.tag("http.request.method").is_some(),
+                    peer: span
+                        .tag("peer.service")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                     duplicate: span.tag("messaging.nats.duplicate") == Some(&Value::Bool(true)),
                 })
             })
@@ -143,51 +228,67 @@ impl Trace {
 
     /// Everything that keeps the trace from being complete; empty when it is.
     pub fn problems(&self, expected_services: &[&str]) -> Vec<String> {
-        let mut problems = Vec::new();
         let present: BTreeSet<&str> = self.spans.iter().map(|s| s.service.as_str()).collect();
-        for service in expected_services {
-            if !present.contains(service) {
-                problems.push(format!("no span from {service}"));
-            }
-        }
-        let ids: HashSet<&str> = self.spans.iter().map(|s| s.span_id.as_str()).collect();
-        let roots: Vec<&Span> = self
-            .spans
+        let missing = expected_services
             .iter()
-            .filter(|s| s.parent_id.is_none())
-            .collect();
-        if roots.len() != 1 {
-            problems.push(format!("{} root spans, expected exactly one", roots.len()));
+            .filter(|service| !present.contains(*service))
+            .map(|service| format!("no span from {service}"));
+        missing
+            .chain(self.gaps().iter().map(Gap::problem))
+            .collect()
+    }
+
+    /// The trace's gaps by tracecheck's rules: not exactly one root, a span whose parent never
+    /// arrived, a CLIENT call with no SERVER span under it, a message with no CONSUMER span.
+    pub fn gaps(&self) -> Vec<Gap> {
+        let mut gaps = Vec::new();
+        let ids: HashSet<&str> = self.spans.iter().map(|s| s.span_id.as_str()).collect();
+        let roots = self.spans.iter().filter(|s| s.parent_id.is_none()).count();
+        if roots != 1 {
+            gaps.push(Gap::Roots(roots));
         }
         for span in &self.spans {
+            let named = || (span.service.clone(), span.operation.clone());
             if let Some(parent) = &span.parent_id
                 && !ids.contains(parent.as_str())
             {
-                problems.push(format!(
-                    "orphan: {} {} (parent {parent} missing)",
-                    span.service, span.operation
-                ));
+                let (service, operation) = named();
+                gaps.push(Gap::Orphan {
+                    service,
+                    operation,
+                    parent: parent.clone(),
+                });
             }
             let joined = |kind: &str| self.children(span).any(|c| c.kind.as_deref() == Some(kind));
             match span.kind.as_deref() {
                 // A failed attempt that was sent again (no connection, or one closed before the
                 // answer) has nothing to join; the resend after it does.
-                Some("client") if span.http && !joined("server") && !self.resent(span) => problems
-                    .push(format!(
-                        "unjoined call: {} {} has no SERVER child",
-                        span.service, span.operation
-                    )),
+                Some("client") if span.http && !joined("server") && !self.resent(span) => {
+                    let (service, operation) = named();
+                    gaps.push(Gap::UnjoinedCall {
+                        service,
+                        operation,
+                        peer: span.peer.clone(),
+                    })
+                }
                 // A failed publish attempt has nothing to join; the retry that succeeded does.
                 Some("producer") if !span.error && !span.duplicate && !joined("consumer") => {
-                    problems.push(format!(
-                        "unjoined message: {} {} has no CONSUMER child",
-                        span.service, span.operation
-                    ))
+                    let (service, operation) = named();
+                    gaps.push(Gap::UnjoinedMessage { service, operation })
                 }
                 _ => {}
             }
         }
-        problems
+        gaps
+    }
+
+    /// The trace's root span (`None` unless there is exactly one).
+    pub fn root(&self) -> Option<&Span> {
+        let mut roots = self.spans.iter().filter(|s| s.parent_id.is_none());
+        match (roots.next(), roots.next()) {
+            (Some(root), None) => Some(root),
+            _ => None,
+        }
     }
 
     /// The trace as an indented tree: service, operation, kind, duration, failures marked.

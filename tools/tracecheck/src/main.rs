@@ -4,12 +4,13 @@
 //! ```text
 //! tracecheck --api http://localhost:16686 <trace-id>
 //! tracecheck --place-order --gateway http://localhost:8080     # log in, order, check its trace
+//! tracecheck --watch --listen 0.0.0.0:9464   # serve the window's trace quality as metrics
 //! ```
 
 use clap::Parser;
 use serde_json::{Value, json};
 use std::{process::ExitCode, time::Duration};
-use tracecheck::{ORDER_SERVICES, Trace};
+use tracecheck::{ORDER_SERVICES, Trace, quality, watch};
 
 /// Checks that a trace is complete: expected services, one root, no orphan, every hop joined.
 #[derive(Debug, Parser)]
@@ -32,11 +33,33 @@ struct Args {
     /// How long to wait for the trace to arrive complete, in seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Run until stopped: poll the query API for the window's traces and serve their quality
+    /// (`GET /metrics` for Prometheus, `GET /api/quality` as JSON) on --listen.
+    #[arg(long)]
+    watch: bool,
+    /// Where --watch serves its figures.
+    #[arg(long, default_value = "0.0.0.0:9464")]
+    listen: std::net::SocketAddr,
+    /// The window --watch judges, on the traces' start, in seconds.
+    #[arg(long, default_value_t = quality::DEFAULT_WINDOW.as_secs())]
+    window_seconds: u64,
+    /// How long a trace's last span must have ended before --watch judges it, in seconds.
+    #[arg(long, default_value_t = quality::DEFAULT_SETTLE.as_secs())]
+    settle_seconds: u64,
+    /// How often --watch polls, in seconds.
+    #[arg(long, default_value_t = 10)]
+    poll_seconds: u64,
+    /// How many traces --watch asks for per service and poll.
+    #[arg(long, default_value_t = 500)]
+    limit: usize,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.watch {
+        return watch(&args).await;
+    }
     let http = reqwest::Client::new();
     let trace_id = match (&args.trace_id, args.place_order) {
         (Some(id), false) => id.to_ascii_lowercase(),
@@ -98,6 +121,51 @@ async fn main() -> ExitCode {
         }
         Err(error) => {
             println!("trace {trace_id}: {error}\n{link}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--watch`: polls and serves until Ctrl-C or SIGTERM.
+async fn watch(args: &Args) -> ExitCode {
+    let settings = watch::Settings {
+        api: args.api.clone(),
+        window: Duration::from_secs(args.window_seconds),
+        settle: Duration::from_secs(args.settle_seconds),
+        limit: args.limit,
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("tracecheck: {}: {error}", args.listen);
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "tracecheck: watching {} (window {} s, settle {} s); metrics on http://{}/metrics",
+        settings.api, args.window_seconds, args.settle_seconds, args.listen
+    );
+    let latest = watch::Latest::default();
+    tokio::spawn(watch::poll(
+        settings,
+        Duration::from_secs(args.poll_seconds),
+        latest.clone(),
+    ));
+    let stopped = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    match axum::serve(listener, watch::router(latest))
+        .with_graceful_shutdown(stopped)
+        .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tracecheck: {error}");
             ExitCode::FAILURE
         }
     }

@@ -54,6 +54,18 @@ fn missing_services_roots_orphans_and_unjoined_hops_are_all_reported() {
         );
     }
     assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    // The same gaps by hop, without ids: what a live quality figure counts traces by.
+    let hops: Vec<String> = trace.gaps().iter().map(tracecheck::Gap::hop).collect();
+    assert_eq!(
+        hops,
+        [
+            "2 root spans",
+            "gateway CLIENT POST /api/orders → no callee SERVER span",
+            "order-service INSERT orders → its parent span never arrived",
+            "order-service PRODUCER publish orders.created → no CONSUMER span",
+        ],
+        "{hops:#?}"
+    );
     // Orphans are still printed.
     assert!(trace.render().contains("INSERT orders"));
 }
@@ -106,6 +118,7 @@ fn a_failed_attempt_that_was_resent_has_nothing_to_join_and_one_that_was_not_doe
         duration_us: 10,
         error,
         http: kind == "client",
+        peer: (kind == "client").then(|| "inventory-service".to_owned()),
         duplicate: false,
     };
     let mut trace = Trace {
@@ -125,5 +138,9 @@ fn a_failed_attempt_that_was_resent_has_nothing_to_join_and_one_that_was_not_doe
     assert_eq!(
         trace.problems(&[]),
         ["unjoined call: gateway GET /api/stock/{sku} has no SERVER child"]
+    );
+    assert_eq!(
+        trace.gaps()[0].hop(),
+        "gateway CLIENT GET /api/stock/{sku} → no inventory-service SERVER span"
     );
 }
