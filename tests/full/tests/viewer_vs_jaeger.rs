@@ -262,6 +262,40 @@ service:
         );
         compare(v, j, search, &mut found).await;
     }
+    // `/api/v3`'s search, the one current Jaeger UI releases send: every match's spans, with
+    // their resources and scopes.
+    let window =
+        "query.start_time_min=2000-01-01T00:00:00Z&query.start_time_max=2100-01-01T00:00:00Z";
+    for search in [
+        "query.service_name=gateway&query.num_traces=50",
+        "query.service_name=inventory-service&query.operation_name=GET%20%2Fapi%2Fstock%2F%7Bsku%7D&query.num_traces=50",
+        "query.service_name=payment-service&query.duration_min=1ms&query.num_traces=50",
+    ] {
+        let search = format!("/api/v3/traces?{search}&{window}");
+        let answer = get(j, &search).await;
+        assert!(
+            answer["result"]["resourceSpans"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty()),
+            "{search}: {answer}"
+        );
+        compare(v, j, &search, &mut found).await;
+    }
+    // Nothing found (404), and a search without its time window (400), answered alike.
+    compare(
+        v,
+        j,
+        &format!("/api/v3/traces?query.service_name=nobody&query.num_traces=5&{window}"),
+        &mut found,
+    )
+    .await;
+    compare(
+        v,
+        j,
+        "/api/v3/traces?query.service_name=gateway",
+        &mut found,
+    )
+    .await;
     // (A `limit` below the number of matches is left out: which traces come first is the
     // store's order, newest first in the viewer, storage order in Jaeger's memory store.)
     // The one deliberate difference in search (docs/local-stack.md): Jaeger 2.12's in-memory store matches

@@ -1,6 +1,7 @@
 //! Jaeger's `/api/v3` query API, which current Jaeger UI releases search through: services,
-//! operations and a trace by id, the trace as OTLP JSON (`{"result": {"resourceSpans": ...}}`)
-//! written the way Jaeger 2.12 writes it — empty fields left out, 64-bit numbers as strings.
+//! operations, a trace by id and a search, traces as OTLP JSON (`{"result": {"resourceSpans":
+//! ...}}`) written the way Jaeger 2.12 writes it — empty fields left out, 64-bit numbers as
+//! strings.
 
 use crate::{
     SpanKind, SpanRecord, SpanStore, StatusCode,
@@ -23,6 +24,7 @@ pub(crate) fn router(store: Arc<SpanStore>) -> Router {
     Router::new()
         .route("/api/v3/services", get(services))
         .route("/api/v3/operations", get(operations))
+        .route("/api/v3/traces", get(find_traces))
         .route("/api/v3/traces/{trace_id}", get(trace))
         .with_state(store)
 }
@@ -53,10 +55,162 @@ async fn operations(
 async fn trace(State(store): State<Arc<SpanStore>>, Path(trace_id): Path<String>) -> Response {
     let spans = store.trace(&trace_id.to_ascii_lowercase());
     if spans.is_empty() {
-        let error = json!({ "error": { "httpCode": 404, "message": "trace not found" } });
-        return (HttpStatus::NOT_FOUND, Json(error)).into_response();
+        return error(HttpStatus::NOT_FOUND, "trace not found".into());
     }
     Json(json!({ "result": { "resourceSpans": resource_spans(&spans) } })).into_response()
+}
+
+/// Jaeger's error body, `{"error": {"httpCode", "message"}}`.
+fn error(status: HttpStatus, message: String) -> Response {
+    let body = json!({ "error": { "httpCode": status.as_u16(), "message": message } });
+    (status, Json(body)).into_response()
+}
+
+/// How many traces a search returns when `query.num_traces` is not given. Jaeger 2.12's
+/// in-memory store answers such a search 500 ("search depth must be greater than 0"); later
+/// releases default it, as the viewer does.
+const DEFAULT_NUM_TRACES: usize = 20;
+
+/// The parameters of `GET /api/v3/traces`, as Jaeger's HTTP gateway names them.
+#[derive(Debug, Deserialize)]
+struct FindQuery {
+    #[serde(rename = "query.service_name")]
+    service: Option<String>,
+    #[serde(rename = "query.operation_name")]
+    operation: Option<String>,
+    #[serde(rename = "query.start_time_min")]
+    start_min: Option<String>,
+    #[serde(rename = "query.start_time_max")]
+    start_max: Option<String>,
+    #[serde(rename = "query.num_traces")]
+    num_traces: Option<String>,
+    #[serde(rename = "query.duration_min")]
+    duration_min: Option<String>,
+    #[serde(rename = "query.duration_max")]
+    duration_max: Option<String>,
+}
+
+/// A span's conditions of a search: a trace matches when one of its spans meets them all (its
+/// service, operation, start within the window and duration within the bounds), as in Jaeger's
+/// in-memory store.
+struct SpanMatch {
+    service: String,
+    operation: String,
+    start: (u64, u64),
+    duration: (u64, u64),
+}
+
+impl SpanMatch {
+    fn new(query: &FindQuery) -> Result<(Self, usize), String> {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let (Some(min), Some(max)) = (given(&query.start_min), given(&query.start_max)) else {
+            return Err("query.start_time_min and query.start_time_max are required".to_owned());
+        };
+        let time = |raw: &str, name: &str| {
+            rfc3339_nanos(raw).ok_or_else(|| format!("malformed parameter {name}: {raw:?}"))
+        };
+        let duration = |raw: &Option<String>, name: &str, default: u64| match given(raw) {
+            None => Ok(default),
+            Some(raw) => crate::jaeger::parse_duration(&raw)
+                .map(|d| d.as_nanos() as u64)
+                .map_err(|e| format!("malformed parameter {name}: {e}")),
+        };
+        let num_traces = match given(&query.num_traces) {
+            None => DEFAULT_NUM_TRACES,
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| format!("malformed parameter query.num_traces: {raw:?}"))?,
+        };
+        Ok((
+            Self {
+                service: given(&query.service).unwrap_or_default(),
+                operation: given(&query.operation).unwrap_or_default(),
+                start: (
+                    time(&min, "query.start_time_min")?,
+                    time(&max, "query.start_time_max")?,
+                ),
+                duration: (
+                    duration(&query.duration_min, "query.duration_min", 0)?,
+                    duration(&query.duration_max, "query.duration_max", u64::MAX)?,
+                ),
+            },
+            num_traces,
+        ))
+    }
+
+    fn matches(&self, span: &SpanRecord) -> bool {
+        let duration = span.duration_nanos();
+        (self.service.is_empty() || span.service_name == self.service)
+            && (self.operation.is_empty() || span.name == self.operation)
+            && (self.start.0..=self.start.1).contains(&span.start_time_unix_nano)
+            && (self.duration.0..=self.duration.1).contains(&duration)
+    }
+}
+
+/// `GET /api/v3/traces`: the newest `query.num_traces` traces with a matching span, all their
+/// resources in one `resourceSpans` list (as Jaeger combines them); 404 when none match.
+async fn find_traces(
+    State(store): State<Arc<SpanStore>>,
+    Query(query): Query<FindQuery>,
+) -> Response {
+    let (matcher, limit) = match SpanMatch::new(&query) {
+        Ok(found) => found,
+        Err(message) => return error(HttpStatus::BAD_REQUEST, message),
+    };
+    let found: Vec<Value> = store.with_traces(|traces| {
+        traces
+            .filter(|trace| trace.iter().any(|span| matcher.matches(span)))
+            .take(limit)
+            .flat_map(resource_spans)
+            .collect()
+    });
+    if found.is_empty() {
+        return error(HttpStatus::NOT_FOUND, "No traces found".into());
+    }
+    Json(json!({ "result": { "resourceSpans": found } })).into_response()
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 time (`2026-12-07T10:00:00.5Z`,
+/// `...+01:00`), as Go's `time.RFC3339Nano` reads it.
+fn rfc3339_nanos(raw: &str) -> Option<u64> {
+    let (date, rest) = raw.split_once(['T', 't'])?;
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
+    let zone_at = rest.find(['Z', 'z', '+', '-'])?;
+    let (clock, zone) = rest.split_at(zone_at);
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut hms = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    let nanos: i64 = match fraction {
+        "" => 0,
+        digits if digits.len() <= 9 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{digits:0<9}").parse().ok()?
+        }
+        _ => return None,
+    };
+    let offset = match zone {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let (h, m) = zone[1..].split_once(':')?;
+            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    u64::try_from(seconds)
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(nanos as u64)
 }
 
 /// One instrumentation scope's spans: its name, its version and the spans as OTLP JSON.
@@ -225,5 +379,31 @@ fn kind_number(kind: SpanKind) -> Option<i64> {
         SpanKind::Client => Some(3),
         SpanKind::Producer => Some(4),
         SpanKind::Consumer => Some(5),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_read_as_go_reads_them() {
+        assert_eq!(rfc3339_nanos("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            rfc3339_nanos("2026-12-07T10:00:00.5Z"),
+            Some(1_796_637_600_500_000_000)
+        );
+        assert_eq!(
+            rfc3339_nanos("2026-12-07T11:00:00+01:00"),
+            rfc3339_nanos("2026-12-07T10:00:00Z")
+        );
+        for bad in [
+            "2026-12-07",
+            "2026-13-07T00:00:00Z",
+            "2026-12-07T10:00:00",
+            "yesterday",
+        ] {
+            assert_eq!(rfc3339_nanos(bad), None, "{bad}");
+        }
     }
 }
