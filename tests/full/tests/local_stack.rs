@@ -459,6 +459,21 @@ async fn the_stack_with_real_backends_runs_composes_topology() {
             "{service} not in Jaeger: {services:?}"
         );
     }
+    // Trace quality over Jaeger (tracecheck's watch, polling every 10 s): the order is in its
+    // window, judged once it has settled.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = reqwest::get(format!("{viewer}/api/quality")).await.unwrap();
+        if reply.status() == 200 {
+            let quality: Value = reply.json().await.unwrap();
+            let seen = quality["traces"].as_u64().unwrap() + quality["unsettled"].as_u64().unwrap();
+            if seen >= 1 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no trace quality over Jaeger");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let page = reqwest::get(format!("{viewer}/search")).await.unwrap();
     assert!(
         page.headers()["content-type"]

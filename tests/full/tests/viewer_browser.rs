@@ -99,12 +99,25 @@ async fn the_viewer_shows_an_orders_trace_with_all_six_services_in_a_browser() {
         );
     }
 
+    // Monitor: a RED row per service that served the order, from Jaeger's SPM API.
+    let monitor = chromium_run(&format!("{viewer}/monitor"), "--dump-dom").await;
+    for service in &all {
+        assert!(
+            monitor.contains(&format!("class=\"red-row\" data-key=\"{service}\"")),
+            "{service} not on the monitor page:\n{monitor}"
+        );
+    }
+    // Quality: the page renders its figure (the order is judged once it has settled).
+    let quality = chromium_run(&format!("{viewer}/quality"), "--dump-dom").await;
+    assert!(quality.contains("id=\"quality-ratio\""), "{quality}");
+
     let folder = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("viewer");
     std::fs::create_dir_all(&folder).unwrap();
     for (name, url) in [
         ("search.png", format!("{viewer}/search?service=gateway")),
         ("trace.png", format!("{viewer}/trace/{trace_id}")),
         ("dependencies.png", format!("{viewer}/dependencies")),
+        ("monitor.png", format!("{viewer}/monitor")),
     ] {
         let path = folder.join(name);
         chromium_run(&url, &format!("--screenshot={}", path.display())).await;

@@ -32,7 +32,8 @@ pub fn query_router(store: Arc<SpanStore>) -> Router {
         .route("/api/dependencies", get(get_dependencies))
         .with_state(store.clone())
         .merge(crate::api_v3::router(store.clone()))
-        .merge(crate::quality::router(store))
+        .merge(crate::quality::router(store.clone()))
+        .merge(crate::metrics::router(store))
 }
 
 /// Jaeger's envelope: `{data, total, limit, offset, errors}`.

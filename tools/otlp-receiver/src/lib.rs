@@ -3,13 +3,15 @@
 //! Real exporters post `ExportTraceServiceRequest` protobufs to `/v1/traces`; [`Receiver`] decodes
 //! them with the official generated types into flat [`SpanRecord`]s that tests (and tools) can
 //! query and wait on, and serves them back through Jaeger's HTTP query API ([`query_router`]:
-//! `/api/*` and `/api/v3/*`, and trace quality at `/api/quality`) and
+//! `/api/*` and `/api/v3/*`, RED metrics at `/api/metrics/*` and trace quality at
+//! `/api/quality`) and
 //! a web UI ([`ui_router`]) — together the embedded trace viewer ([`viewer_router`]).
 //! It is the one OTLP receiver of the workspace.
 
 mod api_v3;
 mod grpc;
 mod jaeger;
+mod metrics;
 mod model;
 mod quality;
 mod server;

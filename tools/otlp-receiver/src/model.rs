@@ -103,6 +103,31 @@ pub struct SpanRecord {
 }
 
 impl SpanRecord {
+    /// An internal span `op` of `svc` with nothing else set, for unit tests to adjust.
+    #[cfg(test)]
+    pub(crate) fn for_tests(trace_id: &str, span_id: &str) -> Self {
+        Self {
+            trace_id: trace_id.into(),
+            span_id: span_id.into(),
+            parent_span_id: None,
+            name: "op".into(),
+            kind: SpanKind::Internal,
+            service_name: "svc".into(),
+            start_time_unix_nano: 0,
+            end_time_unix_nano: 0,
+            attributes: Default::default(),
+            events: vec![],
+            links: vec![],
+            status: StatusCode::Unset,
+            status_message: String::new(),
+            resource: Default::default(),
+            scope: String::new(),
+            scope_version: String::new(),
+            trace_state: String::new(),
+            flags: 0,
+        }
+    }
+
     /// An attribute's value.
     pub fn attr(&self, key: &str) -> Option<&Value> {
         self.attributes.get(key)

@@ -152,29 +152,9 @@ impl SpanStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SpanKind, StatusCode};
 
     fn span(trace: &str, id: &str) -> SpanRecord {
-        SpanRecord {
-            trace_id: trace.into(),
-            span_id: id.into(),
-            parent_span_id: None,
-            name: "op".into(),
-            kind: SpanKind::Internal,
-            service_name: "svc".into(),
-            start_time_unix_nano: 0,
-            end_time_unix_nano: 0,
-            attributes: Default::default(),
-            events: vec![],
-            links: vec![],
-            status: StatusCode::Unset,
-            status_message: String::new(),
-            resource: Default::default(),
-            scope: String::new(),
-            scope_version: String::new(),
-            trace_state: String::new(),
-            flags: 0,
-        }
+        SpanRecord::for_tests(trace, id)
     }
 
     #[test]

@@ -12,14 +12,15 @@ const INDEX: &str = include_str!("../ui/index.html");
 const SCRIPT: &str = include_str!("../ui/app.js");
 const STYLES: &str = include_str!("../ui/app.css");
 
-/// `/`, `/search`, `/trace/{id}`, `/dependencies` and `/quality` (all the same page), plus its
-/// assets.
+/// `/`, `/search`, `/trace/{id}`, `/dependencies`, `/monitor` and `/quality` (all the same
+/// page), plus its assets.
 pub fn ui_router() -> Router {
     Router::new()
         .route("/", get(index))
         .route("/search", get(index))
         .route("/trace/{trace_id}", get(index))
         .route("/dependencies", get(index))
+        .route("/monitor", get(index))
         .route("/quality", get(index))
         .route(
             "/static/app.js",

@@ -1,7 +1,7 @@
 // The trace viewer: search, trace waterfall, dependency graph and trace quality over Jaeger's
-// HTTP query API (/api/services, /api/traces, /api/dependencies) and the viewer's /api/quality.
-// No framework, no network beyond this server.
-// Every view is a URL: /search?service=..., /trace/<id>, /dependencies, /quality.
+// HTTP query API (/api/services, /api/traces, /api/dependencies, /api/metrics/*) and the viewer's
+// /api/quality. No framework, no network beyond this server.
+// Every view is a URL: /search?service=..., /trace/<id>, /dependencies, /monitor, /quality.
 "use strict";
 
 const main = document.getElementById("main");
@@ -289,6 +289,74 @@ async function renderDependencies() {
     <svg class="graph" viewBox="0 0 ${w} ${h}"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#8795a8"/></marker></defs>${lines}${circles}</svg>`;
 }
 
+// ---- monitor: RED per service and operation (Jaeger's SPM API) --------------------------------
+
+// Jaeger's Monitor tab defaults: the last hour, a point a minute, rates over ten minutes.
+const RED_WINDOW = () => `endTs=${Date.now()}&lookback=3600000&step=60000&ratePer=600000`;
+
+async function metric(kind, query) {
+  const response = await fetch(`/api/metrics/${kind}?${query}&${RED_WINDOW()}`);
+  if (!response.ok) throw new Error((await response.text()).trim());
+  return (await response.json()).metrics;
+}
+
+// series → Map(label key → points [{t, v}]); NaN points (no call in the window) are skipped.
+function byLabel(metrics, label) {
+  const out = new Map();
+  for (const m of metrics) {
+    const key = (m.labels.find((l) => l.name === label) || {}).value;
+    const points = m.metricPoints
+      .map((p) => ({ t: Date.parse(p.timestamp), v: Number(p.gaugeValue.doubleValue) }))
+      .filter((p) => Number.isFinite(p.v));
+    out.set(key, points);
+  }
+  return out;
+}
+
+const last = (points) => (points && points.length ? points[points.length - 1].v : undefined);
+
+function sparkline(points, colourOf) {
+  if (!points || points.length < 2) return "";
+  const [w, h] = [120, 24];
+  const max = Math.max(...points.map((p) => p.v), 1e-9);
+  const [t0, t1] = [points[0].t, points[points.length - 1].t];
+  const xy = points.map((p) => `${(((p.t - t0) / (t1 - t0 || 1)) * w).toFixed(1)},${(h - (p.v / max) * h).toFixed(1)}`);
+  return `<svg class="spark" width="${w}" height="${h}"><polyline fill="none" stroke="${colourOf}" stroke-width="1.5" points="${xy.join(" ")}"/></svg>`;
+}
+
+async function renderMonitor(params) {
+  const selected = params.get("service");
+  const services = selected ? [selected] : await api("/api/services");
+  if (!services.length) {
+    main.innerHTML = `<h2>Monitor</h2><p class="muted">No spans yet.</p>`;
+    return;
+  }
+  const query = services.map((s) => `service=${encodeURIComponent(s)}`).join("&") + (selected ? "&groupByOperation=true" : "");
+  const label = selected ? "operation" : "service_name";
+  const [calls, errors, p50, p95] = await Promise.all([
+    metric("calls", query),
+    metric("errors", query),
+    metric("latencies", `${query}&quantile=0.5`),
+    metric("latencies", `${query}&quantile=0.95`),
+  ]).then((all) => all.map((m) => byLabel(m, label)));
+  const rows = [...calls.keys()].sort().map((key) => {
+    const rate = last(calls.get(key));
+    const error = last(errors.get(key));
+    const name = selected ? esc(key) : `<a href="/monitor?service=${encodeURIComponent(key)}">${chip(key)}</a>`;
+    return `<tr class="red-row" data-key="${esc(key)}"><td>${name}</td>
+      <td>${rate === undefined ? "—" : rate.toFixed(3)}</td><td>${sparkline(calls.get(key), "#1565c0")}</td>
+      <td>${error === undefined ? "—" : `${(error * 100).toFixed(1)}%`}</td><td>${sparkline(errors.get(key), "#c62828")}</td>
+      <td>${last(p50.get(key)) === undefined ? "—" : `${last(p50.get(key)).toFixed(1)} ms`}</td>
+      <td>${last(p95.get(key)) === undefined ? "—" : `${last(p95.get(key)).toFixed(1)} ms`}</td><td>${sparkline(p95.get(key), "#ef6c00")}</td></tr>`;
+  });
+  main.innerHTML = `<h2>Monitor${selected ? `: ${esc(selected)}` : ""}</h2>
+    <p class="muted">SERVER spans of the last hour: calls per second and the share failed over the ten minutes before each
+      minute, latency quantiles interpolated in the OpenTelemetry Collector's spanmetrics buckets — Jaeger's Monitor tab,
+      computed from the stored spans (<code>/api/metrics/*</code>, Jaeger's API).${selected ? ` <a href="/monitor">All services</a>` : ""}</p>
+    <table id="red"><thead><tr><th>${selected ? "Operation" : "Service"}</th><th>Calls/s</th><th></th><th>Errors</th><th></th>
+      <th>p50</th><th>p95</th><th></th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+}
+
 // ---- trace quality --------------------------------------------------------------------------
 
 async function renderQuality() {
@@ -325,6 +393,7 @@ function route() {
   if (path.startsWith("/trace/")) view = renderTrace(decodeURIComponent(path.slice("/trace/".length)));
   else if (path === "/dependencies") view = renderDependencies();
   else if (path === "/quality") view = renderQuality();
+  else if (path === "/monitor") view = renderMonitor(params);
   else view = renderSearch(params);
   view.catch((error) => {
     main.innerHTML = `<p class="badge-error">${esc(error.message)}</p>`;

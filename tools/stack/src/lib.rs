@@ -237,7 +237,23 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
             )
             .await?;
             let jaeger_api = local_url(jaeger.query_http);
-            let ui = otlp_receiver::ui_router().merge(proxy_router(jaeger_api.clone()));
+            // Trace quality against Jaeger, as `tracecheck --watch` serves it: the viewer's
+            // Quality page works over real Jaeger too.
+            let latest = tracecheck::watch::Latest::default();
+            let settings = tracecheck::watch::Settings {
+                api: jaeger_api.clone(),
+                window: tracecheck::quality::DEFAULT_WINDOW,
+                settle: tracecheck::quality::DEFAULT_SETTLE,
+                limit: 500,
+            };
+            tokio::spawn(tracecheck::watch::poll(
+                settings,
+                Duration::from_secs(10),
+                latest.clone(),
+            ));
+            let ui = otlp_receiver::ui_router()
+                .merge(tracecheck::watch::router(latest))
+                .merge(proxy_router(jaeger_api.clone()));
             let viewer = serve(port(16686)?, ui).await?;
             let otlp = local_url(collector.otlp_http);
             let traces = format!(
