@@ -29,7 +29,7 @@ COPY . .
 # the images are built one after another: COMPOSE_PARALLEL_LIMIT=1).
 RUN cargo build --release --locked --bin gateway --bin user-service --bin auth-service \
         --bin order-service --bin inventory-service --bin payment-service --bin healthcheck \
-        --bin service-identities \
+        --bin service-identities --bin tracecheck \
     && mkdir -p /data /identities
 
 FROM builder AS service
@@ -48,6 +48,8 @@ COPY --from=service /app/service /usr/local/bin/service
 COPY --from=builder /app/target/release/healthcheck /usr/local/bin/healthcheck
 # SQLite databases live here; a named volume mounted on it inherits the non-root owner.
 COPY --from=builder /app/target/release/service-identities /usr/local/bin/service-identities
+# compose's trace-quality service runs it (`tracecheck --watch`) from the gateway's image.
+COPY --from=builder /app/target/release/tracecheck /usr/local/bin/tracecheck
 COPY --from=builder --chown=65532:65532 /data /data
 # Where compose's `identities` volume is mounted: a new volume takes this owner (nonroot).
 COPY --from=builder --chown=65532:65532 /identities /identities

@@ -1,6 +1,6 @@
-//! [`Jaeger`] and [`Collector`]: the real Jaeger v2 and OpenTelemetry Collector (built by
-//! `tools/backends/build.sh`) as processes on free loopback ports, running the very files
-//! docker-compose.yml mounts, which tests can kill and start again.
+//! [`Jaeger`], [`Collector`] and [`Prometheus`]: the real Jaeger v2, OpenTelemetry Collector and
+//! Prometheus (built by `tools/backends/build.sh`) as processes on free loopback ports, running
+//! the very files docker-compose.yml mounts, which tests can kill and start again.
 
 use crate::process::{Process, resume, start_backend};
 use stack::backends::{self, CollectorPorts, JaegerPorts};
@@ -35,12 +35,18 @@ pub type Jaeger = Backend<JaegerPorts>;
 impl Jaeger {
     /// Starts Jaeger with its log under `dir` and waits until `/status` answers.
     pub async fn start(dir: &Path) -> Self {
+        Self::start_reading(dir, None).await
+    }
+
+    /// [`Self::start`], its `/api/metrics/*` reading `prometheus` when given.
+    pub async fn start_reading(dir: &Path, prometheus: Option<&Prometheus>) -> Self {
         let ports = JaegerPorts {
             otlp_grpc: stack::unused_port(),
             otlp_http: stack::unused_port(),
             query_http: stack::unused_port(),
             query_grpc: stack::unused_port(),
             health: stack::unused_port(),
+            prometheus: prometheus.map(|p| p.ports),
         };
         let config = stack::binaries::workspace_root().join(backends::JAEGER_CONFIG);
         let args = backends::jaeger_args(&config, ports);
@@ -79,6 +85,7 @@ impl Collector {
             otlp_grpc: stack::unused_port(),
             otlp_http: stack::unused_port(),
             health: stack::unused_port(),
+            prometheus: None,
         };
         let config = stack::binaries::workspace_root().join(config);
         let args = backends::collector_args(&config, ports, jaeger.otlp_grpc_port());
@@ -92,5 +99,28 @@ impl Collector {
     /// The OTLP/HTTP endpoint for `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn otlp_endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.otlp_http)
+    }
+}
+
+/// Prometheus with `prometheus.yml` and its remote-write receiver, on a free port.
+pub type Prometheus = Backend<u16>;
+
+impl Prometheus {
+    /// Starts Prometheus with its data and log under `dir` and waits until `/-/ready` answers.
+    pub async fn start(dir: &Path) -> Self {
+        let port = stack::unused_port();
+        let config = stack::binaries::workspace_root().join(backends::PROMETHEUS_CONFIG);
+        let data = dir.join(format!("prometheus-{port}"));
+        let args = backends::prometheus_args(&config, port, &data);
+        let health = format!("http://127.0.0.1:{port}/-/ready");
+        Backend {
+            process: start_backend("prometheus", args, health, dir).await,
+            ports: port,
+        }
+    }
+
+    /// Its remote-write endpoint, for the Collector's `prometheusremotewrite` exporter.
+    pub fn remote_write_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/write", self.ports)
     }
 }

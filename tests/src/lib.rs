@@ -11,7 +11,7 @@ mod proxy;
 mod test_stack;
 mod trace;
 
-pub use backends::{Backend, Collector, Jaeger};
+pub use backends::{Backend, Collector, Jaeger, Prometheus};
 pub use ledger::Ledger;
 pub use nats::{NatsCluster, NatsServer};
 pub use process::start_backend;

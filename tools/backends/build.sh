@@ -4,6 +4,8 @@
 #                otelcol-builder.yaml (OTELCOL_VERSION)
 #   jaeger       Jaeger v2, github.com/jaegertracing/jaeger/cmd/jaeger (JAEGER_VERSION)
 #   nats-server  github.com/nats-io/nats-server/v2 (NATS_VERSION)
+#   prometheus   github.com/prometheus/prometheus/cmd/prometheus (PROMETHEUS_VERSION), from its
+#                own module (prometheus/go.mod), without the cloud service discoveries
 #   kustomize    sigs.k8s.io/kustomize/kustomize/v5 (pinned below): builds deploy/k8s's overlays
 #   docker-compose  Docker Compose v2, github.com/docker/compose/v5/cmd (compose/go.mod): the
 #                `docker compose` CLI plugin the compose test runs
@@ -13,9 +15,9 @@
 # Each binary is built once into a cache folder outside the clone, keyed by what it is built
 # from; a warm run builds nothing. The LAST line printed is a folder holding them all.
 #
-#   build.sh                 all five
-#   build.sh nats-server     only the ones named (otelcol, jaeger, nats-server, kustomize,
-#                            docker-compose)
+#   build.sh                 all six
+#   build.sh nats-server     only the ones named (otelcol, jaeger, prometheus, nats-server,
+#                            kustomize, docker-compose)
 #
 #   BACKENDS_CACHE_DIR  where the builds are kept (default ~/.cache/distributed-tracing/backends)
 set -euo pipefail
@@ -37,6 +39,13 @@ otelcol_version=$(env_value OTELCOL_VERSION)
 jaeger_version=$(env_value JAEGER_VERSION)
 nats_version=$(env_value NATS_VERSION)
 nats_version=${nats_version%-alpine}
+prometheus_version=$(env_value PROMETHEUS_VERSION)
+# Prometheus 3.N.P is Go module v0.3NN.P.
+if [[ ! $prometheus_version =~ ^3\.([0-9]+)\.([0-9]+)$ ]]; then
+    echo "build.sh: PROMETHEUS_VERSION must be a Prometheus 3 release (3.N.P), not '$prometheus_version'" >&2
+    exit 1
+fi
+prometheus_module_version="v0.$((300 + BASH_REMATCH[1])).${BASH_REMATCH[2]}"
 
 # Not an image compose runs, so not in .env: the version the Kubernetes manifests are built with.
 kustomize_version=v5.8.1
@@ -56,7 +65,7 @@ go_version=$(cd "$here/jaeger" && go env GOVERSION)
 # No C: the binaries need no libc, so they run FROM scratch or busybox as upstream's images do.
 export CGO_ENABLED=0
 fingerprint() {
-    { printf '%s\n' "$go_version" "$CGO_ENABLED" "$(declare -f build_otelcol build_jaeger build_compose go_install)" "$@"; } |
+    { printf '%s\n' "$go_version" "$CGO_ENABLED" "$(declare -f build_otelcol build_jaeger build_compose build_prometheus require_pinned go_install)" "$@"; } |
         sha256sum | cut -c1-16
 }
 
@@ -101,17 +110,35 @@ build_otelcol() {
 
 go_install() { GOBIN="$out" go install -trimpath -ldflags="-s -w" "$1"; }
 
-# Jaeger from its own module (jaeger/go.mod, go.sum): refuse a go.mod that names another
-# version than .env, so compose's image and the tested binary cannot drift apart.
-build_jaeger() {
-    local pinned
-    pinned=$(cd "$here/jaeger" && go list -m -f '{{.Version}}' github.com/jaegertracing/jaeger)
-    if [ "$pinned" != "$jaeger_module_version" ]; then
-        echo "build.sh: tools/backends/jaeger/go.mod has Jaeger $pinned, .env JAEGER_VERSION=$jaeger_version is $jaeger_module_version;" \
-            "run: (cd tools/backends/jaeger && go get -tool github.com/jaegertracing/jaeger/cmd/jaeger@$jaeger_module_version && go mod tidy)" >&2
+# require_pinned DIR MODULE TOOL VERSION SETTING: refuse a DIR/go.mod that names another version
+# of MODULE than .env's SETTING does, so compose's image and the tested binary cannot drift apart.
+require_pinned() {
+    local dir=$1 module=$2 tool=$3 version=$4 setting=$5 pinned
+    pinned=$(cd "$here/$dir" && go list -m -f '{{.Version}}' "$module")
+    if [ "$pinned" != "$version" ]; then
+        echo "build.sh: tools/backends/$dir/go.mod has $module $pinned, .env $setting is $version;" \
+            "run: (cd tools/backends/$dir && go get -tool $tool@$version && go mod tidy)" >&2
         exit 1
     fi
+}
+
+# Jaeger from its own module (jaeger/go.mod, go.sum).
+build_jaeger() {
+    require_pinned jaeger github.com/jaegertracing/jaeger github.com/jaegertracing/jaeger/cmd/jaeger \
+        "$jaeger_module_version" "JAEGER_VERSION=$jaeger_version"
     (cd "$here/jaeger" && go build -trimpath -ldflags="-s -w" -o "$out/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger)
+}
+
+# Prometheus from its own module, as Jaeger; `remove_all_sd` leaves the cloud service discoveries
+# (AWS, Azure, GCE, Kubernetes, ...) out: static targets are all this project scrapes, and the
+# build takes a fraction of the time. A module build has no web UI assets; the API is complete.
+build_prometheus() {
+    require_pinned prometheus github.com/prometheus/prometheus \
+        github.com/prometheus/prometheus/cmd/prometheus \
+        "$prometheus_module_version" "PROMETHEUS_VERSION=$prometheus_version"
+    (cd "$here/prometheus" && go build -trimpath -tags remove_all_sd \
+        -ldflags="-s -w -X github.com/prometheus/common/version.Version=$prometheus_version" \
+        -o "$out/prometheus" github.com/prometheus/prometheus/cmd/prometheus)
 }
 
 # Docker Compose from its own module, as Jaeger: the version is the one compose/go.mod pins, and
@@ -131,18 +158,20 @@ build_named() {
             build_otelcol ;;
         jaeger) build jaeger "$(fingerprint "$jaeger_module_version" "$(cat "$here/jaeger/go.mod" "$here/jaeger/go.sum")")" \
             build_jaeger ;;
+        prometheus) build prometheus "$(fingerprint "$prometheus_module_version" "$(cat "$here/prometheus/go.mod" "$here/prometheus/go.sum")")" \
+            build_prometheus ;;
         nats-server) build nats-server "$(fingerprint "$nats_version")" \
             go_install "github.com/nats-io/nats-server/v2@v$nats_version" ;;
         kustomize) build kustomize "$(fingerprint "$kustomize_version")" \
             go_install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version" ;;
         docker-compose) build docker-compose "$(fingerprint "$(cat "$here/compose/go.mod" "$here/compose/go.sum")")" \
             build_compose ;;
-        *) echo "build.sh: no backend '$1' (otelcol, jaeger, nats-server, kustomize, docker-compose)" >&2; exit 1 ;;
+        *) echo "build.sh: no backend '$1' (otelcol, jaeger, prometheus, nats-server, kustomize, docker-compose)" >&2; exit 1 ;;
     esac
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(otelcol jaeger nats-server kustomize docker-compose)
+[ ${#names[@]} -gt 0 ] || names=(otelcol jaeger prometheus nats-server kustomize docker-compose)
 paths=()
 for name in "${names[@]}"; do
     paths+=("$(build_named "$name")")

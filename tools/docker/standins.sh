@@ -9,6 +9,7 @@
 #   otel/opentelemetry-collector-contrib    standins/otelcol.Dockerfile: tools/backends' build
 #   jaegertracing/jaeger                    standins/jaeger.Dockerfile: tools/backends' build
 #   nats                                    standins/nats.Dockerfile: tools/backends' build
+#   prom/prometheus                         standins/prometheus.Dockerfile: tools/backends' build
 # Each Dockerfile says what differs from upstream. An image that already exists under its name
 # and was not made here is left alone (a machine that can pull the real ones keeps them).
 # Versions come from .env and the Dockerfile; the Go binaries from tools/backends/build.sh.
@@ -26,6 +27,7 @@ rust_version=$(sed -n 's/^ARG RUST_VERSION=//p' "$root/Dockerfile")
 jaeger_version=$(env_value JAEGER_VERSION)
 otelcol_version=$(env_value OTELCOL_VERSION)
 nats_version=$(env_value NATS_VERSION)
+prometheus_version=$(env_value PROMETHEUS_VERSION)
 
 made_here=distributed-tracing.standin
 # is_current IMAGE KEY: the image exists, was made here, from inputs that hash to KEY.
@@ -99,8 +101,8 @@ rm -rf "$work/toolchain"
 [ "${1:-}" != base ] || exit 0
 
 # The backends, from the Go builds the tests run.
-backends=${BACKENDS_DIR:-$(bash "$root/tools/backends/build.sh" otelcol jaeger nats-server | tail -n 1)}
-for name in otelcol jaeger nats-server; do
+backends=${BACKENDS_DIR:-$(bash "$root/tools/backends/build.sh" otelcol jaeger nats-server prometheus | tail -n 1)}
+for name in otelcol jaeger nats-server prometheus; do
     cp -l "$(readlink -f "$backends/$name")" "$work/$name" 2>/dev/null ||
         cp "$(readlink -f "$backends/$name")" "$work/$name"
 done
@@ -115,3 +117,6 @@ build_image "jaegertracing/jaeger:$jaeger_version" "$standins/jaeger.Dockerfile"
 build_image "nats:$nats_version" "$standins/nats.Dockerfile" "$work" \
     "$(key "$standins/nats.Dockerfile" "$work/nats-server" "$standins/nats-server.conf" "$standins/nats-entrypoint.sh" <(echo "$busybox_id"))" \
     --build-arg "NATS_VERSION=$nats_version"
+build_image "prom/prometheus:v$prometheus_version" "$standins/prometheus.Dockerfile" "$work" \
+    "$(key "$standins/prometheus.Dockerfile" "$work/prometheus" <(echo "$busybox_id"))" \
+    --build-arg "PROMETHEUS_VERSION=$prometheus_version"

@@ -9,7 +9,7 @@
 use e2e::{cards, workspace};
 use serde_json::Value;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     process::Output,
     time::{Duration, Instant},
 };
@@ -27,9 +27,10 @@ const SERVICES: [&str; 6] = [
     "inventory-service",
     "payment-service",
 ];
-/// Every container of the file: the six services and NATS, the Collector and Jaeger, and the
-/// one-shot `identities` that issues the services' keys before they start.
-const CONTAINERS: usize = 10;
+/// Every container of the file: the six services and NATS, the Collector, Jaeger, Prometheus
+/// and the trace quality, and the one-shot `identities` that issues the services' keys before
+/// they start.
+const CONTAINERS: usize = 12;
 
 /// `docker compose -p PROJECT` in the workspace, with the Compose plugin built at the pinned
 /// version (tools/backends/compose) in a Docker config folder of its own. Takes the stack down,
@@ -386,6 +387,65 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
         let (answered, ordered) = client.await.expect("a load client");
         requests += answered;
         orders += ordered;
+    }
+
+    // RED in Jaeger's Monitor tab: the load's calls per second for every service, from the
+    // Collector's spanmetrics connector through Prometheus (a point needs two of the
+    // connector's 15 s flushes).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let end = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let services: String = SERVICES.iter().map(|s| format!("service={s}&")).collect();
+        let url = format!(
+            "{JAEGER}/api/metrics/calls?{services}endTs={end}&lookback=300000&step=15000&ratePer=60000"
+        );
+        let calls: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        let busy: BTreeSet<String> = calls["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|series| {
+                series["metricPoints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|point| {
+                        point["gaugeValue"]["doubleValue"]
+                            .as_f64()
+                            .is_some_and(|rate| rate > 0.0)
+                    })
+            })
+            .filter_map(|series| series["labels"][0]["value"].as_str().map(str::to_owned))
+            .collect();
+        if busy.len() == SERVICES.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Jaeger's Monitor tab has calls for {busy:?} only: {calls}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // Prometheus scrapes the Collector's own telemetry and the live trace quality.
+    for (query, what) in [
+        ("up{job=\"otel-collector\"}", "the Collector's telemetry"),
+        ("up{job=\"trace-quality\"}", "tracecheck --watch"),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let url = format!("http://127.0.0.1:9090/api/v1/query?query={query}");
+            let out = compose
+                .run(&["exec", "-T", "prometheus", "wget", "-q", "-O", "-", &url])
+                .await;
+            if out.contains("\"value\":[") && out.contains(",\"1\"]") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{what} not scraped: {out}");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
     }
 
     // Tail sampling: the Collector recreated with the other configuration keeps a declined

@@ -351,7 +351,12 @@ fn only_the_gateway_and_the_jaeger_ui_are_published() {
 fn pulled_images_are_pinned_and_jaeger_is_v2() {
     let compose = compose();
     let env = dotenv();
-    for var in ["JAEGER_VERSION", "OTELCOL_VERSION", "NATS_VERSION"] {
+    for var in [
+        "JAEGER_VERSION",
+        "OTELCOL_VERSION",
+        "NATS_VERSION",
+        "PROMETHEUS_VERSION",
+    ] {
         assert!(env.contains_key(var), ".env lacks {var}");
     }
     for (name, service) in services(&compose) {
@@ -371,8 +376,10 @@ fn pulled_images_are_pinned_and_jaeger_is_v2() {
         let (_, tag) = image
             .rsplit_once(':')
             .unwrap_or_else(|| panic!("{name}: {image} has no tag"));
+        // Prometheus tags its releases `v3.16.0`.
+        let version = tag.strip_prefix('v').unwrap_or(tag);
         assert!(
-            tag != "latest" && tag.chars().next().unwrap().is_ascii_digit(),
+            tag != "latest" && version.chars().next().unwrap().is_ascii_digit(),
             "{name}: {image}"
         );
         // The fallback written in the compose file agrees with .env.
@@ -427,6 +434,16 @@ fn collector_pipelines_use_exactly_the_components_they_define_and_no_retired_one
             }
         }
         used.insert("extensions", names(&service["extensions"]));
+        // A connector (spanmetrics) is the exporter of one pipeline and the receiver of another.
+        for connector in component_ids(&config, "connectors") {
+            for section in ["receivers", "exporters"] {
+                let ids = used.entry(section).or_default();
+                assert!(
+                    ids.remove(&connector),
+                    "{file}: connector {connector} is in no pipeline's {section}"
+                );
+            }
+        }
         for (section, ids) in &used {
             assert_eq!(
                 ids,

@@ -25,7 +25,7 @@ fn free_offset() -> u16 {
         .find(|offset| {
             [
                 8080u16, 8081, 8082, 8083, 8084, 8085, 4222, 4317, 4318, 13133, 13134, 14317,
-                14318, 16685, 16686, 16687,
+                14318, 16685, 16686, 16687, 9090,
             ]
             .iter()
             .all(|port| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
@@ -459,6 +459,22 @@ async fn the_stack_with_real_backends_runs_composes_topology() {
             "{service} not in Jaeger: {services:?}"
         );
     }
+    // Jaeger's Monitor tab reads Prometheus (not "metrics querying is currently disabled"),
+    // which the Collector writes RED metrics to.
+    let minstep = reqwest::get(format!("{jaeger}/api/metrics/minstep"))
+        .await
+        .unwrap();
+    assert_eq!(minstep.status(), 200, "{}", minstep.text().await.unwrap());
+    let calls = reqwest::get(format!("{jaeger}/api/metrics/calls?service=gateway"))
+        .await
+        .unwrap();
+    let status = calls.status();
+    let calls: Value = calls.json().await.unwrap();
+    assert!(
+        status == 200 && calls["name"] == "service_call_rate",
+        "{status} {calls}\n{}",
+        lines.text()
+    );
     // Trace quality over Jaeger (tracecheck's watch, polling every 10 s): the order is in its
     // window, judged once it has settled.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -484,6 +500,7 @@ async fn the_stack_with_real_backends_runs_composes_topology() {
 
     let children: Vec<i32> = [
         "jaeger",
+        "prometheus",
         "otel-collector",
         "nats",
         "gateway",

@@ -129,6 +129,17 @@ fn the_backends_tested_are_the_versions_compose_runs() {
     let server_version = nats.trim_end_matches("-alpine");
     assert_eq!(out.trim(), format!("nats-server: v{server_version}"));
     assert!(compose.contains(&format!("nats:${{NATS_VERSION:-{nats}}}")));
+
+    // Prometheus: the binary reports PROMETHEUS_VERSION; the image is tagged v<version>.
+    let prometheus = &env["PROMETHEUS_VERSION"];
+    let (_, out) = run("prometheus", &["--version"]);
+    assert!(
+        out.starts_with(&format!("prometheus, version {prometheus} ")),
+        "{out}"
+    );
+    assert!(compose.contains(&format!(
+        "prom/prometheus:v${{PROMETHEUS_VERSION:-{prometheus}}}"
+    )));
 }
 
 /// The trace `trace_id` from Jaeger's query API, once one is stored.

@@ -176,12 +176,12 @@ impl Params {
             step_ms: millis("step", 5_000)?,
             rate_per_ms: millis("ratePer", 600_000)?,
         };
-        if params.lookback_ms <= 0 || params.step_ms <= 0 || params.rate_per_ms <= 0 {
+        if params.lookback_ms < 0 || params.step_ms <= 0 || params.rate_per_ms <= 0 {
             // Prometheus refuses these; Jaeger passes its error on as a 500.
             return Err(Refusal {
                 status: HttpStatus::INTERNAL_SERVER_ERROR,
-                message: "failed executing metrics query: bad_data: lookback, step and ratePer \
-                          must be positive"
+                message: "failed executing metrics query: bad_data: lookback must not be \
+                          negative, step and ratePer must be positive"
                     .into(),
             });
         }

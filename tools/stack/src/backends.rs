@@ -1,4 +1,5 @@
-//! The real backends — the OpenTelemetry Collector, Jaeger v2, nats-server and kustomize, built
+//! The real backends — the OpenTelemetry Collector, Jaeger v2, Prometheus, nats-server and
+//! kustomize, built
 //! from the Go module proxy by `tools/backends/build.sh` at the versions docker-compose.yml runs — and the
 //! command lines that run them on loopback with the very config files compose mounts: only the
 //! listen addresses and the exporter's target change, through the Collector's own `--set`.
@@ -15,6 +16,9 @@ pub const COLLECTOR_CONFIGS: [&str; 2] =
 
 /// Jaeger's configuration, as compose mounts it.
 pub const JAEGER_CONFIG: &str = "jaeger.yaml";
+
+/// Prometheus's configuration, as compose mounts it.
+pub const PROMETHEUS_CONFIG: &str = "prometheus.yml";
 
 /// The folder holding `otelcol`, `jaeger`, `nats-server` and `kustomize`: `BACKENDS_DIR` when set
 /// (CI builds first and sets it), else the last line `tools/backends/build.sh` prints (it builds
@@ -111,12 +115,14 @@ pub struct CollectorPorts {
     pub otlp_http: u16,
     /// The `health_check` extension (13133 in compose).
     pub health: u16,
+    /// The Prometheus on loopback it writes RED metrics to, if one runs (9090 in compose).
+    pub prometheus: Option<u16>,
 }
 
 /// `otelcol` arguments that run `config` (a file compose mounts) on loopback `ports`, exporting
 /// to Jaeger's OTLP/gRPC receiver on loopback `jaeger_otlp_grpc`.
 pub fn collector_args(config: &Path, ports: CollectorPorts, jaeger_otlp_grpc: u16) -> Vec<String> {
-    args(
+    let mut args = args(
         config,
         &[
             ("receivers.otlp.protocols.grpc.endpoint", ports.otlp_grpc),
@@ -124,7 +130,13 @@ pub fn collector_args(config: &Path, ports: CollectorPorts, jaeger_otlp_grpc: u1
             ("exporters.otlp_grpc/jaeger.endpoint", jaeger_otlp_grpc),
             ("extensions.health_check.endpoint", ports.health),
         ],
-    )
+    );
+    if let Some(port) = ports.prometheus {
+        args.push(format!(
+            "--set=exporters.prometheusremotewrite.endpoint=http://127.0.0.1:{port}/api/v1/write"
+        ));
+    }
+    args
 }
 
 /// Where Jaeger listens, on loopback.
@@ -140,11 +152,13 @@ pub struct JaegerPorts {
     pub query_grpc: u16,
     /// `healthcheckv2`'s `/status` (13133 in compose).
     pub health: u16,
+    /// The Prometheus on loopback its Monitor tab reads, if one runs (9090 in compose).
+    pub prometheus: Option<u16>,
 }
 
 /// `jaeger` arguments that run `config` (the file compose mounts) on loopback `ports`.
 pub fn jaeger_args(config: &Path, ports: JaegerPorts) -> Vec<String> {
-    args(
+    let mut args = args(
         config,
         &[
             ("receivers.otlp.protocols.grpc.endpoint", ports.otlp_grpc),
@@ -153,7 +167,26 @@ pub fn jaeger_args(config: &Path, ports: JaegerPorts) -> Vec<String> {
             ("extensions.jaeger_query.grpc.endpoint", ports.query_grpc),
             ("extensions.healthcheckv2.http.endpoint", ports.health),
         ],
-    )
+    );
+    if let Some(port) = ports.prometheus {
+        args.push(format!(
+            "--set=extensions.jaeger_storage.metric_backends.prometheus.prometheus.endpoint=\
+             http://127.0.0.1:{port}"
+        ));
+    }
+    args
+}
+
+/// `prometheus` arguments that run `config` (the file compose mounts) on loopback `port`, its
+/// data in `data`, with the remote-write receiver the Collector writes RED metrics to.
+pub fn prometheus_args(config: &Path, port: u16, data: &Path) -> Vec<String> {
+    vec![
+        format!("--config.file={}", config.display()),
+        format!("--storage.tsdb.path={}", data.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--web.enable-remote-write-receiver".to_owned(),
+        "--storage.tsdb.retention.time=2d".to_owned(),
+    ]
 }
 
 /// `--config FILE`, then `--set key=127.0.0.1:PORT` for each listen address (the Collector

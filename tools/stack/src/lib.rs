@@ -187,19 +187,39 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
     let (otlp_endpoint, traces) = match (&options.otlp_endpoint, &backends_dir) {
         (Some(endpoint), _) => (endpoint.clone(), format!("exported to {endpoint}")),
         (None, Some(dir)) => {
+            let prometheus = port(9090)?;
             let jaeger = backends::JaegerPorts {
                 otlp_grpc: port(14317)?,
                 otlp_http: port(14318)?,
                 query_http: port(16687)?,
                 query_grpc: port(16685)?,
                 health: port(13134)?,
+                prometheus: Some(prometheus),
             };
             let collector = backends::CollectorPorts {
                 otlp_grpc: port(4317)?,
                 otlp_http: port(4318)?,
                 health: port(13133)?,
+                prometheus: Some(prometheus),
             };
             let root = binaries::workspace_root();
+            storage.spawn(ProcessSpec {
+                name: "prometheus".into(),
+                program: dir.join("prometheus"),
+                args: backends::prometheus_args(
+                    &root.join(backends::PROMETHEUS_CONFIG),
+                    prometheus,
+                    &data_dir.join("prometheus"),
+                ),
+                env: vec![],
+                dir: data_dir.clone(),
+            });
+            wait_for(
+                "prometheus",
+                &format!("http://127.0.0.1:{prometheus}/-/ready"),
+                Duration::from_secs(60),
+            )
+            .await?;
             // As compose chooses it: the environment, then .env.
             let collector_config = options
                 .collector_config

@@ -15,7 +15,7 @@ struct Args {
     #[arg(long, default_value_t = otlp_receiver::DEFAULT_MAX_SPANS)]
     max_spans: usize,
     /// Add this to every port (8080-8085, 4222, 4317, 4318, 16686; with real backends also
-    /// 13133-13134, 14317-14318, 16685, 16687) to run beside what already uses them.
+    /// 9090, 13133-13134, 14317-14318, 16685, 16687) to run beside what already uses them.
     #[arg(long, default_value_t = 0)]
     port_offset: u16,
     /// Folder for the SQLite databases and the NATS store.

@@ -79,11 +79,13 @@ pub async fn poll(settings: Settings, every: Duration, latest: Latest) {
 }
 
 /// `GET /metrics` (the Prometheus text format) and `GET /api/quality` (JSON) over `latest`:
-/// 503 until the first poll has answered.
+/// 503 until the first poll has answered. `GET /healthz` answers 200 while the server runs
+/// (the container health check's probe).
 pub fn router(latest: Latest) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/api/quality", get(figures))
+        .route("/healthz", get(|| async { "ok" }))
         .with_state(latest)
 }
 
