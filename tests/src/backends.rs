@@ -119,6 +119,11 @@ impl Prometheus {
         }
     }
 
+    /// The port its API listens on.
+    pub fn port(&self) -> u16 {
+        self.ports
+    }
+
     /// Its remote-write endpoint, for the Collector's `prometheusremotewrite` exporter.
     pub fn remote_write_endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/api/v1/write", self.ports)

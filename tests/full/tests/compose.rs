@@ -429,6 +429,23 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    // The latency buckets carry exemplars: trace ids of spans that fell in them.
+    let exemplars = compose
+        .run(&[
+            "exec",
+            "-T",
+            "prometheus",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://127.0.0.1:9090/api/v1/query_exemplars?query=traces_span_metrics_duration_milliseconds_bucket&start=2020-01-01T00:00:00Z&end=2100-01-01T00:00:00Z",
+        ])
+        .await;
+    assert!(
+        exemplars.contains("\"trace_id\""),
+        "no exemplars: {exemplars}"
+    );
     // Prometheus scrapes the Collector's own telemetry and the live trace quality.
     for (query, what) in [
         ("up{job=\"otel-collector\"}", "the Collector's telemetry"),

@@ -108,6 +108,8 @@ receivers:
 connectors:
   spanmetrics:
     metrics_flush_interval: 1s
+    exemplars:
+      enabled: true
 exporters:
   otlp_grpc/jaeger:
     endpoint: jaeger:4317
@@ -241,5 +243,28 @@ service:
         differences.join("\n")
     );
     assert!(differences.is_empty(), "{} differences", differences.len());
+
+    // The latency buckets' exemplars name traces the viewer holds: from a metric to its traces.
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/query_exemplars?query=traces_span_metrics_duration_milliseconds_bucket&start={}&end={}",
+        prometheus.port(),
+        start / 1000,
+        end / 1000 + 1
+    );
+    let exemplars: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let trace_ids: Vec<&str> = exemplars["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|series| series["exemplars"].as_array().into_iter().flatten())
+        .filter_map(|exemplar| exemplar["labels"]["trace_id"].as_str())
+        .collect();
+    assert!(!trace_ids.is_empty(), "no exemplars: {exemplars}");
+    for trace_id in &trace_ids {
+        assert!(
+            !viewer.store().trace(trace_id).is_empty(),
+            "exemplar trace {trace_id} is not in the viewer"
+        );
+    }
     assert!(compared >= 30, "only {compared} series compared");
 }

@@ -178,13 +178,15 @@ pub fn jaeger_args(config: &Path, ports: JaegerPorts) -> Vec<String> {
 }
 
 /// `prometheus` arguments that run `config` (the file compose mounts) on loopback `port`, its
-/// data in `data`, with the remote-write receiver the Collector writes RED metrics to.
+/// data in `data`, with the remote-write receiver the Collector writes RED metrics to and the
+/// exemplars (trace ids) that come with them.
 pub fn prometheus_args(config: &Path, port: u16, data: &Path) -> Vec<String> {
     vec![
         format!("--config.file={}", config.display()),
         format!("--storage.tsdb.path={}", data.display()),
         format!("--web.listen-address=127.0.0.1:{port}"),
         "--web.enable-remote-write-receiver".to_owned(),
+        "--enable-feature=exemplar-storage".to_owned(),
         "--storage.tsdb.retention.time=2d".to_owned(),
     ]
 }
