@@ -46,10 +46,11 @@ LABEL org.opencontainers.image.title="${SERVICE}" \
 COPY --from=service /app/service /usr/local/bin/service
 # A tiny probe of GET /healthz on LISTEN_ADDR's port: there is no curl or wget in this image.
 COPY --from=builder /app/target/release/healthcheck /usr/local/bin/healthcheck
-# SQLite databases live here; a named volume mounted on it inherits the non-root owner.
+# compose's one-shot `identities` step and its trace-quality service run these from the
+# gateway's image (`service-identities /identities`, `tracecheck --watch`).
 COPY --from=builder /app/target/release/service-identities /usr/local/bin/service-identities
-# compose's trace-quality service runs it (`tracecheck --watch`) from the gateway's image.
 COPY --from=builder /app/target/release/tracecheck /usr/local/bin/tracecheck
+# SQLite databases live here; a named volume mounted on it inherits the non-root owner.
 COPY --from=builder --chown=65532:65532 /data /data
 # Where compose's `identities` volume is mounted: a new volume takes this owner (nonroot).
 COPY --from=builder --chown=65532:65532 /identities /identities

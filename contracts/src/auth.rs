@@ -104,6 +104,10 @@ impl AuthClient {
             }
         };
         let response = self.downstream.send("/api/verify", request).await?;
+        if response.refused_caller() {
+            // auth-service refused this service, not the user's token.
+            return Err(response.unexpected_status().into());
+        }
         match response.status() {
             StatusCode::OK => Ok(response.json().await?),
             StatusCode::UNAUTHORIZED => {

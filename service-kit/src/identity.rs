@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use axum::{
     Router,
     extract::{MatchedPath, Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode, header::WWW_AUTHENTICATE},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -25,6 +25,10 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
+
+/// The `WWW-Authenticate` challenge of the guard's 401 and 403 (RFC 9110 §11.6.1): the `service`
+/// realm, which a proxy tells apart from a refusal of the end user's own token.
+pub const CHALLENGE: &str = "Bearer realm=\"service\"";
 
 /// The request header that carries a caller's credential, `Bearer <JWT>`. `Authorization` stays
 /// the end user's: the gateway forwards it, and a service may check both.
@@ -95,7 +99,7 @@ pub struct Identity {
 struct Inner {
     name: &'static str,
     key: Option<EncodingKey>,
-    peers: HashMap<String, DecodingKey>,
+    peers: HashMap<String, Vec<DecodingKey>>,
     issued: Mutex<HashMap<&'static str, (HeaderValue, Instant)>>,
     verified: Mutex<HashMap<String, (String, u64)>>,
 }
@@ -140,7 +144,10 @@ impl Identity {
     }
 
     /// The identity of the service `name` from the key files in `dir`: `<name>.key` is required,
-    /// every `*.pub` is a service it may admit.
+    /// every `*.pub` is a service it may admit. A service may have several public keys —
+    /// `<service>.pub` and `<service>.<anything>.pub` — so that a key is rotated without a
+    /// refusal: the new public key is added, the callees restarted, then the caller, then the old
+    /// key removed.
     pub fn from_dir(dir: &Path, name: &'static str) -> Result<Self, IdentityError> {
         let key_path = dir.join(format!("{name}.key"));
         let key = private_key(&key_path)?;
@@ -161,10 +168,14 @@ impl Identity {
                 .filter(|extension| *extension == "pub")
                 .and(path.file_stem())
                 .and_then(|stem| stem.to_str())
+                .and_then(|stem| stem.split('.').next())
             else {
                 continue;
             };
-            peers.insert(peer.to_owned(), public_key(&path)?);
+            peers
+                .entry(peer.to_owned())
+                .or_insert_with(Vec::new)
+                .push(public_key(&path)?);
         }
         Ok(Self::new(name, Some(key), peers))
     }
@@ -177,7 +188,7 @@ impl Identity {
     fn new(
         name: &'static str,
         key: Option<EncodingKey>,
-        peers: HashMap<String, DecodingKey>,
+        peers: HashMap<String, Vec<DecodingKey>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -260,11 +271,11 @@ impl Identity {
         drop(verified);
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Malformed)?;
         let caller = header.kid.ok_or(Refusal::Malformed)?;
-        let key = self
+        let keys = self
             .inner
             .peers
             .get(&caller)
-            .ok_or_else(|| Refusal::UnknownCaller(caller.clone()))?;
+            .ok_or_else(|| Refusal::UnknownCaller(claimed(&caller)))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = LEEWAY;
         validation.set_audience(&[self.inner.name]);
@@ -274,9 +285,16 @@ impl Identity {
             caller: caller.clone(),
             reason: reason.to_owned(),
         };
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map_err(|error| refused(&error.to_string()))?
-            .claims;
+        // Any of the caller's keys (more than one while a key is rotated).
+        let mut decoded = Err(refused("no key"));
+        for key in keys {
+            decoded = jsonwebtoken::decode::<Claims>(token, key, &validation)
+                .map_err(|error| refused(&error.to_string()));
+            if decoded.is_ok() {
+                break;
+            }
+        }
+        let claims = decoded?.claims;
         if claims.sub != caller {
             return Err(refused("subject is not the issuer"));
         }
@@ -406,8 +424,12 @@ async fn admit(State(guard): State<Guard>, request: Request, next: Next) -> Resp
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
+    // Every route of a router behind the guard has a matched path; anything else (a nested
+    // service) is refused rather than served unchecked.
     let Some(route) = route else {
-        return next.run(request).await;
+        tracing::error!("no matched route behind the access guard: refused");
+        return ApiError::new(StatusCode::FORBIDDEN, "no access rule for this route")
+            .into_response();
     };
     let Some(rule) = guard.table.iter().find(|rule| rule.route == route) else {
         tracing::error!(route, "no access rule for the route: refused");
@@ -420,17 +442,22 @@ async fn admit(State(guard): State<Guard>, request: Request, next: Next) -> Resp
     let caller = match guard.identity.verify(request.headers()) {
         Ok(caller) => caller,
         Err(refusal) => {
+            // Not proven: the name a credential claims, as claimed, kept short.
             let claimed = match &refusal {
                 Refusal::UnknownCaller(caller) | Refusal::Invalid { caller, .. } => caller.as_str(),
                 Refusal::Missing | Refusal::Malformed => "",
             };
             tracing::warn!(
-                access.caller = claimed,
+                access.claimed_caller = claimed,
                 access.rule = %rule,
                 access.reason = %refusal,
                 "caller refused: not authenticated"
             );
-            return ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string()).into_response();
+            // The challenge names the service realm, so a proxy can tell this refusal from one
+            // about an end user's own token.
+            return ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string())
+                .with_header(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE))
+                .into_response();
         }
     };
     shared_tracing::http_server::record_caller(&caller);
@@ -441,7 +468,9 @@ async fn admit(State(guard): State<Guard>, request: Request, next: Next) -> Resp
             "caller refused: not allowed on this route"
         );
         let message = format!("{caller} may not call {}", rule.route);
-        return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
+        return ApiError::new(StatusCode::FORBIDDEN, message)
+            .with_header(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE))
+            .into_response();
     }
     next.run(request).await
 }
@@ -490,10 +519,14 @@ pub fn generate(dir: &Path, services: &[&str]) -> Result<(), IdentityError> {
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
     let partial = path.with_extension("key.partial");
+    // A partial file left by an interrupted run may have other permissions: start afresh.
+    match std::fs::remove_file(&partial) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&partial)?;
     file.write_all(contents)?;
@@ -532,6 +565,11 @@ fn read(path: &Path) -> Result<String, IdentityError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// A caller name taken from an unverified credential, cut to a length any service name fits in.
+fn claimed(name: &str) -> String {
+    name.chars().take(64).collect()
 }
 
 fn unix_now() -> u64 {
@@ -658,6 +696,24 @@ mod tests {
         // No key, no credential.
         assert_eq!(Identity::anonymous(ORDER).credential_for(PAYMENT), None);
         drop(order);
+    }
+
+    #[test]
+    fn a_caller_with_two_public_keys_is_admitted_with_either_while_its_key_rotates() {
+        let (dir, old, _) = identities();
+        let rotated = tempfile::tempdir().unwrap();
+        generate(rotated.path(), &[ORDER]).unwrap();
+        std::fs::copy(
+            rotated.path().join("order-service.pub"),
+            dir.path().join("order-service.2026-12.pub"),
+        )
+        .unwrap();
+        let payment = Identity::from_dir(dir.path(), PAYMENT).unwrap();
+        let new = Identity::from_dir(rotated.path(), ORDER).unwrap();
+        for caller in [&old, &new] {
+            let credential = caller.credential_for(PAYMENT).unwrap();
+            assert_eq!(payment.verify(&headers(credential)), Ok(ORDER.into()));
+        }
     }
 
     #[test]

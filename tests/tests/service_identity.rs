@@ -160,14 +160,8 @@ async fn every_internal_route_admits_only_the_callers_its_table_names() {
             200,
         ),
         case(USER, Method::GET, "/internal/users/1", ORDER, PAYMENT, 200),
-        case(
-            USER,
-            Method::GET,
-            "/internal/users/1",
-            GATEWAY,
-            INVENTORY,
-            200,
-        ),
+        // Not the gateway either: the internet-facing service never asks for a profile unasked.
+        case(USER, Method::GET, "/internal/users/1", ORDER, GATEWAY, 200),
         case(USER, Method::GET, "/api/users/1", GATEWAY, ORDER, 200).for_user(),
         case(AUTH, Method::POST, "/api/verify", USER, GATEWAY, 200).for_user(),
         case(AUTH, Method::POST, "/api/verify", ORDER, PAYMENT, 200).for_user(),
@@ -364,5 +358,37 @@ async fn an_order_through_the_gateway_names_every_caller_by_identity() {
         named += 1;
     }
     assert!(named >= 5, "{named} SERVER spans with a CLIENT parent");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_gateway_its_callees_do_not_know_answers_502_not_the_users_401() {
+    // The gateway signs with a key of its own that no other service holds.
+    let keys = tempfile::tempdir().unwrap();
+    service_kit::identity::generate(keys.path(), &[GATEWAY]).unwrap();
+    let dir = keys.path().to_str().unwrap().to_owned();
+    let mut stack =
+        TestStack::start_configured(&[], &[(GATEWAY, "SERVICE_IDENTITY_DIR", dir.as_str())]).await;
+    let reply = stack
+        .call(Method::GET, "/api/inventory/widget", None, &[], None)
+        .await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert_eq!(
+        reply.proxy_status.as_deref(),
+        Some("gateway; next-hop=inventory-service; received-status=401"),
+        "{}",
+        reply.body
+    );
+    let trace_id = reply.trace_id.expect("traceresponse");
+    let trace = stack
+        .wait_for(&trace_id, "inventory-service's refusal", |trace| {
+            trace.has_service(INVENTORY)
+        })
+        .await;
+    let refusal = trace.one(INVENTORY, "GET /api/stock/{sku}");
+    let event = refusal
+        .event("caller refused: not authenticated")
+        .expect("the refusal's event");
+    assert_eq!(event.attributes["access.claimed_caller"], GATEWAY);
     stack.stop().await;
 }

@@ -240,6 +240,19 @@ impl TracedResponse {
         self.response.headers()
     }
 
+    /// Whether the callee refused this service itself — a 401 or 403 from its access guard,
+    /// with the service realm's challenge ([`crate::identity::CHALLENGE`]) — rather than an end
+    /// user's token: a fault of the deployment, which the caller answers as a bad gateway
+    /// ([`Self::unexpected_status`]), never as its own caller's 401 or 403.
+    pub fn refused_caller(&self) -> bool {
+        let status = self.status();
+        (status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN)
+            && self
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .is_some_and(|value| value == crate::identity::CHALLENGE)
+    }
+
     /// The CLIENT span of this call: record events on it with `span.in_scope(|| ...)`.
     pub fn span(&self) -> &Span {
         &self.span

@@ -59,6 +59,12 @@ pub(crate) async fn forward(
         request
     };
     let response = upstream.send(template, request).await?;
+    if response.refused_caller() {
+        // The upstream refused the gateway's own identity: not the client's doing.
+        let error = response.unexpected_status();
+        tracing::error!(%error, "the upstream refused the gateway's service credential");
+        return Err(error.into());
+    }
     let status = response.status();
     let relayed_headers: Vec<_> = [CONTENT_TYPE, RETRY_AFTER, PROXY_STATUS]
         .into_iter()

@@ -7,11 +7,11 @@ use service_kit::{Access, Health, Json, Path, bearer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Who may call each route ([`service_kit::identity::guard`]): a user's own profile comes
-/// through the gateway (with the user's token); the internal profile is for services that have
-/// verified the user already.
+/// through the gateway (with the user's token); the internal profile, without one, only to
+/// order-service, which has verified the user already (the gateway never asks for it).
 pub(crate) const ACCESS: &[Access] = &[
     Access::only("/api/users/{id}", &[GATEWAY]),
-    Access::only("/internal/users/{id}", &[ORDER, GATEWAY]),
+    Access::only("/internal/users/{id}", &[ORDER]),
     Access::anyone("/healthz"),
 ];
 

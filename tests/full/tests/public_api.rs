@@ -23,8 +23,11 @@ async fn schemathesis_finds_no_server_error_and_every_answer_matches_the_documen
              response_schema_conformance,negative_data_rejection,unsupported_method,ignored_auth",
             "--max-time",
             "30",
+            // One worker: with two, hypothesis parses sources in two threads at once, which
+            // CPython 3.11's AST constructor sometimes fails at ("AST constructor recursion depth
+            // mismatch", fixed in later CPythons): a crash of the tool, not a finding.
             "--workers",
-            "2",
+            "1",
             "--seed",
             "20261127",
         ])

@@ -170,33 +170,81 @@ async fn find_traces(
     Json(json!({ "result": { "resourceSpans": found } })).into_response()
 }
 
-/// Nanoseconds since the epoch of an RFC 3339 time (`2026-12-07T10:00:00.5Z`,
-/// `...+01:00`), as Go's `time.RFC3339Nano` reads it.
+/// Nanoseconds since the epoch of an RFC 3339 time (`2026-12-07T10:00:00.5Z`, `...+01:00`) as
+/// Go's `time.RFC3339Nano` reads it: fixed-width fields, a real calendar date, seconds up to 59,
+/// a fraction of 1 to 9 digits. A time before 1970 reads as 0 (no span starts there).
 fn rfc3339_nanos(raw: &str) -> Option<u64> {
+    let digits = |text: &str, width: usize| -> Option<i64> {
+        (text.len() == width && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse().ok())
+            .flatten()
+    };
     let (date, rest) = raw.split_once(['T', 't'])?;
-    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
-    let zone_at = rest.find(['Z', 'z', '+', '-'])?;
-    let (clock, zone) = rest.split_at(zone_at);
-    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
-    let mut hms = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+    let mut parts = date.split('-');
+    let (year, month, day) = (
+        digits(parts.next()?, 4)?,
+        digits(parts.next()?, 2)?,
+        digits(parts.next()?, 2)?,
+    );
+    if parts.next().is_some() {
         return None;
     }
-    let nanos: i64 = match fraction {
-        "" => 0,
-        digits if digits.len() <= 9 && digits.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("{digits:0<9}").parse().ok()?
+    let zone_at = rest.find(['Z', 'z', '+', '-'])?;
+    let (clock, zone) = rest.split_at(zone_at);
+    let (hms, fraction) = match clock.split_once('.') {
+        Some((hms, fraction)) => (hms, Some(fraction)),
+        None => (clock, None),
+    };
+    let mut hms = hms.split(':');
+    let (hour, minute, second) = (
+        digits(hms.next()?, 2)?,
+        digits(hms.next()?, 2)?,
+        digits(hms.next()?, 2)?,
+    );
+    if hms.next().is_some() {
+        return None;
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > month_days[month as usize - 1]
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let nanos = match fraction {
+        None => 0,
+        Some(fraction) if (1..=9).contains(&fraction.len()) => {
+            digits(fraction, fraction.len())? * 10_i64.pow(9 - fraction.len() as u32)
         }
-        _ => return None,
+        Some(_) => return None,
     };
     let offset = match zone {
         "Z" | "z" => 0,
         _ => {
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             let (h, m) = zone[1..].split_once(':')?;
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+            let (h, m) = (digits(h, 2)?, digits(m, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            sign * (h * 3600 + m * 60)
         }
     };
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -206,11 +254,9 @@ fn rfc3339_nanos(raw: &str) -> Option<u64> {
     let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    u64::try_from(seconds)
-        .ok()?
-        .checked_mul(1_000_000_000)?
-        .checked_add(nanos as u64)
+    let seconds = i128::from(days * 86_400 + hour * 3600 + minute * 60 + second - offset);
+    let nanos = seconds * 1_000_000_000 + i128::from(nanos);
+    Some(u64::try_from(nanos.max(0)).unwrap_or(u64::MAX))
 }
 
 /// One instrumentation scope's spans: its name, its version and the spans as OTLP JSON.
@@ -402,8 +448,15 @@ mod tests {
             "2026-13-07T00:00:00Z",
             "2026-12-07T10:00:00",
             "yesterday",
+            "2026-12-07T10:00:99Z",
+            "2026-02-31T00:00:00Z",
+            "2026-2-07T00:00:00Z",
+            "2026-12-07T10:00:00.Z",
+            "2026-12-07T10:00:00+24:00",
         ] {
             assert_eq!(rfc3339_nanos(bad), None, "{bad}");
         }
+        assert_eq!(rfc3339_nanos("1969-12-31T23:59:59Z"), Some(0));
+        assert!(rfc3339_nanos("2024-02-29T00:00:00Z").is_some());
     }
 }

@@ -256,10 +256,7 @@ pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
         "d" => 86400.0,
         _ => return Err(format!("invalid duration unit in {raw:?}")),
     };
-    if !(value.is_finite() && value >= 0.0) {
-        return Err(format!("invalid duration {raw:?}"));
-    }
-    Ok(Duration::from_secs_f64(value * seconds))
+    Duration::try_from_secs_f64(value * seconds).map_err(|_| format!("invalid duration {raw:?}"))
 }
 
 pub(crate) fn now_micros() -> u64 {

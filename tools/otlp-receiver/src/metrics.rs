@@ -20,6 +20,9 @@ use axum::{
 use serde_json::{Value, json};
 use std::{collections::BTreeMap, sync::Arc};
 
+/// The most points a series may have: Prometheus's limit, which Jaeger's answers inherit.
+const MAX_POINTS: i64 = 11_000;
+
 /// The spanmetrics connector's default histogram bounds, in milliseconds (v0.161.0).
 const BUCKETS_MS: [f64; 16] = [
     2.0, 4.0, 6.0, 8.0, 10.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0, 1400.0, 2000.0, 5000.0,
@@ -176,14 +179,27 @@ impl Params {
             step_ms: millis("step", 5_000)?,
             rate_per_ms: millis("ratePer", 600_000)?,
         };
+        // Prometheus refuses these (and more than 11 000 points a series); Jaeger passes its
+        // error on as a 500.
+        let bad_data = |why: &str| Refusal {
+            status: HttpStatus::INTERNAL_SERVER_ERROR,
+            message: format!("failed executing metrics query: bad_data: {why}"),
+        };
         if params.lookback_ms < 0 || params.step_ms <= 0 || params.rate_per_ms <= 0 {
-            // Prometheus refuses these; Jaeger passes its error on as a 500.
-            return Err(Refusal {
-                status: HttpStatus::INTERNAL_SERVER_ERROR,
-                message: "failed executing metrics query: bad_data: lookback must not be \
-                          negative, step and ratePer must be positive"
-                    .into(),
-            });
+            return Err(bad_data(
+                "lookback must not be negative, step and ratePer must be positive",
+            ));
+        }
+        if params.end_ms.checked_sub(params.lookback_ms).is_none()
+            || params.end_ms.checked_sub(params.rate_per_ms).is_none()
+        {
+            return Err(bad_data("time out of range"));
+        }
+        if params.lookback_ms / params.step_ms >= MAX_POINTS {
+            return Err(bad_data(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing \
+                 the query resolution (?step=XX)",
+            ));
         }
         Ok((params, quantile))
     }
@@ -192,7 +208,7 @@ impl Params {
     fn times(&self) -> impl Iterator<Item = i64> + '_ {
         let start = self.end_ms - self.lookback_ms;
         (0..)
-            .map(move |i| start + i * self.step_ms)
+            .map_while(move |i: i64| start.checked_add(i.checked_mul(self.step_ms)?))
             .take_while(|t| *t <= self.end_ms)
     }
 }
@@ -219,6 +235,9 @@ fn series(store: &SpanStore, params: &Params) -> Series {
             series.entry(key).or_default().push(point_of(span));
         }
     });
+    for spans in series.values_mut() {
+        spans.sort_by_key(|(end, _, _)| *end);
+    }
     series
 }
 
@@ -232,21 +251,20 @@ fn point_of(span: &SpanRecord) -> (i64, f64, bool) {
 
 /// A series' value at each point from its first span on (a series exists in Prometheus from the
 /// first scrape that saw it), `value` given the spans in the point's window.
+/// `spans` is sorted by end time: each window is found by binary search.
 fn points(
     params: &Params,
     spans: &[(i64, f64, bool)],
     since: i64,
-    value: impl Fn(&[&(i64, f64, bool)]) -> f64,
+    value: impl Fn(&[(i64, f64, bool)]) -> f64,
 ) -> Vec<(i64, f64)> {
     params
         .times()
         .filter(|t| *t >= since)
         .map(|t| {
-            let window: Vec<&(i64, f64, bool)> = spans
-                .iter()
-                .filter(|(end, _, _)| *end > t - params.rate_per_ms && *end <= t)
-                .collect();
-            (t, value(&window))
+            let from = spans.partition_point(|(end, _, _)| *end <= t - params.rate_per_ms);
+            let to = spans.partition_point(|(end, _, _)| *end <= t);
+            (t, value(&spans[from..to]))
         })
         .collect()
 }
@@ -618,6 +636,24 @@ mod tests {
                 r#"{"data":1,"errors":null,"limit":0,"offset":0,"total":0}"#
             )
         );
+    }
+
+    #[tokio::test]
+    async fn queries_past_prometheus_limits_are_refused_not_computed() {
+        let store = Arc::new(SpanStore::default());
+        for query in [
+            "service=a&step=1&lookback=3600000",
+            "service=a&endTs=-9223372036854775807&ratePer=600000",
+            "service=a&step=0",
+        ] {
+            let (status, body) = get(&store, &format!("/api/metrics/calls?{query}")).await;
+            assert_eq!(status, 500, "{query}: {body}");
+        }
+        // A huge step is one point, not an overflow.
+        for step in ["4611686018427387904", "9223372036854775807"] {
+            let uri = format!("/api/metrics/calls?service=a&step={step}&lookback=1000");
+            assert_eq!(get(&store, &uri).await.0, 200, "{step}");
+        }
     }
 
     #[tokio::test]
