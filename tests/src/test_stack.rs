@@ -89,6 +89,9 @@ pub struct TestStack {
     /// stack ([`Self::start_beside`]).
     replicas: Vec<Process>,
     dir: tempfile::TempDir,
+    /// Every service's identity as the stack issued it, loaded once: a credential signed with
+    /// one is reused for its half-minute, as the services do.
+    identities: HashMap<&'static str, service_kit::Identity>,
     /// The JWT secret of this stack, to check that it never leaks.
     pub jwt_secret: String,
 }
@@ -164,6 +167,13 @@ impl TestStack {
                 process,
             });
         }
+        let identities = stack::topology::names()
+            .map(|name| {
+                let identity = service_kit::Identity::from_dir(&identities, name)
+                    .expect("the stack issued every service an identity");
+                (name, identity)
+            })
+            .collect();
         let mut stack = TestStack {
             receiver,
             nats,
@@ -171,6 +181,7 @@ impl TestStack {
             http: reqwest::Client::new(),
             replicas: Vec::new(),
             dir,
+            identities,
             jwt_secret,
         };
         for name in stack::topology::names() {
@@ -327,8 +338,10 @@ impl TestStack {
     /// directly in another service's name with `identity.credential_for(callee)` in the
     /// `Service-Authorization` header.
     pub fn identity(&self, name: &'static str) -> service_kit::Identity {
-        service_kit::Identity::from_dir(&self.dir.path().join("identities"), name)
-            .expect("the stack issued every service an identity")
+        self.identities
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("the stack issued no identity to {name}"))
     }
 
     /// A request to `path` on the service `callee`, signed in the name of `caller`.

@@ -87,6 +87,13 @@ impl Compose {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// `GET url` from inside `service`'s container (its busybox `wget`): for the ports compose
+    /// does not publish.
+    async fn fetch_inside(&self, service: &str, url: &str) -> String {
+        self.run(&["exec", "-T", service, "wget", "-q", "-O", "-", url])
+            .await
+    }
+
     async fn logs(&self, service: Option<&str>) -> String {
         let mut args = vec!["logs", "--no-color", "--tail", "60"];
         args.extend(service);
@@ -268,16 +275,7 @@ async fn tracecheck(args: &[&str]) -> String {
 /// The ORDERS stream's message count, from NATS's monitoring endpoint inside its container.
 async fn stream_messages(compose: &Compose) -> u64 {
     let out = compose
-        .run(&[
-            "exec",
-            "-T",
-            "nats",
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            "http://127.0.0.1:8222/jsz?streams=true",
-        ])
+        .fetch_inside("nats", "http://127.0.0.1:8222/jsz?streams=true")
         .await;
     let jsz: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     jsz["account_details"]
@@ -431,16 +429,10 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
     }
     // The latency buckets carry exemplars: trace ids of spans that fell in them.
     let exemplars = compose
-        .run(&[
-            "exec",
-            "-T",
+        .fetch_inside(
             "prometheus",
-            "wget",
-            "-q",
-            "-O",
-            "-",
             "http://127.0.0.1:9090/api/v1/query_exemplars?query=traces_span_metrics_duration_milliseconds_bucket&start=2020-01-01T00:00:00Z&end=2100-01-01T00:00:00Z",
-        ])
+        )
         .await;
     assert!(
         exemplars.contains("\"trace_id\""),
@@ -454,9 +446,7 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let url = format!("http://127.0.0.1:9090/api/v1/query?query={query}");
-            let out = compose
-                .run(&["exec", "-T", "prometheus", "wget", "-q", "-O", "-", &url])
-                .await;
+            let out = compose.fetch_inside("prometheus", &url).await;
             if out.contains("\"value\":[") && out.contains(",\"1\"]") {
                 break;
             }
