@@ -40,16 +40,28 @@ impl Jaeger {
 
     /// [`Self::start`], its `/api/metrics/*` reading `prometheus` when given.
     pub async fn start_reading(dir: &Path, prometheus: Option<&Prometheus>) -> Self {
+        let strategies = stack::binaries::workspace_root().join(backends::SAMPLING_STRATEGIES);
+        Self::start_with(dir, prometheus, &strategies).await
+    }
+
+    /// [`Self::start`], serving the sampling strategies in `strategies` (a file the test may
+    /// edit: Jaeger reads it again every 5 s).
+    pub async fn start_sampling(dir: &Path, strategies: &Path) -> Self {
+        Self::start_with(dir, None, strategies).await
+    }
+
+    async fn start_with(dir: &Path, prometheus: Option<&Prometheus>, strategies: &Path) -> Self {
         let ports = JaegerPorts {
             otlp_grpc: stack::unused_port(),
             otlp_http: stack::unused_port(),
             query_http: stack::unused_port(),
             query_grpc: stack::unused_port(),
             health: stack::unused_port(),
+            sampling_http: stack::unused_port(),
             prometheus: prometheus.map(|p| p.ports),
         };
         let config = stack::binaries::workspace_root().join(backends::JAEGER_CONFIG);
-        let args = backends::jaeger_args(&config, ports);
+        let args = backends::jaeger_args(&config, ports, strategies);
         let health = format!("http://127.0.0.1:{}/status", ports.health);
         Backend {
             process: start_backend("jaeger", args, health, dir).await,
@@ -70,6 +82,11 @@ impl Jaeger {
     /// The base URL of its HTTP query API (`/api/traces/{id}`).
     pub fn query_api(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.query_http)
+    }
+
+    /// The base URL of its sampling endpoint (`/sampling?service=NAME`).
+    pub fn sampling_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.sampling_http)
     }
 }
 

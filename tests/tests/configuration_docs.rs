@@ -121,6 +121,28 @@ fn reference() -> String {
             .collect();
         out.push_str(&format!("\n## {name}\n\n{}", table(&own)));
     }
+    // The strategies the remote sampler polls, as the repository ships them.
+    let strategies = std::fs::read_to_string(e2e::workspace().join("sampling/strategies.json"))
+        .expect("sampling/strategies.json");
+    let sampler_arg = stack::remote_sampling_env("http://jaeger:5778");
+    let compose = std::fs::read_to_string(e2e::workspace().join("docker-compose.yml")).unwrap();
+    for (key, value) in &sampler_arg {
+        assert_eq!(
+            compose.matches(&format!("      {key}: {value}\n")).count(),
+            6,
+            "every service in docker-compose.yml samples as documented"
+        );
+    }
+    out.push_str(&format!(
+        "\n## Sampling strategies\n\n\
+         Compose and the local stack run every service with\n\n\
+         ```bash\n{}={}\n{}={}\n```\n\n\
+         (the local stack with its own endpoint), which samples each trace's root by the rate \
+         Jaeger's sampling endpoint serves for the service and operation, from \
+         `sampling/strategies.json` — edited while the stack runs, it applies within seconds \
+         ([sampling](sampling.md)):\n\n```json\n{}```\n",
+        sampler_arg[0].0, sampler_arg[0].1, sampler_arg[1].0, sampler_arg[1].1, strategies
+    ));
     out
 }
 

@@ -80,10 +80,14 @@ pub struct TelemetryConfig {
     #[arg(long, env = "SERVICE_NAMESPACE")]
     pub service_namespace: Option<String>,
     /// The sampler: `parentbased_traceidratio` (default), `parentbased_always_on`,
-    /// `parentbased_always_off`, `always_on`, `always_off` or `traceidratio`.
+    /// `parentbased_always_off`, `always_on`, `always_off`, `traceidratio`,
+    /// `parentbased_jaeger_remote` or `jaeger_remote` (rates per operation from Jaeger's
+    /// sampling endpoint, docs/sampling.md).
     #[arg(long, env = "OTEL_TRACES_SAMPLER")]
     pub otel_traces_sampler: Option<String>,
-    /// The sampler's ratio of root spans sampled, 0 to 1 (default 1).
+    /// The sampler's ratio of root spans sampled, 0 to 1 (default 1). For the Jaeger remote
+    /// samplers: `endpoint=URL,pollingIntervalMs=N,initialSamplingRate=R` (defaults
+    /// `http://localhost:5778/sampling`, 60000, 0.001).
     #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG")]
     pub otel_traces_sampler_arg: Option<String>,
     /// The same ratio under an older name, read when OTEL_TRACES_SAMPLER_ARG is not set.

@@ -5,10 +5,12 @@
 mod config;
 mod limits;
 mod logs;
+mod remote_sampling;
 mod settings;
 
 pub use config::{Environment, TelemetryConfig};
 pub use limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, TruncatingProcessor, prefix};
+pub use remote_sampling::{JaegerRemoteSampler, RemoteSamplingSettings, Strategy};
 pub use settings::{ExporterSettings, SamplerKind, SecretHeaders, Settings};
 
 use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
@@ -18,7 +20,7 @@ use opentelemetry_sdk::{
     resource::TelemetryResourceDetector,
     trace::{
         BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
-        SpanProcessor,
+        ShouldSample, SpanProcessor,
     },
 };
 use opentelemetry_semantic_conventions::resource::{
@@ -128,6 +130,11 @@ pub fn init_with(settings: &Settings, version: &str) -> Result<TelemetryGuard, I
         service.name = %settings.service_name,
         sampler = ?settings.sampler,
         sample_ratio = settings.sample_ratio,
+        sampling.endpoint = matches!(
+            settings.sampler,
+            SamplerKind::JaegerRemote | SamplerKind::ParentBasedJaegerRemote
+        )
+        .then_some(settings.remote_sampling.endpoint.as_str()),
         sdk_disabled = settings.sdk_disabled,
         endpoint = %settings.exporter.endpoint,
         "telemetry initialised"
@@ -216,23 +223,30 @@ pub fn tracer_provider(
 ) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(sampler(settings.sampler, settings.sample_ratio))
+        .with_sampler(sampler(settings))
         .with_resource(resource(settings, version))
         .build()
 }
 
-/// The SDK sampler for `kind`. The default, parent-based trace-id ratio, always honours a remote
-/// parent's sampled flag and samples roots by trace id; the others are there because
+/// The sampler `settings` name. The default, parent-based trace-id ratio, always honours a
+/// remote parent's sampled flag and samples roots by trace id; the Jaeger remote ones poll their
+/// strategies from the moment they are built; the others are there because
 /// `OTEL_TRACES_SAMPLER` may name them.
-pub fn sampler(kind: SamplerKind, ratio: f64) -> Sampler {
-    let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
-    match kind {
-        SamplerKind::AlwaysOn => Sampler::AlwaysOn,
-        SamplerKind::AlwaysOff => Sampler::AlwaysOff,
-        SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
-        SamplerKind::ParentBasedAlwaysOn => parent_based(Sampler::AlwaysOn),
-        SamplerKind::ParentBasedAlwaysOff => parent_based(Sampler::AlwaysOff),
-        SamplerKind::ParentBasedTraceIdRatio => parent_based(Sampler::TraceIdRatioBased(ratio)),
+pub fn sampler(settings: &Settings) -> Box<dyn ShouldSample> {
+    let ratio = settings.sample_ratio;
+    let remote = || JaegerRemoteSampler::new(&settings.service_name, &settings.remote_sampling);
+    // `parent_based` (not `Sampler::ParentBased`) keeps the root sampler's attributes.
+    match settings.sampler {
+        SamplerKind::AlwaysOn => Box::new(Sampler::AlwaysOn),
+        SamplerKind::AlwaysOff => Box::new(Sampler::AlwaysOff),
+        SamplerKind::TraceIdRatio => Box::new(Sampler::TraceIdRatioBased(ratio)),
+        SamplerKind::ParentBasedAlwaysOn => Box::new(Sampler::parent_based(Sampler::AlwaysOn)),
+        SamplerKind::ParentBasedAlwaysOff => Box::new(Sampler::parent_based(Sampler::AlwaysOff)),
+        SamplerKind::ParentBasedTraceIdRatio => {
+            Box::new(Sampler::parent_based(Sampler::TraceIdRatioBased(ratio)))
+        }
+        SamplerKind::JaegerRemote => Box::new(remote()),
+        SamplerKind::ParentBasedJaegerRemote => Box::new(Sampler::parent_based(remote())),
     }
 }
 

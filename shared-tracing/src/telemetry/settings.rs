@@ -4,7 +4,7 @@
 //! Everything is read through a lookup function, so tests supply their own values (edition 2024
 //! makes `std::env::set_var` unsafe, and the workspace forbids `unsafe`).
 
-use super::config::Environment;
+use super::{config::Environment, remote_sampling::RemoteSamplingSettings};
 use opentelemetry::KeyValue;
 use secrecy::SecretString;
 use std::{collections::HashMap, time::Duration};
@@ -25,6 +25,9 @@ pub struct Settings {
     pub sampler: SamplerKind,
     /// Root-span sampling ratio from `OTEL_TRACES_SAMPLER_ARG` or `OTEL_SAMPLE_RATIO` (default 1.0).
     pub sample_ratio: f64,
+    /// The Jaeger remote samplers' endpoint, polling interval and initial rate, from
+    /// `OTEL_TRACES_SAMPLER_ARG` when `OTEL_TRACES_SAMPLER` names one of them.
+    pub remote_sampling: RemoteSamplingSettings,
     /// `x-api-key` header for the exporter, from `OTEL_API_KEY` (never logged).
     pub api_key: Option<SecretString>,
     /// `OTEL_SDK_DISABLED=true`: no spans are recorded, exported or propagated; logs stay.
@@ -92,6 +95,11 @@ pub enum SamplerKind {
     ParentBasedAlwaysOff,
     /// `parentbased_traceidratio`: follow the parent; sample roots by trace-id ratio.
     ParentBasedTraceIdRatio,
+    /// `jaeger_remote`: every span by the strategy a Jaeger sampling endpoint serves for this
+    /// service and the span's name.
+    JaegerRemote,
+    /// `parentbased_jaeger_remote`: follow the parent; sample roots by the remote strategy.
+    ParentBasedJaegerRemote,
 }
 
 impl SamplerKind {
@@ -104,6 +112,8 @@ impl SamplerKind {
             "parentbased_always_on" => Self::ParentBasedAlwaysOn,
             "parentbased_always_off" => Self::ParentBasedAlwaysOff,
             "parentbased_traceidratio" => Self::ParentBasedTraceIdRatio,
+            "jaeger_remote" => Self::JaegerRemote,
+            "parentbased_jaeger_remote" => Self::ParentBasedJaegerRemote,
             _ => return None,
         })
     }
@@ -159,8 +169,23 @@ impl Settings {
                 ));
             }
         }
-        let sample_ratio = match get("OTEL_TRACES_SAMPLER_ARG").or_else(|| get("OTEL_SAMPLE_RATIO"))
-        {
+        // The Jaeger remote samplers read OTEL_TRACES_SAMPLER_ARG as key=value pairs instead.
+        let remote = matches!(
+            sampler,
+            SamplerKind::JaegerRemote | SamplerKind::ParentBasedJaegerRemote
+        );
+        let remote_sampling = match remote {
+            true => RemoteSamplingSettings::parse(
+                get("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+                &mut warnings,
+            ),
+            false => RemoteSamplingSettings::default(),
+        };
+        let ratio_arg = match remote {
+            true => get("OTEL_SAMPLE_RATIO"),
+            false => get("OTEL_TRACES_SAMPLER_ARG").or_else(|| get("OTEL_SAMPLE_RATIO")),
+        };
+        let sample_ratio = match ratio_arg {
             None => 1.0,
             Some(raw) => raw
                 .parse::<f64>()
@@ -237,6 +262,7 @@ impl Settings {
             resource_attributes,
             sampler,
             sample_ratio,
+            remote_sampling,
             api_key: api_key.map(SecretString::from),
             sdk_disabled: get("OTEL_SDK_DISABLED")
                 .is_some_and(|raw| raw.eq_ignore_ascii_case("true")),
@@ -430,9 +456,39 @@ mod tests {
             assert_eq!(s.sampler, kind, "{value}");
             assert!(s.warnings.is_empty());
         }
-        let s = settings(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]);
+        let s = settings(&[("OTEL_TRACES_SAMPLER", "xray")]);
         assert_eq!(s.sampler, SamplerKind::ParentBasedTraceIdRatio);
-        assert!(s.warnings[0].contains("jaeger_remote"), "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("xray"), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn the_jaeger_remote_samplers_read_their_argument_as_key_value_pairs() {
+        let s = settings(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_jaeger_remote"),
+            (
+                "OTEL_TRACES_SAMPLER_ARG",
+                "endpoint=http://jaeger:5778/sampling,pollingIntervalMs=1000,initialSamplingRate=1",
+            ),
+        ]);
+        assert_eq!(s.sampler, SamplerKind::ParentBasedJaegerRemote);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.remote_sampling.endpoint, "http://jaeger:5778/sampling");
+        assert_eq!(s.remote_sampling.polling_interval, Duration::from_secs(1));
+        assert_eq!(s.remote_sampling.initial_sampling_rate, 1.0);
+        assert_eq!(s.sample_ratio, 1.0);
+
+        let s = settings(&[
+            ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+        ]);
+        assert_eq!(s.sampler, SamplerKind::JaegerRemote);
+        assert_eq!(s.remote_sampling, RemoteSamplingSettings::default());
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].starts_with("OTEL_TRACES_SAMPLER_ARG: `0.5` is not key=value"),
+            "{:?}",
+            s.warnings
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! this test builds when they are missing.
 
 use e2e::{cards, workspace};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::{
     collections::{BTreeMap, BTreeSet},
     process::Output,
@@ -354,6 +354,73 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
     // A short load: stock lookups and orders from a few clients at once.
     let shop = Shop::new();
     let token = shop.login().await;
+
+    // Sampling by the strategies Jaeger serves from sampling/strategies.json: orders always,
+    // the decision on the root span.
+    let strategy = compose
+        .fetch_inside("jaeger", "http://127.0.0.1:5778/sampling?service=gateway")
+        .await;
+    let strategy: Value =
+        serde_json::from_str(&strategy).unwrap_or_else(|e| panic!("{e}: {strategy}"));
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("sampling/strategies.json")).unwrap(),
+    )
+    .unwrap();
+    let lookup = |operations: &Value| {
+        operations
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["operation"] == "GET /api/inventory/{sku}")
+            .cloned()
+            .unwrap_or_else(|| panic!("no lookup strategy in {operations}"))
+    };
+    assert_eq!(
+        lookup(&strategy["operationSampling"]["perOperationStrategies"])["probabilisticSampling"]
+            ["samplingRate"]
+            .as_f64(),
+        lookup(&file["service_strategies"][0]["operation_strategies"])["param"].as_f64(),
+        "{strategy}"
+    );
+    let (status, body, trace_id) = shop.order(&token, cards::APPROVED).await;
+    assert_eq!(status, 201, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let root = loop {
+        let trace: Value = reqwest::get(format!("{JAEGER}/api/traces/{trace_id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        let root = trace["data"][0]["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|span| span["references"].as_array().is_none_or(Vec::is_empty))
+            .cloned();
+        if let Some(root) = root {
+            break root;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order trace {trace_id} never reached Jaeger"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let tag = |key: &str| {
+        root["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["key"] == key)
+            .map(|t| t["value"].clone())
+    };
+    assert_eq!(tag("sampler.type"), Some(json!("probabilistic")), "{root}");
+    assert_eq!(
+        tag("sampler.param").and_then(|v| v.as_f64()),
+        Some(1.0),
+        "{root}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let clients: Vec<_> = (0..6)
         .map(|client| {

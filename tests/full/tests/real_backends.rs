@@ -12,6 +12,9 @@ use std::{
 };
 use tracecheck::Trace;
 
+#[path = "real_backends/remote_sampling.rs"]
+mod remote_sampling;
+
 fn backend(name: &str) -> std::path::PathBuf {
     backends::binary(name).unwrap_or_else(|e| panic!("{e}"))
 }

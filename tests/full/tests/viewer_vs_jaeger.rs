@@ -456,3 +456,118 @@ async fn foreign_spans_read_the_same_in_the_viewer_and_in_jaeger() {
     println!("{} differences:\n{}", found.len(), found.join("\n"));
     assert!(found.is_empty(), "{} differences", found.len());
 }
+
+/// Status, content type and body of `GET url`, byte for byte.
+async fn raw(url: &str) -> (u16, String, String) {
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_viewer_serves_sampling_strategies_as_jaeger_does() {
+    // The merge rules at their edges: the default's operations appended to a service's own
+    // (its own winning a clash), copied to a service without any, a rate limit truncated,
+    // a rate-limited operation left out, an unknown type, a parameter out of range, a service
+    // named twice (the last wins) and a rate limit too large for the legacy encoding.
+    const FILE: &str = r#"{
+      "default_strategy": {"type": "probabilistic", "param": 0.5, "operation_strategies": [
+        {"operation": "GET /x", "type": "probabilistic", "param": 0.0},
+        {"operation": "GET /y", "type": "probabilistic", "param": 0.25}]},
+      "service_strategies": [
+        {"service": "gateway", "type": "probabilistic", "param": 1.0, "operation_strategies": [
+          {"operation": "GET /api/inventory/{sku}", "type": "probabilistic", "param": 0.1},
+          {"operation": "GET /x", "type": "probabilistic", "param": 0.9}]},
+        {"service": "limited", "type": "ratelimiting", "param": 5},
+        {"service": "rl_ops", "type": "ratelimiting", "param": 7.9, "operation_strategies": [
+          {"operation": "op1", "type": "probabilistic", "param": 0.3},
+          {"operation": "rlop", "type": "ratelimiting", "param": 3},
+          {"operation": "odd", "type": "const", "param": 1}]},
+        {"service": "const", "type": "const", "param": 1},
+        {"service": "wild", "type": "probabilistic", "param": 1.5},
+        {"service": "twice", "type": "probabilistic", "param": 0.3},
+        {"service": "twice", "type": "probabilistic", "param": 0.7},
+        {"service": "huge", "type": "ratelimiting", "param": 40000},
+        {"service": "", "type": "probabilistic", "param": 0.125}
+      ]}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strategies.json");
+    std::fs::write(&file, FILE).unwrap();
+    let jaeger = Jaeger::start_sampling(dir.path(), &file).await;
+    let strategies = otlp_receiver::StrategiesFile::open(&file).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let viewer = format!("http://{}", listener.local_addr().unwrap());
+    let app = otlp_receiver::sampling_router(std::sync::Arc::new(strategies));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let queries = [
+        "/sampling?service=gateway",
+        "/sampling?service=limited",
+        "/sampling?service=rl_ops",
+        "/sampling?service=const",
+        "/sampling?service=wild",
+        "/sampling?service=twice",
+        "/sampling?service=huge",
+        "/sampling?service=unknown",
+        "/sampling?service=",
+        "/sampling",
+        "/sampling?service=a&service=b",
+        "/?service=gateway",
+        "/api/sampling?service=limited",
+    ];
+    let same = |stage: &'static str| {
+        let (jaeger, viewer) = (jaeger.sampling_url(), viewer.clone());
+        async move {
+            for query in queries {
+                let expected = raw(&format!("{jaeger}{query}")).await;
+                let answered = raw(&format!("{viewer}{query}")).await;
+                assert_eq!(answered, expected, "{stage}: {query}");
+            }
+        }
+    };
+    same("as loaded").await;
+
+    // A file that no longer parses: both keep the last good strategies.
+    std::fs::write(&file, "{\"service_strategies\": [").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !jaeger
+        .log()
+        .contains("failed to update sampling strategies")
+    {
+        assert!(Instant::now() < deadline, "Jaeger never re-read the file");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    same("after a broken edit").await;
+
+    // A good edit: both answer from it.
+    std::fs::write(
+        &file,
+        r#"{"service_strategies": [{"service": "gateway", "type": "probabilistic", "param": 0.2}]}"#,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, _, body) = raw(&format!(
+            "{}/sampling?service=gateway",
+            jaeger.sampling_url()
+        ))
+        .await;
+        if body == r#"{"strategyType":0,"probabilisticSampling":{"samplingRate":0.2}}"# {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Jaeger never applied the edit: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    same("after a good edit").await;
+}

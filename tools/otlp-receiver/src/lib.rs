@@ -5,7 +5,8 @@
 //! query and wait on, and serves them back through Jaeger's HTTP query API ([`query_router`]:
 //! `/api/*` and `/api/v3/*`, RED metrics at `/api/metrics/*` and trace quality at
 //! `/api/quality`) and
-//! a web UI ([`ui_router`]) — together the embedded trace viewer ([`viewer_router`]).
+//! a web UI ([`ui_router`]) — together the embedded trace viewer ([`viewer_router`]) — and
+//! Jaeger's remote sampling endpoint over a strategies file ([`sampling_router`]).
 //! It is the one OTLP receiver of the workspace.
 
 mod api_v3;
@@ -14,6 +15,7 @@ mod jaeger;
 mod metrics;
 mod model;
 mod quality;
+mod sampling;
 mod server;
 mod store;
 mod ui;
@@ -24,6 +26,7 @@ pub use model::{
     EventRecord, LinkRecord, SpanKind, SpanRecord, StatusCode, decode_export_request,
     decode_export_request_json,
 };
+pub use sampling::{DEFAULT_SAMPLING_PROBABILITY, Strategies, StrategiesFile, sampling_router};
 pub use server::{Receiver, router};
 pub use store::{DEFAULT_MAX_SPANS, SpanStore};
 pub use ui::ui_router;

@@ -17,6 +17,10 @@ pub const COLLECTOR_CONFIGS: [&str; 2] =
 /// Jaeger's configuration, as compose mounts it.
 pub const JAEGER_CONFIG: &str = "jaeger.yaml";
 
+/// The sampling strategies Jaeger serves (and the embedded viewer, in the same format), as
+/// compose mounts them.
+pub const SAMPLING_STRATEGIES: &str = "sampling/strategies.json";
+
 /// Prometheus's configuration, as compose mounts it.
 pub const PROMETHEUS_CONFIG: &str = "prometheus.yml";
 
@@ -152,12 +156,15 @@ pub struct JaegerPorts {
     pub query_grpc: u16,
     /// `healthcheckv2`'s `/status` (13133 in compose).
     pub health: u16,
+    /// `remote_sampling`'s HTTP endpoint, `/sampling?service=` (5778 in compose).
+    pub sampling_http: u16,
     /// The Prometheus on loopback its Monitor tab reads, if one runs (9090 in compose).
     pub prometheus: Option<u16>,
 }
 
-/// `jaeger` arguments that run `config` (the file compose mounts) on loopback `ports`.
-pub fn jaeger_args(config: &Path, ports: JaegerPorts) -> Vec<String> {
+/// `jaeger` arguments that run `config` (the file compose mounts) on loopback `ports`, serving
+/// the sampling strategies in `strategies` (e.g. [`SAMPLING_STRATEGIES`]).
+pub fn jaeger_args(config: &Path, ports: JaegerPorts, strategies: &Path) -> Vec<String> {
     let mut args = args(
         config,
         &[
@@ -166,8 +173,16 @@ pub fn jaeger_args(config: &Path, ports: JaegerPorts) -> Vec<String> {
             ("extensions.jaeger_query.http.endpoint", ports.query_http),
             ("extensions.jaeger_query.grpc.endpoint", ports.query_grpc),
             ("extensions.healthcheckv2.http.endpoint", ports.health),
+            (
+                "extensions.remote_sampling.http.endpoint",
+                ports.sampling_http,
+            ),
         ],
     );
+    args.push(format!(
+        "--set=extensions.remote_sampling.file.path={}",
+        strategies.display()
+    ));
     if let Some(port) = ports.prometheus {
         args.push(format!(
             "--set=extensions.jaeger_storage.metric_backends.prometheus.prometheus.endpoint=\

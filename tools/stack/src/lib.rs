@@ -184,8 +184,13 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
         None
     };
 
-    let (otlp_endpoint, traces) = match (&options.otlp_endpoint, &backends_dir) {
-        (Some(endpoint), _) => (endpoint.clone(), format!("exported to {endpoint}")),
+    let root = binaries::workspace_root();
+    let strategies = root.join(backends::SAMPLING_STRATEGIES);
+    // Where the services' sampler polls its strategies: Jaeger's remote_sampling extension, or
+    // the embedded viewer serving the same file; with spans sent elsewhere, nowhere (the
+    // services then sample every trace).
+    let (otlp_endpoint, traces, sampling) = match (&options.otlp_endpoint, &backends_dir) {
+        (Some(endpoint), _) => (endpoint.clone(), format!("exported to {endpoint}"), None),
         (None, Some(dir)) => {
             let prometheus = port(9090)?;
             let jaeger = backends::JaegerPorts {
@@ -194,6 +199,7 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
                 query_http: port(16687)?,
                 query_grpc: port(16685)?,
                 health: port(13134)?,
+                sampling_http: port(5778)?,
                 prometheus: Some(prometheus),
             };
             let collector = backends::CollectorPorts {
@@ -202,7 +208,6 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
                 health: port(13133)?,
                 prometheus: Some(prometheus),
             };
-            let root = binaries::workspace_root();
             storage.spawn(ProcessSpec {
                 name: "prometheus".into(),
                 program: dir.join("prometheus"),
@@ -229,7 +234,11 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
             storage.spawn(ProcessSpec {
                 name: "jaeger".into(),
                 program: dir.join("jaeger"),
-                args: backends::jaeger_args(&root.join(backends::JAEGER_CONFIG), jaeger),
+                args: backends::jaeger_args(
+                    &root.join(backends::JAEGER_CONFIG),
+                    jaeger,
+                    &strategies,
+                ),
                 env: vec![],
                 dir: data_dir.clone(),
             });
@@ -280,18 +289,33 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
                 "http://{viewer}  (Jaeger v2 at {jaeger_api}; OTLP in on {otlp} through the \
                  OpenTelemetry Collector, {collector_config})"
             );
-            (otlp, traces)
+            (otlp, traces, Some(local_url(jaeger.sampling_http)))
         }
         (None, None) => {
             let store = Arc::new(SpanStore::with_max_spans(options.max_spans));
             let otlp = serve(port(4318)?, otlp_receiver::router(store.clone())).await?;
             let grpc = serve(port(4317)?, otlp_receiver::grpc_router(store.clone())).await?;
             let viewer = serve(port(16686)?, otlp_receiver::viewer_router(store)).await?;
+            let file = otlp_receiver::StrategiesFile::open(&strategies)?;
+            let sampling =
+                serve(port(5778)?, otlp_receiver::sampling_router(Arc::new(file))).await?;
             let traces = format!(
                 "http://{viewer}  (embedded viewer; OTLP in on http://{otlp}, gRPC on {grpc})"
             );
-            (format!("http://{otlp}"), traces)
+            (
+                format!("http://{otlp}"),
+                traces,
+                Some(format!("http://{sampling}")),
+            )
         }
+    };
+    let traces = match &sampling {
+        Some(url) => format!(
+            "{traces}\n  Sampling: {} served on {url}/sampling?service=gateway; edit it while \
+             the stack runs (docs/sampling.md)",
+            backends::SAMPLING_STRATEGIES
+        ),
+        None => traces,
     };
 
     let nats_url = match &options.nats_url {
@@ -331,6 +355,9 @@ async fn start(options: &Options, layers: &mut Layers) -> Result<String, String>
         );
         // One second instead of five: traces show up in the viewer while you look.
         env.push(("OTEL_BSP_SCHEDULE_DELAY".into(), "1000".into()));
+        if let Some(url) = &sampling {
+            env.extend(remote_sampling_env(url));
+        }
         let program = built
             .get(*name)
             .cloned()
@@ -448,6 +475,22 @@ pub fn service_env(
         Some((var.to_owned(), local_url(port_of(target.name))))
     }))
     .collect()
+}
+
+/// The sampler variables that make a service poll its strategies from `url` (Jaeger's
+/// `remote_sampling` endpoint, or the viewer's) every five seconds, sampling every trace until
+/// the first answer.
+pub fn remote_sampling_env(url: &str) -> [(String, String); 2] {
+    [
+        (
+            "OTEL_TRACES_SAMPLER".to_owned(),
+            "parentbased_jaeger_remote".to_owned(),
+        ),
+        (
+            "OTEL_TRACES_SAMPLER_ARG".to_owned(),
+            format!("endpoint={url}/sampling,pollingIntervalMs=5000,initialSamplingRate=1"),
+        ),
+    ]
 }
 
 fn local_url(port: u16) -> String {

@@ -14,7 +14,7 @@ struct Args {
     /// Spans the embedded viewer keeps; the oldest traces are evicted first.
     #[arg(long, default_value_t = otlp_receiver::DEFAULT_MAX_SPANS)]
     max_spans: usize,
-    /// Add this to every port (8080-8085, 4222, 4317, 4318, 16686; with real backends also
+    /// Add this to every port (8080-8085, 4222, 4317, 4318, 5778, 16686; with real backends also
     /// 9090, 13133-13134, 14317-14318, 16685, 16687) to run beside what already uses them.
     #[arg(long, default_value_t = 0)]
     port_offset: u16,
