@@ -169,6 +169,11 @@ async fn server_span_joins_the_callers_trace_with_http_attributes() {
         attribute(span, "server.port"),
         Some(&opentelemetry::Value::I64(8080))
     );
+    // The semantic conventions' form, not http::Version's "HTTP/1.1".
+    assert_eq!(
+        attribute(span, "network.protocol.version").map(|v| v.to_string()),
+        Some("1.1".into())
+    );
     assert_eq!(span.status, Status::Unset);
 
     assert_eq!(

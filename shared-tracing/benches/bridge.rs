@@ -123,7 +123,7 @@ impl Kind {
                     url.scheme = "http",
                     server.address = "127.0.0.1",
                     server.port = 8080_i64,
-                    network.protocol.version = ?http::Version::HTTP_11,
+                    network.protocol.version = "1.1",
                     user_agent.original = "loadtest",
                     error.type = Empty,
                 );

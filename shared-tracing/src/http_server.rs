@@ -232,10 +232,23 @@ fn new_server_span<B>(request: &Request<B>) -> Span {
         url.scheme = "http",
         server.address = address,
         server.port = port,
-        network.protocol.version = ?request.version(),
+        network.protocol.version = protocol_version(request.version()),
         user_agent.original = user_agent,
         error.type = Empty,
     )
+}
+
+/// `network.protocol.version` as the semantic conventions write it (`1.1`, `2`), not as
+/// `http::Version` prints itself (`HTTP/1.1`) — and without formatting it on every request.
+fn protocol_version(version: http::Version) -> Option<&'static str> {
+    Some(match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_11 => "1.1",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => return None,
+    })
 }
 
 /// Records the answer's status on the SERVER span: only a 5xx fails it (a 4xx is the caller's

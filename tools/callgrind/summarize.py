@@ -35,11 +35,30 @@ GROUPS = [
 COMPILED = [(name, re.compile(pattern)) for name, pattern in GROUPS]
 OTHER = "everything else"
 
+# The stages a span goes through, each the inclusive cost (the function and all it calls) of the
+# functions that make it up. None calls another of the list, so the rows do not overlap; what
+# the rows leave out is the registry's and the per-layer filters' own bookkeeping, the log
+# lines, and the work of the request itself.
+STAGES = [
+    ("bridge: span created (builder, attributes, parent)", r"OpenTelemetryLayer<S,T> as tracing_subscriber::layer::Layer<S>>::on_new_span$"),
+    ("bridge: fields recorded later", r"OpenTelemetryLayer<S,T> as tracing_subscriber::layer::Layer<S>>::on_record$"),
+    ("bridge: span entered and exited (each poll)", r"OpenTelemetryLayer<S,T> as tracing_subscriber::layer::Layer<S>>::on_(enter|exit)$"),
+    ("bridge: events (logs inside spans)", r"OpenTelemetryLayer<S,T> as tracing_subscriber::layer::Layer<S>>::on_event$"),
+    ("bridge: span closed (sampler, SDK span, processors)", r"OpenTelemetryLayer<S,T> as tracing_subscriber::layer::Layer<S>>::on_close$"),
+    ("per-layer filters (which layer sees a span)", r"tracing_subscriber::layer::context::Context<S>::if_enabled_for$"),
+    ("context injected (traceparent, tracestate, baggage)", r"TextMapCompositePropagator as opentelemetry::propagation::text_map_propagator::TextMapPropagator>::inject_context$"),
+    ("context extracted", r"TextMapCompositePropagator as opentelemetry::propagation::text_map_propagator::TextMapPropagator>::extract_with_context$"),
+    ("traceresponse header (reading the SERVER span's context starts its OpenTelemetry span)", r"shared_tracing::http_server::TraceResponse as tower_http::set_header::MakeHeaderValue<T>>::make_header_value$"),
+    ("export: batch taken, encoded and sent (its own thread)", r"BatchSpanProcessor::get_spans_and_export$"),
+]
+COMPILED_STAGES = [(name, re.compile(pattern)) for name, pattern in STAGES]
 
-def self_costs(path):
-    """Self cost (Ir) of every function in a callgrind file."""
+
+def costs_of(path):
+    """Self and inclusive cost (Ir) of every function in a callgrind file."""
     names = {}
     costs = collections.Counter()
+    inclusive = collections.Counter()
     function = None
     after_calls = False
     with open(path, encoding="utf-8", errors="replace") as lines:
@@ -56,13 +75,22 @@ def self_costs(path):
             elif line.startswith("calls="):
                 after_calls = True
             elif line[:1].isdigit() or line[:1] in "+-*":
+                parts = line.split()
+                if len(parts) < 2 or function is None:
+                    continue
                 if after_calls:
                     after_calls = False  # the inclusive cost of a call, not this function's
+                    inclusive[function] += int(parts[1])
                     continue
-                parts = line.split()
-                if len(parts) >= 2 and function is not None:
-                    costs[function] += int(parts[1])
-    return costs
+                costs[function] += int(parts[1])
+                inclusive[function] += int(parts[1])
+    return costs, inclusive
+
+
+def short(function):
+    """A function's name without generic arguments deeper than its own type's, for a table."""
+    name = re.sub(r"\{\{closure\}\}", "{closure}", function)
+    return name.replace("|", "\\|")
 
 
 def group(function):
@@ -72,16 +100,27 @@ def group(function):
     return OTHER
 
 
+TOP = 30
+
+
 def main():
     directory, requests, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     services = ["gateway", "inventory-service"]
     by_group = {mode: collections.Counter() for mode in modes}
     by_service = {mode: collections.Counter() for mode in modes}
+    by_function = {mode: collections.Counter() for mode in modes}
+    by_stage = {mode: collections.Counter() for mode in modes}
     for mode in modes:
         for service in services:
-            for function, cost in self_costs(f"{directory}/{mode}.{service}.out").items():
+            costs, inclusive = costs_of(f"{directory}/{mode}.{service}.out")
+            for function, cost in costs.items():
                 by_group[mode][group(function)] += cost
                 by_service[mode][service] += cost
+                by_function[mode][function] += cost
+            for function, cost in inclusive.items():
+                for name, pattern in COMPILED_STAGES:
+                    if pattern.search(function):
+                        by_stage[mode][name] += cost
     per = lambda value: value / requests
     base = modes[0]
     print(f"Instructions per request ({requests} requests per mode; both services)\n")
@@ -102,6 +141,25 @@ def main():
         cells = [f"{per(by_group[mode][name]):,.0f}" for mode in modes]
         deltas = [f"{per(by_group[mode][name] - by_group[base][name]):+,.0f}" for mode in modes[1:]]
         print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(deltas) + " |")
+    print()
+    print("Where a span's cost goes, stage by stage (per request; inclusive: each row counts the "
+          "functions it names and everything they call)\n")
+    print("| stage | " + " | ".join(modes) + " |")
+    print("|---|" + "---:|" * len(modes))
+    for name, _ in STAGES:
+        cells = [f"{per(by_stage[mode][name]):,.0f}" for mode in modes]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+    print(f"The functions the differences are made of (per request, own instructions, the "
+          f"{TOP} largest)\n")
+    print("| function | " + " | ".join(f"Δ {m}" for m in modes[1:]) + " |")
+    print("|---|" + "---:|" * (len(modes) - 1))
+    functions = set().union(*(by_function[m] for m in modes))
+    delta = lambda m, f: by_function[m][f] - by_function[base][f]
+    ranked = sorted(functions, key=lambda f: -max(delta(m, f) for m in modes[1:]))
+    for function in ranked[:TOP]:
+        cells = [f"{per(delta(m, function)):+,.0f}" for m in modes[1:]]
+        print(f"| `{short(function)}` | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

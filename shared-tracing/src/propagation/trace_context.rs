@@ -81,11 +81,7 @@ impl TextMapPropagator for W3cTraceContext {
         let flags = (flags & SAMPLED) | if random { RANDOM } else { 0 };
         injector.set(
             TRACEPARENT,
-            format!(
-                "00-{}-{}-{flags:02x}",
-                span_context.trace_id(),
-                span_context.span_id()
-            ),
+            super::header_value(span_context.trace_id(), span_context.span_id(), flags),
         );
         let tracestate = match received {
             Some(received) => received.tracestate.clone(),

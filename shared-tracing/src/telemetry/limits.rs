@@ -73,6 +73,11 @@ impl<P: SpanProcessor> SpanProcessor for TruncatingProcessor<P> {
 
 /// The first `limit` characters of `value`, when it has more.
 pub fn prefix(value: &str, limit: usize) -> Option<&str> {
+    // No more bytes than the limit, so no more characters: nothing to count (nearly every value
+    // of every span, each time one ends).
+    if value.len() <= limit {
+        return None;
+    }
     value
         .char_indices()
         .nth(limit)

@@ -28,8 +28,10 @@ where
             if let Some(context) = context {
                 let span_context = context.span().span_context().clone();
                 if span_context.is_valid() {
-                    let _ = writer.write_field("trace_id", span_context.trace_id().to_string());
-                    let _ = writer.write_field("span_id", span_context.span_id().to_string());
+                    let trace_id = crate::propagation::hex_trace_id(span_context.trace_id());
+                    let span_id = crate::propagation::hex_span_id(span_context.span_id());
+                    let _ = writer.write_field("trace_id", trace_id);
+                    let _ = writer.write_field("span_id", span_id);
                 }
             }
         });
