@@ -4,7 +4,7 @@
 
 use crate::process::{Process, resume, start_backend};
 use stack::backends::{self, CollectorPorts, JaegerPorts};
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 /// A running backend and the loopback ports it was given.
 pub struct Backend<Ports> {
@@ -41,16 +41,25 @@ impl Jaeger {
     /// [`Self::start`], its `/api/metrics/*` reading `prometheus` when given.
     pub async fn start_reading(dir: &Path, prometheus: Option<&Prometheus>) -> Self {
         let strategies = stack::binaries::workspace_root().join(backends::SAMPLING_STRATEGIES);
-        Self::start_with(dir, prometheus, &strategies).await
+        Self::start_with(dir, prometheus, &strategies, &[]).await
     }
 
-    /// [`Self::start`], serving the sampling strategies in `strategies` (a file the test may
-    /// edit: Jaeger reads it again every 5 s).
-    pub async fn start_sampling(dir: &Path, strategies: &Path) -> Self {
-        Self::start_with(dir, None, strategies).await
+    /// [`Self::start`], serving the sampling strategies in `strategies`, a file the test may
+    /// edit: Jaeger reads it again every `reload` (jaeger.yaml's is 5 s).
+    pub async fn start_sampling(dir: &Path, strategies: &Path, reload: Duration) -> Self {
+        let reload = format!(
+            "--set=extensions.remote_sampling.file.reload_interval={}ms",
+            reload.as_millis()
+        );
+        Self::start_with(dir, None, strategies, &[reload]).await
     }
 
-    async fn start_with(dir: &Path, prometheus: Option<&Prometheus>, strategies: &Path) -> Self {
+    async fn start_with(
+        dir: &Path,
+        prometheus: Option<&Prometheus>,
+        strategies: &Path,
+        extra: &[String],
+    ) -> Self {
         let ports = JaegerPorts {
             otlp_grpc: stack::unused_port(),
             otlp_http: stack::unused_port(),
@@ -61,7 +70,8 @@ impl Jaeger {
             prometheus: prometheus.map(|p| p.ports),
         };
         let config = stack::binaries::workspace_root().join(backends::JAEGER_CONFIG);
-        let args = backends::jaeger_args(&config, ports, strategies);
+        let mut args = backends::jaeger_args(&config, ports, strategies);
+        args.extend_from_slice(extra);
         let health = format!("http://127.0.0.1:{}/status", ports.health);
         Backend {
             process: start_backend("jaeger", args, health, dir).await,

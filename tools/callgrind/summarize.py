@@ -88,7 +88,7 @@ def costs_of(path):
 
 
 def short(function):
-    """A function's name without generic arguments deeper than its own type's, for a table."""
+    """A function's name for a Markdown table: closures shortened, pipes escaped."""
     name = re.sub(r"\{\{closure\}\}", "{closure}", function)
     return name.replace("|", "\\|")
 
@@ -156,7 +156,7 @@ def main():
     print("|---|" + "---:|" * (len(modes) - 1))
     functions = set().union(*(by_function[m] for m in modes))
     delta = lambda m, f: by_function[m][f] - by_function[base][f]
-    ranked = sorted(functions, key=lambda f: -max(delta(m, f) for m in modes[1:]))
+    ranked = sorted(functions, key=lambda f: -max((delta(m, f) for m in modes[1:]), default=0))
     for function in ranked[:TOP]:
         cells = [f"{per(delta(m, function)):+,.0f}" for m in modes[1:]]
         print(f"| `{short(function)}` | " + " | ".join(cells) + " |")

@@ -10,7 +10,7 @@ mod settings;
 
 pub use config::{Environment, TelemetryConfig};
 pub use limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, TruncatingProcessor, prefix};
-pub use remote_sampling::{JaegerRemoteSampler, RemoteSamplingSettings, Strategy};
+pub use remote_sampling::{JaegerRemoteSampler, Poller, RemoteSamplingSettings, Strategy};
 pub use settings::{ExporterSettings, SamplerKind, SecretHeaders, Settings};
 
 use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
@@ -47,6 +47,7 @@ pub enum InitError {
 #[must_use = "dropping the guard shuts telemetry down"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    poller: Option<Poller>,
 }
 
 impl TelemetryGuard {
@@ -57,6 +58,7 @@ impl TelemetryGuard {
     }
 
     fn shutdown_provider(&mut self) {
+        self.poller = None;
         if let Some(provider) = self.provider.take()
             && let Err(error) = provider.shutdown()
         {
@@ -105,9 +107,12 @@ pub fn init(
 pub fn init_with(settings: &Settings, version: &str) -> Result<TelemetryGuard, InitError> {
     // With OTEL_SDK_DISABLED=true there is no provider and no bridge: spans stay plain `tracing`
     // spans (for the logs), nothing is exported and no context is injected downstream.
-    let provider = match settings.sdk_disabled {
-        true => None,
-        false => Some(otlp_provider(settings, version)?),
+    let (provider, remote) = match settings.sdk_disabled {
+        true => (None, None),
+        false => {
+            let (provider, remote) = otlp_provider(settings, version)?;
+            (Some(provider), remote)
+        }
     };
     crate::propagation::install_propagators();
     let otel_layer = provider.as_ref().map(|provider| {
@@ -134,12 +139,15 @@ pub fn init_with(settings: &Settings, version: &str) -> Result<TelemetryGuard, I
             settings.sampler,
             SamplerKind::JaegerRemote | SamplerKind::ParentBasedJaegerRemote
         )
-        .then_some(settings.remote_sampling.endpoint.as_str()),
+        .then(|| remote_sampling::redacted(&settings.remote_sampling.endpoint)),
         sdk_disabled = settings.sdk_disabled,
         endpoint = %settings.exporter.endpoint,
         "telemetry initialised"
     );
-    Ok(TelemetryGuard { provider })
+    // Polled once logging is up, so the first answer (or failure) is in the log.
+    let poller =
+        remote.map(|sampler| sampler.poll(&settings.service_name, &settings.remote_sampling));
+    Ok(TelemetryGuard { provider, poller })
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send): serve until
@@ -189,8 +197,11 @@ where
 
 /// The provider exporting over OTLP/HTTP with protobuf bodies, from the batch processor's own
 /// thread (hence the blocking reqwest client the exporter is built with); values are cut to the
-/// length limit first.
-fn otlp_provider(settings: &Settings, version: &str) -> Result<SdkTracerProvider, InitError> {
+/// length limit first. With a Jaeger remote sampler, that sampler too, to start polling.
+fn otlp_provider(
+    settings: &Settings,
+    version: &str,
+) -> Result<(SdkTracerProvider, Option<JaegerRemoteSampler>), InitError> {
     let exporter = &settings.exporter;
     let span_exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
@@ -208,35 +219,43 @@ fn otlp_provider(settings: &Settings, version: &str) -> Result<SdkTracerProvider
                 .build(),
         )
         .build();
-    Ok(tracer_provider(
-        settings,
-        version,
-        TruncatingProcessor::new(batch, settings.attribute_value_length_limit),
-    ))
+    let (sampler, remote) = sampler(settings);
+    let processor = TruncatingProcessor::new(batch, settings.attribute_value_length_limit);
+    Ok((provider_with(settings, version, processor, sampler), remote))
 }
 
-/// Builds the provider every service uses; tests pass an in-memory processor.
+/// Builds the provider every service uses; tests pass an in-memory processor. A Jaeger remote
+/// sampler stays at its initial rate here: `init` starts its polling.
 pub fn tracer_provider(
     settings: &Settings,
     version: &str,
     processor: impl SpanProcessor + 'static,
 ) -> SdkTracerProvider {
+    provider_with(settings, version, processor, sampler(settings).0)
+}
+
+fn provider_with(
+    settings: &Settings,
+    version: &str,
+    processor: impl SpanProcessor + 'static,
+    sampler: Box<dyn ShouldSample>,
+) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(sampler(settings))
+        .with_sampler(sampler)
         .with_resource(resource(settings, version))
         .build()
 }
 
-/// The sampler `settings` name. The default, parent-based trace-id ratio, always honours a
-/// remote parent's sampled flag and samples roots by trace id; the Jaeger remote ones poll their
-/// strategies from the moment they are built; the others are there because
-/// `OTEL_TRACES_SAMPLER` may name them.
-pub fn sampler(settings: &Settings) -> Box<dyn ShouldSample> {
+/// The sampler `settings` name, and the Jaeger remote sampler inside it when they name one
+/// (at its initial rate until [`JaegerRemoteSampler::poll`]). The default, parent-based trace-id
+/// ratio, always honours a remote parent's sampled flag and samples roots by trace id; the
+/// others are there because `OTEL_TRACES_SAMPLER` may name them.
+pub fn sampler(settings: &Settings) -> (Box<dyn ShouldSample>, Option<JaegerRemoteSampler>) {
     let ratio = settings.sample_ratio;
-    let remote = || JaegerRemoteSampler::new(&settings.service_name, &settings.remote_sampling);
+    let remote = JaegerRemoteSampler::new(&settings.remote_sampling);
     // `parent_based` (not `Sampler::ParentBased`) keeps the root sampler's attributes.
-    match settings.sampler {
+    let sampler: Box<dyn ShouldSample> = match settings.sampler {
         SamplerKind::AlwaysOn => Box::new(Sampler::AlwaysOn),
         SamplerKind::AlwaysOff => Box::new(Sampler::AlwaysOff),
         SamplerKind::TraceIdRatio => Box::new(Sampler::TraceIdRatioBased(ratio)),
@@ -245,9 +264,15 @@ pub fn sampler(settings: &Settings) -> Box<dyn ShouldSample> {
         SamplerKind::ParentBasedTraceIdRatio => {
             Box::new(Sampler::parent_based(Sampler::TraceIdRatioBased(ratio)))
         }
-        SamplerKind::JaegerRemote => Box::new(remote()),
-        SamplerKind::ParentBasedJaegerRemote => Box::new(Sampler::parent_based(remote())),
-    }
+        SamplerKind::JaegerRemote => return (Box::new(remote.clone()), Some(remote)),
+        SamplerKind::ParentBasedJaegerRemote => {
+            return (
+                Box::new(Sampler::parent_based(remote.clone())),
+                Some(remote),
+            );
+        }
+    };
+    (sampler, None)
 }
 
 /// The resource every span of this process carries. `OTEL_RESOURCE_ATTRIBUTES` overrides the

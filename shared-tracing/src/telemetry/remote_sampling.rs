@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::{
     collections::HashMap,
     fmt,
-    sync::{Arc, Mutex, RwLock, Weak},
+    sync::{Arc, Mutex, RwLock, mpsc},
     time::{Duration, Instant},
 };
 
@@ -138,10 +138,12 @@ impl Strategy {
             match value {
                 // Proto-JSON leaves zero values out.
                 None | Some(Value::Null) => Ok(0.0),
+                // Jaeger serves a file's parameter as written; its clients clamp it.
                 Some(value) => value
                     .as_f64()
-                    .filter(|n| n.is_finite() && *n >= 0.0)
-                    .ok_or_else(|| format!("{field} is not a non-negative number: {value}")),
+                    .filter(|n| n.is_finite())
+                    .map(|n| n.max(0.0))
+                    .ok_or_else(|| format!("{field} is not a number: {value}")),
             }
         };
         let ratio = |value: Option<&Value>, field: &str| -> Result<f64, String> {
@@ -240,7 +242,10 @@ impl TokenBucket {
     }
 
     fn take(&mut self) -> bool {
-        let now = Instant::now();
+        self.take_at(Instant::now())
+    }
+
+    fn take_at(&mut self, now: Instant) -> bool {
         let earned = now.duration_since(self.refilled).as_secs_f64() * self.per_second;
         self.balance = (self.balance + earned).min(self.per_second.max(1.0));
         self.refilled = now;
@@ -281,7 +286,7 @@ impl Active {
             Strategy::Probabilistic(rate) => (by_ratio(*rate, trace_id), "probabilistic", *rate),
             Strategy::RateLimiting(per_second) => {
                 let limiter = self.limiter.as_ref().expect("made with the strategy");
-                let sampled = limiter.lock().expect("never poisoned").take();
+                let sampled = limiter.lock().unwrap_or_else(|p| p.into_inner()).take();
                 (sampled, "ratelimiting", *per_second)
             }
             Strategy::PerOperation {
@@ -290,24 +295,27 @@ impl Active {
                 operations,
             } => {
                 let rate = operations.get(name).copied().unwrap_or(*default);
-                if by_ratio(rate, trace_id) {
-                    return (true, "probabilistic", rate);
-                }
+                let by_rate = by_ratio(rate, trace_id);
                 if *lower_bound <= 0.0 {
-                    return (false, "probabilistic", rate);
+                    return (by_rate, "probabilistic", rate);
                 }
-                let mut buckets = self.lower_bounds.lock().expect("never poisoned");
-                let sampled = if let Some(bucket) = buckets.get_mut(name) {
+                // As Jaeger's guaranteed-throughput sampler: every root spends a token, so the
+                // bound is a floor under the ratio, not extra traces on top of it.
+                let mut buckets = self.lower_bounds.lock().unwrap_or_else(|p| p.into_inner());
+                let by_bound = if let Some(bucket) = buckets.get_mut(name) {
                     bucket.take()
                 } else if buckets.len() < MAX_OPERATIONS {
                     let mut bucket = TokenBucket::new(*lower_bound);
-                    let sampled = bucket.take();
+                    let taken = bucket.take();
                     buckets.insert(name.to_owned(), bucket);
-                    sampled
+                    taken
                 } else {
                     false
                 };
-                (sampled, "lowerbound", rate)
+                match by_rate {
+                    true => (true, "probabilistic", rate),
+                    false => (by_bound, "lowerbound", rate),
+                }
             }
         }
     }
@@ -323,28 +331,26 @@ fn by_ratio(rate: f64, trace_id: TraceId) -> bool {
 }
 
 /// The Jaeger remote sampler: decides every span it is asked about by its service's current
-/// strategy (wrap it with `Sampler::parent_based` to decide only roots). Starts at
-/// `initialSamplingRate`, fetches at once and then every polling interval; an endpoint that does
-/// not answer leaves the last strategy in force and is logged once per outage.
+/// strategy (wrap it with `Sampler::parent_based` to decide only roots). Holds its initial rate
+/// until [`JaegerRemoteSampler::poll`] brings strategies in: at once, then every polling
+/// interval. An endpoint that does not answer leaves the last strategy in force and is logged
+/// once per outage.
 #[derive(Debug, Clone)]
 pub struct JaegerRemoteSampler {
     current: Arc<RwLock<Arc<Active>>>,
 }
 
+/// The thread polling a sampler's strategies; dropping it stops the thread (at its next wake).
+#[derive(Debug)]
+#[must_use = "dropping the poller stops the polling"]
+pub struct Poller {
+    _stop: Option<mpsc::Sender<()>>,
+}
+
 impl JaegerRemoteSampler {
-    /// A sampler for `service` polling `settings.endpoint` from a thread of its own, which ends
-    /// once the sampler (the tracer provider holding it) is gone.
-    pub fn new(service: &str, settings: &RemoteSamplingSettings) -> Self {
-        let sampler = Self::with_strategy(Strategy::Probabilistic(settings.initial_sampling_rate));
-        let current = Arc::downgrade(&sampler.current);
-        let (service, settings) = (service.to_owned(), settings.clone());
-        let spawned = std::thread::Builder::new()
-            .name("jaeger-remote-sampling".to_owned())
-            .spawn(move || poll(current, &service, &settings));
-        if let Err(error) = spawned {
-            tracing::warn!(%error, "remote sampling: no thread to poll with; keeping the initial rate");
-        }
-        sampler
+    /// A sampler at `settings`' initial rate; nothing is fetched until [`Self::poll`].
+    pub fn new(settings: &RemoteSamplingSettings) -> Self {
+        Self::with_strategy(Strategy::Probabilistic(settings.initial_sampling_rate))
     }
 
     /// A sampler held at `strategy` (nothing is polled).
@@ -354,13 +360,46 @@ impl JaegerRemoteSampler {
         }
     }
 
+    /// Starts fetching `service`'s strategy from `settings.endpoint`, at once and then every
+    /// polling interval, on a thread of its own (blocking HTTP, so no async runtime is needed)
+    /// until the returned [`Poller`] is dropped. Start it once logging is up: the first answer,
+    /// or the first failure, is logged.
+    pub fn poll(&self, service: &str, settings: &RemoteSamplingSettings) -> Poller {
+        let Some(url) = endpoint(&settings.endpoint) else {
+            tracing::warn!(
+                "remote sampling: {} is not an http(s) URL; keeping {}",
+                redacted(&settings.endpoint),
+                self.strategy()
+            );
+            return Poller { _stop: None };
+        };
+        let mut url = reqwest::Url::parse(&url).expect("checked by endpoint()");
+        url.query_pairs_mut().append_pair("service", service);
+        let (stop, stopped) = mpsc::channel();
+        let current = self.current.clone();
+        let interval = settings.polling_interval.max(Duration::from_millis(100));
+        let spawned = std::thread::Builder::new()
+            .name("jaeger-remote-sampling".to_owned())
+            .spawn(move || poll(&current, &url, interval, &stopped));
+        match spawned {
+            Ok(_) => Poller { _stop: Some(stop) },
+            Err(error) => {
+                tracing::warn!(%error, "remote sampling: no thread to poll with; keeping the initial rate");
+                Poller { _stop: None }
+            }
+        }
+    }
+
     /// The strategy in force.
     pub fn strategy(&self) -> Strategy {
         self.active().strategy.clone()
     }
 
     fn active(&self) -> Arc<Active> {
-        self.current.read().expect("never poisoned").clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -396,12 +435,17 @@ impl ShouldSample for JaegerRemoteSampler {
     }
 }
 
-/// Fetches `service`'s strategy now and every polling interval while `current` is alive.
-fn poll(current: Weak<RwLock<Arc<Active>>>, service: &str, settings: &RemoteSamplingSettings) {
-    let mut url = reqwest::Url::parse(&settings.endpoint).expect("validated when parsed");
-    url.query_pairs_mut().append_pair("service", service);
+/// Fetches the strategy at `url` now and every `interval` until `stopped` says so (or its
+/// sender is gone).
+fn poll(
+    current: &RwLock<Arc<Active>>,
+    url: &reqwest::Url,
+    interval: Duration,
+    stopped: &mpsc::Receiver<()>,
+) {
+    let shown = redacted(url.as_str());
     let client = reqwest::blocking::Client::builder()
-        .timeout(settings.polling_interval.min(Duration::from_secs(10)))
+        .timeout(interval.min(Duration::from_secs(10)))
         .build();
     let client = match client {
         Ok(client) => client,
@@ -410,54 +454,77 @@ fn poll(current: Weak<RwLock<Arc<Active>>>, service: &str, settings: &RemoteSamp
             return;
         }
     };
+    let in_force = || current.read().unwrap_or_else(|p| p.into_inner()).clone();
     let mut failing = false;
     loop {
-        let Some(current) = current.upgrade() else {
-            return;
-        };
-        match fetch(&client, &url) {
+        match fetch(&client, url, &shown) {
             Ok(strategy) => {
-                let changed = current.read().expect("never poisoned").strategy != strategy;
+                let changed = in_force().strategy != strategy;
                 if changed || failing {
-                    tracing::info!(
-                        sampling.endpoint = %settings.endpoint,
-                        "sampling strategy for {service}: {strategy}"
-                    );
+                    tracing::info!("sampling strategy from {shown}: {strategy}");
                 }
                 if changed {
-                    *current.write().expect("never poisoned") = Arc::new(Active::new(strategy));
+                    *current.write().unwrap_or_else(|p| p.into_inner()) =
+                        Arc::new(Active::new(strategy));
                 }
                 failing = false;
             }
             Err(error) => {
                 if !failing {
-                    let strategy = &current.read().expect("never poisoned").strategy;
+                    let strategy = &in_force().strategy;
                     tracing::warn!(
-                        sampling.endpoint = %settings.endpoint,
                         "remote sampling: {error}; sampling {strategy} until it answers"
                     );
                 }
                 failing = true;
             }
         }
-        drop(current);
-        std::thread::sleep(settings.polling_interval);
+        match stopped.recv_timeout(interval) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 
-fn fetch(client: &reqwest::blocking::Client, url: &reqwest::Url) -> Result<Strategy, String> {
+fn fetch(
+    client: &reqwest::blocking::Client,
+    url: &reqwest::Url,
+    shown: &str,
+) -> Result<Strategy, String> {
     let response = client
         .get(url.clone())
         .send()
-        .map_err(|error| format!("{url} did not answer ({error})"))?;
+        .map_err(|error| format!("{shown} did not answer ({error})"))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("{url} answered {status}"));
+        return Err(format!("{shown} answered {status}"));
     }
     let answer: Value = response
         .json()
-        .map_err(|error| format!("{url} answered something other than JSON ({error})"))?;
-    Strategy::from_json(&answer).map_err(|error| format!("{url} answered {answer}: {error}"))
+        .map_err(|error| format!("{shown} answered something other than JSON ({error})"))?;
+    Strategy::from_json(&answer).map_err(|error| {
+        let mut answer = answer.to_string();
+        if answer.len() > 200 {
+            let end = (0..=200)
+                .rev()
+                .find(|i| answer.is_char_boundary(*i))
+                .unwrap_or(0);
+            answer.truncate(end);
+            answer.push('…');
+        }
+        format!("{shown} answered {answer}: {error}")
+    })
+}
+
+/// A URL fit for a log line: its password, if it has one, left out.
+pub(crate) fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -497,6 +564,18 @@ mod tests {
         );
         assert!(warnings[0].contains("endpoint=jaeger:5778"), "{warnings:?}");
         assert!(warnings[3].contains("`rate`"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_password_in_the_endpoint_is_never_logged() {
+        assert_eq!(
+            redacted("http://sampler:s3cret@jaeger:5778/sampling"),
+            "http://sampler:redacted@jaeger:5778/sampling"
+        );
+        assert_eq!(
+            redacted("http://jaeger:5778/sampling"),
+            "http://jaeger:5778/sampling"
+        );
     }
 
     #[test]
@@ -550,6 +629,19 @@ mod tests {
             Ok(Strategy::Probabilistic(1.0))
         );
         assert!(Strategy::from_json(&json!({"strategyType": 7})).is_err());
+        // Jaeger serves a file's parameter as written; out of range is clamped, not refused.
+        assert_eq!(
+            Strategy::from_json(
+                &json!({"strategyType": 0, "probabilisticSampling": {"samplingRate": -0.2}})
+            ),
+            Ok(Strategy::Probabilistic(0.0))
+        );
+        assert_eq!(
+            Strategy::from_json(
+                &json!({"strategyType": 0, "probabilisticSampling": {"samplingRate": 1.5}})
+            ),
+            Ok(Strategy::Probabilistic(1.0))
+        );
         assert!(
             Strategy::from_json(&json!({"probabilisticSampling": {"samplingRate": "all"}}))
                 .is_err()
@@ -610,6 +702,28 @@ mod tests {
             .collect();
         // A full bucket holds two tokens; a burst takes them and no more.
         assert_eq!(sampled.len(), 2);
+
+        // Roots the ratio samples spend tokens too: the bound is a floor, not an addition.
+        let sampler = JaegerRemoteSampler::with_strategy(Strategy::PerOperation {
+            default: 1.0,
+            lower_bound: 2.0,
+            operations: HashMap::new(),
+        });
+        for id in trace_ids(2) {
+            let result = sampler.should_sample(None, id, "GET /", &SpanKind::Server, &[], &[]);
+            assert_eq!(
+                result.attributes[0],
+                KeyValue::new("sampler.type", "probabilistic")
+            );
+        }
+        let active = sampler.active();
+        let mut buckets = active.lower_bounds.lock().unwrap();
+        assert!(
+            !buckets
+                .get_mut("GET /")
+                .unwrap()
+                .take_at(Instant::now() - Duration::from_secs(1))
+        );
         assert_eq!(
             sampled[0].attributes,
             vec![
@@ -619,13 +733,11 @@ mod tests {
         );
 
         let mut bucket = TokenBucket::new(1000.0);
-        // The bucket starts full; the loop itself earns a token per millisecond it takes.
-        let burst = (0..2000).filter(|_| bucket.take()).count();
-        assert!((1000..1020).contains(&burst), "{burst}");
-        bucket.refilled -= Duration::from_millis(100);
+        let start = bucket.refilled;
+        assert_eq!((0..2000).filter(|_| bucket.take_at(start)).count(), 1000);
         // A tenth of a second earns a hundred (sub-second gaps count).
-        let earned = (0..2000).filter(|_| bucket.take()).count();
-        assert!((100..120).contains(&earned), "{earned}");
+        let later = start + Duration::from_millis(100);
+        assert_eq!((0..2000).filter(|_| bucket.take_at(later)).count(), 100);
     }
 
     /// A `/sampling` endpoint answering `answer` for `service=quote` (400 otherwise), and how
@@ -674,12 +786,15 @@ mod tests {
             polling_interval: Duration::from_secs(3600),
             initial_sampling_rate: 1.0,
         };
-        let sampler = JaegerRemoteSampler::new("quote", &settings);
+        let sampler = JaegerRemoteSampler::new(&settings);
+        assert_eq!(sampler.strategy(), Strategy::Probabilistic(1.0));
+        let poller = sampler.poll("quote", &settings);
         until("the first fetch", || {
             sampler.strategy() == Strategy::Probabilistic(0.25)
         })
         .await;
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+        drop(poller);
     }
 
     #[test]

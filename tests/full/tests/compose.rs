@@ -251,6 +251,33 @@ impl Shop {
     }
 }
 
+/// The root span of `trace_id` in Jaeger, once the trace is there.
+async fn jaeger_root(trace_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let trace: Value = reqwest::get(format!("{JAEGER}/api/traces/{trace_id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        let root = trace["data"][0]["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|span| span["references"].as_array().is_none_or(Vec::is_empty))
+            .cloned();
+        if let Some(root) = root {
+            return root;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trace {trace_id} never reached Jaeger"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// `tracecheck` against Jaeger's published query API: exits 0 once the trace is complete.
 async fn tracecheck(args: &[&str]) -> String {
     let output = Command::new(e2e::binary("tracecheck"))
@@ -384,30 +411,8 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
     );
     let (status, body, trace_id) = shop.order(&token, cards::APPROVED).await;
     assert_eq!(status, 201, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let root = loop {
-        let trace: Value = reqwest::get(format!("{JAEGER}/api/traces/{trace_id}"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null);
-        let root = trace["data"][0]["spans"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|span| span["references"].as_array().is_none_or(Vec::is_empty))
-            .cloned();
-        if let Some(root) = root {
-            break root;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "order trace {trace_id} never reached Jaeger"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let tag = |key: &str| {
+    let root = jaeger_root(&trace_id).await;
+    let tag = |root: &Value, key: &str| {
         root["tags"]
             .as_array()
             .into_iter()
@@ -415,11 +420,45 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
             .find(|t| t["key"] == key)
             .map(|t| t["value"].clone())
     };
-    assert_eq!(tag("sampler.type"), Some(json!("probabilistic")), "{root}");
     assert_eq!(
-        tag("sampler.param").and_then(|v| v.as_f64()),
+        tag(&root, "sampler.type"),
+        Some(json!("probabilistic")),
+        "{root}"
+    );
+    assert_eq!(
+        tag(&root, "sampler.param").and_then(|v| v.as_f64()),
         Some(1.0),
         "{root}"
+    );
+    // The page is never sampled; a lookup one in ten, and the first sampled one says so.
+    let flags = |response: &reqwest::Response| {
+        let header = response.headers()["traceresponse"].to_str().unwrap();
+        let fields: Vec<&str> = header.split('-').collect();
+        (fields[1].to_owned(), fields[3].to_owned())
+    };
+    let page = shop.http.get(format!("{GATEWAY}/")).send().await.unwrap();
+    assert_eq!(flags(&page).1, "00", "the shop's page was sampled");
+    let mut sampled_lookup = None;
+    for _ in 0..300 {
+        let response = shop
+            .http
+            .get(format!("{GATEWAY}/api/inventory/widget"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let (trace_id, flags) = flags(&response);
+        if flags.ends_with('1') {
+            sampled_lookup = Some(trace_id);
+            break;
+        }
+    }
+    // 300 lookups at 0.1, none sampled: a chance of 2e-14.
+    let lookup = jaeger_root(&sampled_lookup.expect("a lookup sampled in 300")).await;
+    assert_eq!(
+        tag(&lookup, "sampler.param").and_then(|v| v.as_f64()),
+        Some(0.1),
+        "{lookup}"
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     let clients: Vec<_> = (0..6)

@@ -477,11 +477,14 @@ async fn the_viewer_serves_sampling_strategies_as_jaeger_does() {
     // The merge rules at their edges: the default's operations appended to a service's own
     // (its own winning a clash), copied to a service without any, a rate limit truncated,
     // a rate-limited operation left out, an unknown type, a parameter out of range, a service
-    // named twice (the last wins) and a rate limit too large for the legacy encoding.
+    // named twice (the last wins), an operation the default names twice, rates of one in a
+    // million and less, characters Go escapes, and a rate limit too large for the legacy
+    // encoding.
     const FILE: &str = r#"{
       "default_strategy": {"type": "probabilistic", "param": 0.5, "operation_strategies": [
         {"operation": "GET /x", "type": "probabilistic", "param": 0.0},
-        {"operation": "GET /y", "type": "probabilistic", "param": 0.25}]},
+        {"operation": "GET /y", "type": "probabilistic", "param": 0.25},
+        {"operation": "GET /y", "type": "probabilistic", "param": 0.5}]},
       "service_strategies": [
         {"service": "gateway", "type": "probabilistic", "param": 1.0, "operation_strategies": [
           {"operation": "GET /api/inventory/{sku}", "type": "probabilistic", "param": 0.1},
@@ -496,12 +499,14 @@ async fn the_viewer_serves_sampling_strategies_as_jaeger_does() {
         {"service": "twice", "type": "probabilistic", "param": 0.3},
         {"service": "twice", "type": "probabilistic", "param": 0.7},
         {"service": "huge", "type": "ratelimiting", "param": 40000},
-        {"service": "", "type": "probabilistic", "param": 0.125}
+        {"service": "", "type": "probabilistic", "param": 0.125},
+        {"service": "rare", "type": "probabilistic", "param": 0.000001, "operation_strategies": [
+          {"operation": "GET /search?q=<a>&b", "type": "probabilistic", "param": 2.5e-7}]}
       ]}"#;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("strategies.json");
     std::fs::write(&file, FILE).unwrap();
-    let jaeger = Jaeger::start_sampling(dir.path(), &file).await;
+    let jaeger = Jaeger::start_sampling(dir.path(), &file, Duration::from_secs(1)).await;
     let strategies = otlp_receiver::StrategiesFile::open(&file).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let viewer = format!("http://{}", listener.local_addr().unwrap());
@@ -516,6 +521,7 @@ async fn the_viewer_serves_sampling_strategies_as_jaeger_does() {
         "/sampling?service=wild",
         "/sampling?service=twice",
         "/sampling?service=huge",
+        "/sampling?service=rare",
         "/sampling?service=unknown",
         "/sampling?service=",
         "/sampling",

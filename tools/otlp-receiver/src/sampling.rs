@@ -10,7 +10,7 @@ use axum::{
     http::{StatusCode, header::CONTENT_TYPE},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize, Serializer};
+use serde::Deserialize;
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -51,12 +51,15 @@ impl Strategies {
                         answer.operation_sampling = Some(copied);
                     }
                     Some(own) => {
+                        // Only the service's own names are checked, as Jaeger does: a name the
+                        // default lists twice is appended twice.
+                        let named: Vec<String> = own
+                            .per_operation_strategies
+                            .iter()
+                            .map(|o| o.operation.clone())
+                            .collect();
                         for operation in &defaults.per_operation_strategies {
-                            if !own
-                                .per_operation_strategies
-                                .iter()
-                                .any(|o| o.operation == operation.operation)
-                            {
+                            if !named.contains(&operation.operation) {
                                 own.per_operation_strategies.push(operation.clone());
                             }
                         }
@@ -99,16 +102,12 @@ struct OperationStrategy {
 }
 
 /// One service's answer, in the legacy JSON Jaeger's HTTP endpoint writes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     /// 0: probabilistic, 1: rate limiting.
     strategy_type: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
     probabilistic_sampling: Option<Probabilistic>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     rate_limiting_sampling: Option<RateLimiting>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     operation_sampling: Option<PerOperation>,
 }
 
@@ -125,45 +124,100 @@ impl Answer {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 struct Probabilistic {
-    #[serde(serialize_with = "go_float")]
     sampling_rate: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 struct RateLimiting {
     max_traces_per_second: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 struct PerOperation {
-    #[serde(serialize_with = "go_float")]
     default_sampling_probability: f64,
-    #[serde(serialize_with = "go_float")]
     default_lower_bound_traces_per_second: f64,
     per_operation_strategies: Vec<OperationAnswer>,
-    #[serde(serialize_with = "go_float")]
     default_upper_bound_traces_per_second: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 struct OperationAnswer {
     operation: String,
     probabilistic_sampling: Probabilistic,
 }
 
-/// A float as Go writes it: `1`, not `1.0`.
-fn go_float<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        serializer.serialize_i64(*value as i64)
-    } else {
-        serializer.serialize_f64(*value)
+impl Answer {
+    /// The JSON Jaeger writes: its legacy field names and order, nothing for an absent part,
+    /// numbers and strings as Go's `encoding/json` writes them.
+    pub fn to_json(&self) -> String {
+        let mut json = format!("{{\"strategyType\":{}", self.strategy_type);
+        if let Some(p) = &self.probabilistic_sampling {
+            json += &format!(
+                ",\"probabilisticSampling\":{{\"samplingRate\":{}}}",
+                go_float(p.sampling_rate)
+            );
+        }
+        if let Some(r) = &self.rate_limiting_sampling {
+            json += &format!(
+                ",\"rateLimitingSampling\":{{\"maxTracesPerSecond\":{}}}",
+                r.max_traces_per_second
+            );
+        }
+        if let Some(o) = &self.operation_sampling {
+            let operations: Vec<String> = o
+                .per_operation_strategies
+                .iter()
+                .map(|op| {
+                    format!(
+                        "{{\"operation\":{},\"probabilisticSampling\":{{\"samplingRate\":{}}}}}",
+                        go_string(&op.operation),
+                        go_float(op.probabilistic_sampling.sampling_rate)
+                    )
+                })
+                .collect();
+            json += &format!(
+                ",\"operationSampling\":{{\"defaultSamplingProbability\":{},\
+                 \"defaultLowerBoundTracesPerSecond\":{},\"perOperationStrategies\":[{}],\
+                 \"defaultUpperBoundTracesPerSecond\":{}}}",
+                go_float(o.default_sampling_probability),
+                go_float(o.default_lower_bound_traces_per_second),
+                operations.join(","),
+                go_float(o.default_upper_bound_traces_per_second)
+            );
+        }
+        json.push('}');
+        json
     }
+}
+
+/// A float as Go's `encoding/json` writes it: the shortest decimal that reads back the same
+/// (`1`, `0.1`, `0.000001`), with an exponent only below 1e-6 or from 1e21 up (`1e-7`, `1e+21`).
+fn go_float(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude != 0.0 && !(1e-6..1e21).contains(&magnitude) {
+        let written = format!("{value:e}");
+        return match written.split_once('e') {
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+                format!("{mantissa}e+{exponent}")
+            }
+            _ => written,
+        };
+    }
+    format!("{value}")
+}
+
+/// A string as Go's `encoding/json` writes it: JSON escapes, and `<`, `>`, `&`, U+2028 and
+/// U+2029 as `\u` escapes (HTML-safe).
+fn go_string(value: &str) -> String {
+    serde_json::to_string(value)
+        .expect("a string")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 /// A service's own strategy: its type and param, and its probabilistic operations.
@@ -285,11 +339,7 @@ async fn answer(
         )
             .into_response();
     }
-    (
-        [(CONTENT_TYPE, "application/json")],
-        serde_json::to_string(answer).expect("plain data"),
-    )
-        .into_response()
+    ([(CONTENT_TYPE, "application/json")], answer.to_json()).into_response()
 }
 
 #[cfg(test)]
@@ -302,11 +352,36 @@ mod tests {
    {"service": "limited", "type": "ratelimiting", "param": 5}
  ]}"#;
 
+    #[test]
+    fn numbers_and_strings_are_written_as_go_writes_them() {
+        let written: Vec<String> = [1.0, 0.0, 0.1, 0.000001, 0.0000025, 1e-7, 1e21, 123456.5]
+            .into_iter()
+            .map(go_float)
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "1",
+                "0",
+                "0.1",
+                "0.000001",
+                "0.0000025",
+                "1e-7",
+                "1e+21",
+                "123456.5"
+            ]
+        );
+        assert_eq!(
+            go_string("GET /a?b<c>&\"d\""),
+            r#""GET /a?b\u003cc\u003e\u0026\"d\"""#
+        );
+    }
+
     /// Jaeger 2.12's answers for `FILE`, byte for byte.
     #[test]
     fn answers_are_jaegers() {
         let strategies = Strategies::parse(FILE.as_bytes()).unwrap();
-        let json = |service| serde_json::to_string(strategies.answer(service)).unwrap();
+        let json = |service| strategies.answer(service).to_json();
         assert_eq!(
             json("gateway"),
             r#"{"strategyType":0,"probabilisticSampling":{"samplingRate":1},"operationSampling":{"defaultSamplingProbability":1,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"GET /api/inventory/{sku}","probabilisticSampling":{"samplingRate":0.1}},{"operation":"GET /x","probabilisticSampling":{"samplingRate":0}}],"defaultUpperBoundTracesPerSecond":0}}"#
@@ -320,7 +395,7 @@ mod tests {
             r#"{"strategyType":0,"probabilisticSampling":{"samplingRate":0.5},"operationSampling":{"defaultSamplingProbability":0.5,"defaultLowerBoundTracesPerSecond":0,"perOperationStrategies":[{"operation":"GET /x","probabilisticSampling":{"samplingRate":0}}],"defaultUpperBoundTracesPerSecond":0}}"#
         );
         assert_eq!(
-            serde_json::to_string(Strategies::parse(b"{}").unwrap().answer("any")).unwrap(),
+            Strategies::parse(b"{}").unwrap().answer("any").to_json(),
             r#"{"strategyType":0,"probabilisticSampling":{"samplingRate":0.001}}"#
         );
     }

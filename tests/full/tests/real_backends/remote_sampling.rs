@@ -17,8 +17,8 @@ use std::{
 
 /// The services' polling interval here (the compose stack polls every 5 s).
 const POLL: Duration = Duration::from_millis(500);
-/// Jaeger's `reload_interval` in jaeger.yaml.
-const RELOAD: Duration = Duration::from_secs(5);
+/// Jaeger's `reload_interval` here (jaeger.yaml's is 5 s).
+const RELOAD: Duration = Duration::from_secs(1);
 const LOOKUP: &str = "GET /api/inventory/{sku}";
 const LOOKUP_RATE: f64 = 0.2;
 const LOOKUPS: usize = 500;
@@ -89,7 +89,7 @@ async fn wait_for_strategy(stack: &TestStack, service: &str, needle: &str) {
                 stack
                     .log(service)
                     .lines()
-                    .any(|line| line.contains("sampling strategy for") && line.contains(needle))
+                    .any(|line| line.contains("sampling strategy from") && line.contains(needle))
                     .then_some(())
             },
         )
@@ -118,7 +118,7 @@ async fn services_sample_by_the_strategies_jaeger_serves_and_follow_an_edit() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("strategies.json");
     write_strategies(&file, &strategies(0.0));
-    let jaeger = Jaeger::start_sampling(dir.path(), &file).await;
+    let jaeger = Jaeger::start_sampling(dir.path(), &file, RELOAD).await;
     let arg = format!(
         "endpoint={}/sampling,pollingIntervalMs={},initialSamplingRate=0",
         jaeger.sampling_url(),
