@@ -73,6 +73,8 @@ pub struct Reply {
     pub status: u16,
     /// The trace id from the `traceresponse` header.
     pub trace_id: Option<String>,
+    /// Whether that header says the trace was sampled.
+    pub sampled: Option<bool>,
     /// The JSON body (`Null` when the body is not JSON).
     pub body: Value,
     /// The `Proxy-Status` header: which service, behind the one answering, failed.
@@ -403,6 +405,7 @@ impl TestStack {
         let response = request.send().await.expect("the gateway answers");
         let status = response.status().as_u16();
         let trace_id = tracecheck::traceresponse_trace_id(response.headers());
+        let sampled = tracecheck::traceresponse_sampled(response.headers());
         let proxy_status = response
             .headers()
             .get("proxy-status")
@@ -412,6 +415,7 @@ impl TestStack {
         Reply {
             status,
             trace_id,
+            sampled,
             body,
             proxy_status,
         }

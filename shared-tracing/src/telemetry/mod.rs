@@ -135,11 +135,9 @@ pub fn init_with(settings: &Settings, version: &str) -> Result<TelemetryGuard, I
         service.name = %settings.service_name,
         sampler = ?settings.sampler,
         sample_ratio = settings.sample_ratio,
-        sampling.endpoint = matches!(
-            settings.sampler,
-            SamplerKind::JaegerRemote | SamplerKind::ParentBasedJaegerRemote
-        )
-        .then(|| remote_sampling::redacted(&settings.remote_sampling.endpoint)),
+        sampling.endpoint = remote
+            .is_some()
+            .then(|| remote_sampling::redacted(&settings.remote_sampling.endpoint)),
         sdk_disabled = settings.sdk_disabled,
         endpoint = %settings.exporter.endpoint,
         "telemetry initialised"
@@ -253,7 +251,7 @@ fn provider_with(
 /// others are there because `OTEL_TRACES_SAMPLER` may name them.
 pub fn sampler(settings: &Settings) -> (Box<dyn ShouldSample>, Option<JaegerRemoteSampler>) {
     let ratio = settings.sample_ratio;
-    let remote = JaegerRemoteSampler::new(&settings.remote_sampling);
+    let remote = || JaegerRemoteSampler::new(&settings.remote_sampling);
     // `parent_based` (not `Sampler::ParentBased`) keeps the root sampler's attributes.
     let sampler: Box<dyn ShouldSample> = match settings.sampler {
         SamplerKind::AlwaysOn => Box::new(Sampler::AlwaysOn),
@@ -264,8 +262,12 @@ pub fn sampler(settings: &Settings) -> (Box<dyn ShouldSample>, Option<JaegerRemo
         SamplerKind::ParentBasedTraceIdRatio => {
             Box::new(Sampler::parent_based(Sampler::TraceIdRatioBased(ratio)))
         }
-        SamplerKind::JaegerRemote => return (Box::new(remote.clone()), Some(remote)),
+        SamplerKind::JaegerRemote => {
+            let remote = remote();
+            return (Box::new(remote.clone()), Some(remote));
+        }
         SamplerKind::ParentBasedJaegerRemote => {
+            let remote = remote();
             return (
                 Box::new(Sampler::parent_based(remote.clone())),
                 Some(remote),

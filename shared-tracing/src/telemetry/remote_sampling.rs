@@ -67,7 +67,7 @@ impl RemoteSamplingSettings {
             };
             match key {
                 "endpoint" => match endpoint(value) {
-                    Some(url) => settings.endpoint = url,
+                    Some(url) => settings.endpoint = url.to_string(),
                     None => warnings.push(format!(
                         "{ARG}: endpoint={value} is not an http(s) URL; using {}",
                         settings.endpoint
@@ -99,7 +99,7 @@ impl RemoteSamplingSettings {
 }
 
 /// `value` as a sampling URL: http(s) only, `/sampling` when it names no path.
-fn endpoint(value: &str) -> Option<String> {
+fn endpoint(value: &str) -> Option<reqwest::Url> {
     let mut url = reqwest::Url::parse(value).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return None;
@@ -107,7 +107,7 @@ fn endpoint(value: &str) -> Option<String> {
     if url.path() == "/" {
         url.set_path("/sampling");
     }
-    Some(url.to_string())
+    Some(url)
 }
 
 /// One service's sampling strategy, as Jaeger serves it.
@@ -365,7 +365,7 @@ impl JaegerRemoteSampler {
     /// until the returned [`Poller`] is dropped. Start it once logging is up: the first answer,
     /// or the first failure, is logged.
     pub fn poll(&self, service: &str, settings: &RemoteSamplingSettings) -> Poller {
-        let Some(url) = endpoint(&settings.endpoint) else {
+        let Some(mut url) = endpoint(&settings.endpoint) else {
             tracing::warn!(
                 "remote sampling: {} is not an http(s) URL; keeping {}",
                 redacted(&settings.endpoint),
@@ -373,7 +373,6 @@ impl JaegerRemoteSampler {
             );
             return Poller { _stop: None };
         };
-        let mut url = reqwest::Url::parse(&url).expect("checked by endpoint()");
         url.query_pairs_mut().append_pair("service", service);
         let (stop, stopped) = mpsc::channel();
         let current = self.current.clone();
@@ -503,16 +502,11 @@ fn fetch(
         .json()
         .map_err(|error| format!("{shown} answered something other than JSON ({error})"))?;
     Strategy::from_json(&answer).map_err(|error| {
-        let mut answer = answer.to_string();
-        if answer.len() > 200 {
-            let end = (0..=200)
-                .rev()
-                .find(|i| answer.is_char_boundary(*i))
-                .unwrap_or(0);
-            answer.truncate(end);
-            answer.push('…');
+        let answer = answer.to_string();
+        match super::prefix(&answer, 200) {
+            Some(kept) => format!("{shown} answered {kept}…: {error}"),
+            None => format!("{shown} answered {answer}: {error}"),
         }
-        format!("{shown} answered {answer}: {error}")
     })
 }
 

@@ -117,6 +117,12 @@ impl SamplerKind {
             _ => return None,
         })
     }
+
+    /// Whether it is one of the Jaeger remote samplers (whose `OTEL_TRACES_SAMPLER_ARG` is
+    /// `key=value` pairs, not a ratio).
+    pub fn is_jaeger_remote(self) -> bool {
+        matches!(self, Self::JaegerRemote | Self::ParentBasedJaegerRemote)
+    }
 }
 
 /// The OTLP/HTTP endpoint when no variable names one.
@@ -169,11 +175,7 @@ impl Settings {
                 ));
             }
         }
-        // The Jaeger remote samplers read OTEL_TRACES_SAMPLER_ARG as key=value pairs instead.
-        let remote = matches!(
-            sampler,
-            SamplerKind::JaegerRemote | SamplerKind::ParentBasedJaegerRemote
-        );
+        let remote = sampler.is_jaeger_remote();
         let remote_sampling = match remote {
             true => RemoteSamplingSettings::parse(
                 get("OTEL_TRACES_SAMPLER_ARG").as_deref(),

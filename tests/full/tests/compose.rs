@@ -431,13 +431,12 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
         "{root}"
     );
     // The page is never sampled; a lookup one in ten, and the first sampled one says so.
-    let flags = |response: &reqwest::Response| {
-        let header = response.headers()["traceresponse"].to_str().unwrap();
-        let fields: Vec<&str> = header.split('-').collect();
-        (fields[1].to_owned(), fields[3].to_owned())
-    };
     let page = shop.http.get(format!("{GATEWAY}/")).send().await.unwrap();
-    assert_eq!(flags(&page).1, "00", "the shop's page was sampled");
+    assert_eq!(
+        tracecheck::traceresponse_sampled(page.headers()),
+        Some(false),
+        "the shop's page was sampled"
+    );
     let mut sampled_lookup = None;
     for _ in 0..300 {
         let response = shop
@@ -447,9 +446,8 @@ async fn compose_up_serves_a_complete_trace_keeps_its_data_and_leaves_nothing_be
             .send()
             .await
             .unwrap();
-        let (trace_id, flags) = flags(&response);
-        if flags.ends_with('1') {
-            sampled_lookup = Some(trace_id);
+        if tracecheck::traceresponse_sampled(response.headers()) == Some(true) {
+            sampled_lookup = tracecheck::traceresponse_trace_id(response.headers());
             break;
         }
     }

@@ -32,6 +32,20 @@ pub fn traceresponse_trace_id(headers: &reqwest::header::HeaderMap) -> Option<St
         .map(str::to_owned)
 }
 
+/// Whether an answer's `traceresponse` header says its trace was sampled (the flags' low bit),
+/// if it has a readable one.
+pub fn traceresponse_sampled(headers: &reqwest::header::HeaderMap) -> Option<bool> {
+    let flags = headers
+        .get("traceresponse")?
+        .to_str()
+        .ok()?
+        .split('-')
+        .nth(3)?;
+    u8::from_str_radix(flags, 16)
+        .ok()
+        .map(|flags| flags & 1 == 1)
+}
+
 /// One span, as Jaeger describes it.
 #[derive(Debug, Clone)]
 pub struct Span {

@@ -45,38 +45,27 @@ fn write_strategies(file: &Path, strategies: &Value) {
     std::fs::rename(&new, file).unwrap();
 }
 
-/// `GET` or `POST` through the gateway with optional headers: (status, trace id, sampled).
+/// A request through the gateway, and what this test reads of the answer: (status, trace id,
+/// sampled).
 async fn call(
-    http: &reqwest::Client,
     stack: &TestStack,
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> (u16, String, bool) {
-    let mut request = http.request(method, format!("{}{path}", stack.url("gateway")));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("the gateway answers");
-    let traceresponse = response
-        .headers()
-        .get("traceresponse")
-        .and_then(|v| v.to_str().ok())
-        .expect("every answer names its trace")
-        .to_owned();
-    // 00-<trace id>-<span id>-<flags>
-    let fields: Vec<&str> = traceresponse.split('-').collect();
-    let sampled = u8::from_str_radix(fields[3], 16).expect("hex flags") & 1 == 1;
-    (response.status().as_u16(), fields[1].to_owned(), sampled)
+    let reply = stack.call(method, path, None, headers, body).await;
+    let trace_id = reply.trace_id.expect("every answer names its trace");
+    (
+        reply.status,
+        trace_id,
+        reply.sampled.expect("readable trace flags"),
+    )
 }
 
 /// A stock lookup through the gateway.
-async fn lookup(http: &reqwest::Client, stack: &TestStack) -> (u16, String, bool) {
-    call(http, stack, Method::GET, "/api/inventory/widget", &[], None).await
+async fn lookup(stack: &TestStack) -> (u16, String, bool) {
+    call(stack, Method::GET, "/api/inventory/widget", &[], None).await
 }
 
 /// Waits until `service`'s log shows it holds a strategy naming `needle`.
@@ -97,10 +86,10 @@ async fn wait_for_strategy(stack: &TestStack, service: &str, needle: &str) {
 }
 
 /// Calls `GET /openapi.json` until its sampled flag is `sampled`; how long that took.
-async fn until_sampled_is(http: &reqwest::Client, stack: &TestStack, sampled: bool) -> Duration {
+async fn until_sampled_is(stack: &TestStack, sampled: bool) -> Duration {
     let edited = Instant::now();
     loop {
-        let (status, _, now) = call(http, stack, Method::GET, "/openapi.json", &[], None).await;
+        let (status, _, now) = call(stack, Method::GET, "/openapi.json", &[], None).await;
         assert_eq!(status, 200);
         if now == sampled {
             return edited.elapsed();
@@ -129,20 +118,19 @@ async fn services_sample_by_the_strategies_jaeger_serves_and_follow_an_edit() {
         ("OTEL_TRACES_SAMPLER_ARG", &arg),
     ])
     .await;
-    let http = reqwest::Client::new();
     // Nothing is sampled until the strategy arrives (initialSamplingRate=0): wait for it.
     wait_for_strategy(&stack, "gateway", LOOKUP).await;
 
     // The rates from the file: per operation at the gateway, which makes every root.
     let mut decided: HashMap<&str, Vec<(String, bool)>> = HashMap::new();
     for _ in 0..LOOKUPS {
-        let (status, trace_id, sampled) = lookup(&http, &stack).await;
+        let (status, trace_id, sampled) = lookup(&stack).await;
         assert_eq!(status, 200);
         decided.entry(LOOKUP).or_default().push((trace_id, sampled));
     }
     for _ in 0..50 {
         let (status, trace_id, sampled) =
-            call(&http, &stack, Method::GET, "/openapi.json", &[], None).await;
+            call(&stack, Method::GET, "/openapi.json", &[], None).await;
         assert_eq!(status, 200);
         decided
             .entry("GET /openapi.json")
@@ -151,15 +139,8 @@ async fn services_sample_by_the_strategies_jaeger_serves_and_follow_an_edit() {
     }
     let login = json!({"username": "alice", "password": "alice123"});
     for _ in 0..20 {
-        let (status, trace_id, sampled) = call(
-            &http,
-            &stack,
-            Method::POST,
-            "/api/login",
-            &[],
-            Some(login.clone()),
-        )
-        .await;
+        let (status, trace_id, sampled) =
+            call(&stack, Method::POST, "/api/login", &[], Some(login.clone())).await;
         assert_eq!(status, 200);
         decided
             .entry("POST /api/login")
@@ -235,7 +216,6 @@ async fn services_sample_by_the_strategies_jaeger_serves_and_follow_an_edit() {
     // A caller's unsampled context is followed, whatever the file says of the operation.
     let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
     let (status, trace_id, sampled) = call(
-        &http,
         &stack,
         Method::POST,
         "/api/login",
@@ -249,9 +229,9 @@ async fn services_sample_by_the_strategies_jaeger_serves_and_follow_an_edit() {
     // The file edited while everything runs: the new rate within Jaeger's reload interval plus
     // the services' polling interval, both ways.
     write_strategies(&file, &strategies(1.0));
-    let on = until_sampled_is(&http, &stack, true).await;
+    let on = until_sampled_is(&stack, true).await;
     write_strategies(&file, &strategies(0.0));
-    let off = until_sampled_is(&http, &stack, false).await;
+    let off = until_sampled_is(&stack, false).await;
     println!("an edit took {on:?} (0 → 1) and {off:?} (1 → 0) to apply");
     for took in [on, off] {
         assert!(
@@ -284,7 +264,6 @@ async fn an_unreachable_endpoint_leaves_the_initial_rate_and_fails_no_request() 
         ("OTEL_TRACES_SAMPLER_ARG", &arg),
     ])
     .await;
-    let http = reqwest::Client::new();
     stack
         .eventually(Duration::from_secs(20), "the warning", || async {
             stack
@@ -296,7 +275,7 @@ async fn an_unreachable_endpoint_leaves_the_initial_rate_and_fails_no_request() 
         })
         .await;
     for _ in 0..20 {
-        let (status, trace_id, sampled) = lookup(&http, &stack).await;
+        let (status, trace_id, sampled) = lookup(&stack).await;
         assert_eq!((status, sampled), (200, true), "the initial rate, 1");
         stack
             .wait_for_trace(&trace_id, &["gateway", "inventory-service"])
