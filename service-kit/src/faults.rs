@@ -12,7 +12,6 @@ use axum::{
 };
 use opentelemetry::baggage::BaggageExt;
 use std::{sync::Arc, time::Duration};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Which service this process is (its `fault.<service>` entry) and whether it honours faults.
 #[derive(Debug, Clone)]
@@ -75,7 +74,7 @@ pub(crate) async fn inject(State(faults): State<Faults>, request: Request, next:
         return next.run(request).await;
     }
     let key = &*faults.key;
-    let context = tracing::Span::current().context();
+    let context = shared_tracing::spans::context(&tracing::Span::current());
     let Some(value) = context.baggage().get(key).map(|v| v.to_string()) else {
         return next.run(request).await;
     };

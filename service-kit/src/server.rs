@@ -179,13 +179,14 @@ async fn not_found() -> ApiError {
 }
 
 /// Runs a handler's `work` to its end in a task of its own, under the request's span, and
-/// returns what it returns. hyper drops a handler whose caller hangs up (a gateway timeout, a
+/// returns what it returns (for a request that is not sampled, under its attached context,
+/// which a new task does not inherit). hyper drops a handler whose caller hangs up (a gateway timeout, a
 /// closed curl); work that must not stop half-way — a charge, an order's steps — goes through
 /// this instead. Nothing aborts the task, so only a panic ends it early; it is raised again
 /// here, and the server layer answers 500 for it as for any handler's panic.
 pub async fn to_completion<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
-    use tracing::Instrument;
-    match tokio::spawn(work.instrument(tracing::Span::current())).await {
+    let work = shared_tracing::spans::instrument(work, tracing::Span::current());
+    match tokio::spawn(work).await {
         Ok(result) => result,
         Err(error) => std::panic::resume_unwind(error.into_panic()),
     }

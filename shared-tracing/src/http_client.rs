@@ -61,12 +61,26 @@ impl<'a> Call<'a> {
 /// semantic-convention attributes. 4xx and 5xx answers mark the span failed (the conventions'
 /// rule for client spans); a timeout adds a `timeout` event, another transport failure an
 /// `exception` event. The span is returned still open, so the caller can add events and read the
-/// body inside it.
+/// body inside it. Work that is not sampled, or a process without an SDK, gets a disabled span:
+/// its context (if any) is injected all the same.
 pub async fn send(
     http: &reqwest::Client,
     mut request: reqwest::Request,
     call: &Call<'_>,
 ) -> (Result<reqwest::Response, reqwest::Error>, Span) {
+    let span = match crate::spans::makes_spans() {
+        true => client_span(&request, call),
+        false => Span::none(),
+    };
+    // Injected from the CLIENT span, so the callee's SERVER span becomes its child.
+    inject(&crate::spans::context(&span), request.headers_mut());
+    let result = http.execute(request).instrument(span.clone()).await;
+    record_outcome(&span, &result, call);
+    (result, span)
+}
+
+/// The CLIENT span of one call, its parent the current span.
+fn client_span(request: &reqwest::Request, call: &Call<'_>) -> Span {
     let mut url = request.url().clone();
     // url.full must never carry credentials.
     let _ = url.set_username("");
@@ -91,29 +105,34 @@ pub async fn send(
     for KeyValue { key, value, .. } in call.attributes {
         span.set_attribute(key.clone(), value.clone());
     }
-    // Injected from the CLIENT span, so the callee's SERVER span becomes its child.
-    inject(&span.context(), request.headers_mut());
-    let result = http.execute(request).instrument(span.clone()).await;
-    match &result {
+    span
+}
+
+/// Reports the outcome of a call on its span (and, for a failure, in the log).
+fn record_outcome(
+    span: &Span,
+    result: &Result<reqwest::Response, reqwest::Error>,
+    call: &Call<'_>,
+) {
+    match result {
         Ok(response) => {
             let status = response.status();
             span.record("http.response.status_code", i64::from(status.as_u16()));
             if status.is_client_error() || status.is_server_error() {
-                crate::spans::mark_failed(&span, status.as_str());
+                crate::spans::mark_failed(span, status.as_str());
             }
         }
         Err(error) if error.is_timeout() => {
-            crate::spans::mark_failed(&span, "timeout");
+            crate::spans::mark_failed(span, "timeout");
             span.in_scope(|| {
                 let timeout_ms = call.timeout.as_millis() as i64;
                 tracing::error!(service = call.peer_service, timeout_ms, "timeout");
             });
         }
         Err(error) => {
-            crate::spans::record_exception(&span, transport_error_type(error), &cause_chain(error));
+            crate::spans::record_exception(span, transport_error_type(error), &cause_chain(error));
         }
     }
-    (result, span)
 }
 
 /// `error.type` of a failed call that got no answer: `timeout`, `connection_error` (no

@@ -13,14 +13,25 @@
 //!     .layer(ServerLayer::new());
 //! ```
 
+use crate::spans::Sampling;
 use axum::{
     extract::{ConnectInfo, MatchedPath},
     http::{HeaderName, HeaderValue, Request, Response, header::HOST},
 };
-use opentelemetry::{Context, KeyValue, trace::TraceContextExt};
+use futures_util::future::Either;
+use opentelemetry::{
+    Context, KeyValue,
+    context::{FutureExt, WithContext},
+    trace::{SpanContext, SpanKind, TraceContextExt},
+};
 use opentelemetry_http::HeaderExtractor;
-use std::{net::SocketAddr, sync::Arc, time::Duration};
-use tower::Layer;
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    task::{Context as TaskContext, Poll},
+    time::Duration,
+};
+use tower::{Layer, Service};
 use tower_http::{
     classify::{ServerErrorsAsFailures, SharedClassifier},
     set_header::{MakeHeaderValue, SetResponseHeader},
@@ -115,98 +126,237 @@ impl ServerLayer {
     }
 }
 
-/// The service [`ServerLayer`] wraps around an inner service.
-pub type ServerService<S> = Trace<
-    SetResponseHeader<S, TraceResponse>,
-    SharedClassifier<ServerErrorsAsFailures>,
-    MakeServerSpan,
-    (),
-    RecordResponse,
-    DefaultOnBodyChunk,
-    DefaultOnEos,
-    (),
+/// The service [`ServerLayer`] wraps around an inner service: the trace decided, then the
+/// SERVER span made (for sampled requests), then the unsampled context attached (for the others),
+/// then the `traceresponse` header, then the routes.
+pub type ServerService<S> = DecideTrace<
+    Trace<
+        AttachUnsampled<SetResponseHeader<S, TraceResponse>>,
+        SharedClassifier<ServerErrorsAsFailures>,
+        MakeServerSpan,
+        (),
+        RecordResponse,
+        DefaultOnBodyChunk,
+        DefaultOnEos,
+        (),
+    >,
 >;
 
 impl<S> Layer<S> for ServerLayer {
     type Service = ServerService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        // Inside the trace layer, so the header is made while the SERVER span is current.
+        // Inside the attached context and the trace layer, so the header is made while the
+        // request's span (or unsampled context) is current.
         let inner = SetResponseHeader::overriding(
             inner,
             HeaderName::from_static("traceresponse"),
             TraceResponse,
         );
-        TraceLayer::new_for_http()
-            .make_span_with(MakeServerSpan {
-                edge: self.edge.clone(),
-            })
+        let traced = TraceLayer::new_for_http()
+            .make_span_with(MakeServerSpan)
             .on_request(())
             .on_response(RecordResponse)
             .on_failure(())
-            .layer(inner)
+            .layer(AttachUnsampled { inner });
+        DecideTrace {
+            inner: traced,
+            edge: self.edge.clone(),
+        }
     }
 }
 
-/// Makes each request's SERVER span.
+/// What the SERVER hop decided before any span was made: the parent to continue (empty for a new
+/// root), the context an untrusted caller sent (kept as a link), and, for a request this service
+/// does not sample, the context it runs under instead of a span. Carried from [`DecideTrace`] to
+/// [`MakeServerSpan`] and [`AttachUnsampled`] in the request's extensions.
+#[derive(Clone)]
+struct Decision {
+    parent: Context,
+    link: Option<SpanContext>,
+    unsampled: Option<Context>,
+}
+
+/// Reads the caller's context and decides the request's trace before its span is made: a
+/// sampler that follows parents follows the caller's flag, and is asked about a root here, once
+/// ([`crate::spans::DecidedRoot`]). A request that is not sampled gets no span at all: the bridge
+/// would build one, copying every attribute, only for the SDK to drop it.
 #[derive(Debug, Clone)]
-pub struct MakeServerSpan {
+pub struct DecideTrace<S> {
+    inner: S,
     edge: Option<Arc<EdgeTrust>>,
 }
 
-impl<B> MakeSpan<B> for MakeServerSpan {
-    fn make_span(&mut self, request: &Request<B>) -> Span {
-        let span = new_server_span(request);
-        if span.is_disabled() {
-            return span;
+impl<S, B> Service<Request<B>> for DecideTrace<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // Health probes (Docker, the local stack, load balancers) every few seconds would bury
+        // the traces people look for; they are served, not traced. Without an SDK nothing is.
+        if request.uri().path() != "/healthz" && crate::spans::sampling() != Sampling::Disabled {
+            let decision = decide(&request, self.edge.as_deref());
+            request.extensions_mut().insert(decision);
         }
-        let caller = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
-        let outside = extract(request.headers());
-        match &self.edge {
-            Some(trust) if !trust.trusts(caller) => {
+        self.inner.call(request)
+    }
+}
+
+fn decide<B>(request: &Request<B>, edge: Option<&EdgeTrust>) -> Decision {
+    let outside = extract(request.headers());
+    let (parent, link) = match edge {
+        Some(trust) => {
+            let caller = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip());
+            match trust.trusts(caller) {
+                true => (outside, None),
                 // A new root, linked to the context the caller sent (if it sent a valid one).
-                crate::spans::continue_from(&span, Context::new());
-                let outside = outside.span().span_context().clone();
-                if outside.is_valid() {
-                    span.add_link_with_attributes(
-                        outside,
-                        vec![KeyValue::new("link.reason", "untrusted caller")],
-                    );
+                false => {
+                    let sent = outside.span().span_context().clone();
+                    (Context::new(), sent.is_valid().then_some(sent))
                 }
             }
-            // An empty context (no or malformed traceparent) leaves a new root.
-            _ => crate::spans::continue_from(&span, outside),
+        }
+        // An empty context (no or malformed traceparent) leaves a new root.
+        None => (outside, None),
+    };
+    let (is_root, sampled) = {
+        let span = parent.span();
+        let parent_span = span.span_context();
+        (!parent_span.is_valid(), parent_span.is_sampled())
+    };
+    let unsampled = match crate::spans::sampling() {
+        Sampling::Independent | Sampling::Disabled => false,
+        Sampling::Never => true,
+        Sampling::FollowsParentNoRoots => !sampled,
+        // A root: the sampler is asked now, once, before any span is made.
+        Sampling::FollowsParent if is_root => {
+            let name = span_name(request);
+            match crate::spans::decide_root(&parent, &name, SpanKind::Server) {
+                Some(Ok(decided)) => {
+                    return Decision {
+                        parent: decided,
+                        link,
+                        unsampled: None,
+                    };
+                }
+                Some(Err(unsampled)) => {
+                    return Decision {
+                        parent,
+                        link,
+                        unsampled: Some(unsampled),
+                    };
+                }
+                None => false,
+            }
+        }
+        Sampling::FollowsParent => !sampled,
+    };
+    Decision {
+        unsampled: unsampled.then(|| crate::spans::unsampled_child(&parent)),
+        parent,
+        link,
+    }
+}
+
+/// Makes each sampled request's SERVER span, as [`DecideTrace`] decided.
+#[derive(Debug, Clone, Copy)]
+pub struct MakeServerSpan;
+
+impl<B> MakeSpan<B> for MakeServerSpan {
+    fn make_span(&mut self, request: &Request<B>) -> Span {
+        let Some(decision) = request.extensions().get::<Decision>() else {
+            return Span::none();
+        };
+        if decision.unsampled.is_some() {
+            return Span::none();
+        }
+        let span = new_server_span(request);
+        crate::spans::continue_from(&span, decision.parent.clone());
+        if let Some(link) = &decision.link {
+            span.add_link_with_attributes(
+                link.clone(),
+                vec![KeyValue::new("link.reason", "untrusted caller")],
+            );
         }
         span
+    }
+}
+
+/// Runs a request that is not sampled under its context attached, so the spans made under it skip
+/// the bridge ([`crate::spans`]).
+#[derive(Debug, Clone)]
+pub struct AttachUnsampled<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for AttachUnsampled<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<WithContext<S::Future>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let unsampled = request
+            .extensions_mut()
+            .remove::<Decision>()
+            .and_then(|decision| decision.unsampled);
+        match unsampled {
+            Some(context) => Either::Left(self.inner.call(request).with_context(context)),
+            None => Either::Right(self.inner.call(request)),
+        }
+    }
+}
+
+/// The semantic conventions' known methods; any other (of any length) is `_OTHER`.
+fn method<B>(request: &Request<B>) -> &str {
+    match request.method().as_str() {
+        known @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE"
+        | "PATCH") => known,
+        _ => "_OTHER",
+    }
+}
+
+/// The route template the request matched.
+fn route<B>(request: &Request<B>) -> Option<&str> {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+}
+
+/// The SERVER span's name: `{METHOD} {route}`, `{METHOD}` when no route matched, `HTTP` for an
+/// unknown method.
+fn span_name<B>(request: &Request<B>) -> String {
+    match (route(request), method(request)) {
+        (_, "_OTHER") => "HTTP".to_owned(),
+        (Some(route), method) => format!("{method} {route}"),
+        (None, method) => method.to_owned(),
     }
 }
 
 /// A SERVER span named `{METHOD} {route}` with the stable HTTP semantic convention attributes,
 /// its parent not set yet.
 fn new_server_span<B>(request: &Request<B>) -> Span {
-    // Health probes (Docker, the local stack, load balancers) every few seconds would bury the
-    // traces people look for; they are served, not traced.
-    if request.uri().path() == "/healthz" {
-        return Span::none();
-    }
-    // The semantic conventions' known methods; any other (of any length) is `_OTHER`.
-    let method = match request.method().as_str() {
-        known @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE"
-        | "PATCH") => known,
-        _ => "_OTHER",
-    };
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let name = match (route, method) {
-        (_, "_OTHER") => "HTTP".to_owned(),
-        (Some(route), _) => format!("{method} {route}"),
-        (None, _) => method.to_owned(),
-    };
+    let method = method(request);
+    let route = route(request);
+    let name = span_name(request);
     let host = request
         .headers()
         .get(HOST)

@@ -66,8 +66,12 @@ pub fn extract(headers: Option<&HeaderMap>) -> Context {
 }
 
 /// A PRODUCER span `publish {subject}` with the messaging semantic-convention attributes, its
-/// parent the current span (or, when `parent` is given, that context: an outbox row's).
+/// parent the current span (or, when `parent` is given, that context: an outbox row's); disabled
+/// under work that is not sampled (or without an SDK), which passes on its context all the same.
 pub fn producer_span(subject: &str, message_id: &str, parent: Option<Context>) -> Span {
+    if parent.is_none() && !crate::spans::makes_spans() {
+        return Span::none();
+    }
     let span = tracing::info_span!(
         "publish",
         otel.name = format!("publish {subject}"),
@@ -99,7 +103,7 @@ pub async fn publish(
     payload: Vec<u8>,
 ) -> Result<jetstream::publish::PublishAck, jetstream::context::PublishError> {
     let mut headers = HeaderMap::new();
-    inject(&span.context(), &mut headers);
+    inject(&crate::spans::context(span), &mut headers);
     headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
     let acked = async {
         jetstream
@@ -126,22 +130,24 @@ pub async fn publish(
 /// A CONSUMER span `process {subject}` for one delivery of `message` to the durable consumer
 /// `group`, parented to the context in its headers (a new root when they carry none), with the
 /// messaging attributes. It declares `otel.status_code` and `error.type`; handlers add business
-/// attributes with `set_attribute`.
+/// attributes with `set_attribute`. Handle the message with [`crate::spans::instrument`], so that
+/// a message of a trace nobody samples is handled without spans, its context passed on.
 ///
 /// ```no_run
 /// # async fn consume(mut messages: async_nats::jetstream::consumer::pull::Stream) {
 /// use futures_util::StreamExt;
-/// use tracing::Instrument;
 /// while let Some(Ok(message)) = messages.next().await {
 ///     let span = shared_tracing::nats::consumer_span(&message, "quotes");
-///     async { /* handle the event: its spans are children of the CONSUMER span */ }
-///         .instrument(span)
-///         .await;
+///     let handle = async { /* the event's spans are children of the CONSUMER span */ };
+///     shared_tracing::spans::instrument(handle, span).await;
 ///     let _ = message.ack().await;
 /// }
 /// # }
 /// ```
 pub fn consumer_span(message: &jetstream::Message, group: &str) -> Span {
+    if crate::spans::sampling() == crate::spans::Sampling::Disabled {
+        return Span::none();
+    }
     let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
     let message_id = message
         .headers

@@ -1,9 +1,24 @@
 //! Span status and parents, set the same way everywhere: a failed span, an exception event, and a
-//! parent given to a span right after it is made.
+//! parent given to a span right after it is made — and the context of work that is not sampled,
+//! which runs under its OpenTelemetry context attached rather than under bridged spans.
 
-use opentelemetry::{Context, trace::TraceContextExt};
-use std::fmt::Display;
-use tracing::Span;
+use futures_util::future::Either;
+use opentelemetry::{
+    Context,
+    context::FutureExt,
+    trace::{SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceState},
+};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, SamplingDecision, SamplingResult, ShouldSample,
+};
+use std::{
+    fmt::Display,
+    sync::{
+        PoisonError, RwLock,
+        atomic::{AtomicU8, Ordering},
+    },
+};
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Marks `span` failed: `otel.status_code = error` and a low-cardinality `error.type`. The span
@@ -31,6 +46,158 @@ pub fn continue_from(span: &Span, parent: Context) {
 /// context alone, without its baggage, so a fault a request asked for does not follow the work,
 /// and the request's span is not held open by it.
 pub fn detached(span: &Span) -> Context {
-    let span_context = span.context().span().span_context().clone();
+    let span_context = context(span).span().span_context().clone();
     Context::new().with_remote_span_context(span_context)
+}
+
+/// How this process's sampler decides, as far as the hops need to know: whether a span whose
+/// parent is not sampled is never sampled either, and whether roots are ever sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampling {
+    /// Each span decides for itself (`always_on`, `traceidratio`, `jaeger_remote`), or the
+    /// sampler is not known: every span goes through the bridge.
+    Independent,
+    /// A span follows its parent; roots are decided by the sampler (`parentbased_*`).
+    FollowsParent,
+    /// A span follows its parent; no root is sampled (`parentbased_always_off`).
+    FollowsParentNoRoots,
+    /// Nothing is sampled (`always_off`).
+    Never,
+    /// There is no SDK (`OTEL_SDK_DISABLED=true`): no trace is read, made or passed on.
+    Disabled,
+}
+
+static SAMPLING: AtomicU8 = AtomicU8::new(0);
+
+/// Tells the hops how the sampler decides; `telemetry::init` calls it. Until it is called (a test
+/// with a provider of its own), every span goes through the bridge.
+pub fn set_sampling(sampling: Sampling) {
+    SAMPLING.store(sampling as u8, Ordering::Relaxed);
+}
+
+/// The sampler the provider asks about roots, for the hops to ask first ([`DecidedRoot`]).
+static ROOT_SAMPLER: RwLock<Option<Box<dyn ShouldSample>>> = RwLock::new(None);
+
+/// Gives the hops the provider's sampler, to decide a root before its span is made;
+/// `telemetry::init` calls it. The provider must honour [`DecidedRoot`].
+pub fn set_root_sampler(sampler: Option<Box<dyn ShouldSample>>) {
+    *ROOT_SAMPLER.write().unwrap_or_else(PoisonError::into_inner) = sampler;
+}
+
+/// A root's sampling decision, taken by a hop before it made the span (or, when the answer is
+/// no, instead of making it) and carried to the SDK in the span's parent context: a sampler that
+/// honours it (the one `telemetry::init` installs) returns it instead of asking again, so a root
+/// is decided once — a rate limit's token is taken once.
+#[derive(Debug, Clone)]
+pub struct DecidedRoot(pub SamplingResult);
+
+/// The decision a hop took for a root whose parent context is `parent`, if it took one.
+pub fn decided_root(parent: Option<&Context>) -> Option<&SamplingResult> {
+    let parent = parent?;
+    if parent.span().span_context().is_valid() {
+        return None;
+    }
+    parent.get::<DecidedRoot>().map(|decided| &decided.0)
+}
+
+/// Decides a root span named `name` of `kind` with the root sampler, if one was given: `None`
+/// when there is none, else the context to make the span under — `Some(Ok)`, carrying the
+/// decision — or, when the root is not sampled, `Some(Err)` with the context to run the work
+/// under instead ([`unsampled_child`] of `parent`).
+pub fn decide_root(
+    parent: &Context,
+    name: &str,
+    kind: SpanKind,
+) -> Option<Result<Context, Context>> {
+    let sampler = ROOT_SAMPLER.read().unwrap_or_else(PoisonError::into_inner);
+    // The trace id the sampler decides by; the span, if sampled, gets the SDK's own. Both are
+    // random, so a ratio holds.
+    let trace_id = RandomIdGenerator::default().new_trace_id();
+    let result = sampler
+        .as_ref()?
+        .should_sample(Some(parent), trace_id, name, &kind, &[], &[]);
+    Some(match result.decision {
+        SamplingDecision::Drop => Err(unsampled_child(parent)),
+        _ => Ok(parent.with_value(DecidedRoot(result))),
+    })
+}
+
+/// What [`set_sampling`] was told.
+pub fn sampling() -> Sampling {
+    match SAMPLING.load(Ordering::Relaxed) {
+        1 => Sampling::FollowsParent,
+        2 => Sampling::FollowsParentNoRoots,
+        3 => Sampling::Never,
+        4 => Sampling::Disabled,
+        _ => Sampling::Independent,
+    }
+}
+
+/// The unsampled context attached to the work running now, if any. Work that is not sampled
+/// runs under its context attached (`opentelemetry::Context::current()`) instead of under
+/// bridged spans: the bridge builds a span (and copies its fields) before it knows the sampler's
+/// answer, for every span, so the hops decide first and leave it out of work nobody records.
+pub(crate) fn unsampled_attached() -> bool {
+    Context::map_current(is_unsampled)
+}
+
+/// Whether `cx` holds a valid span context that is not sampled.
+pub(crate) fn is_unsampled(cx: &Context) -> bool {
+    let span = cx.span();
+    let span_context = span.span_context();
+    span_context.is_valid() && !span_context.is_sampled()
+}
+
+/// Whether a hop makes a span here: not without an SDK, and not in work that is not sampled
+/// (which has no spans, only its context attached). A hop that makes none still passes on the
+/// context and logs what it would have recorded as an event.
+pub fn makes_spans() -> bool {
+    sampling() != Sampling::Disabled && !unsampled_attached()
+}
+
+/// The context of `span`: the bridge's, or, for work that is not sampled (which the bridge
+/// never sees), the unsampled context attached to it. Read contexts through this, not the
+/// bridge's `span.context()`: that one is empty for unsampled work.
+pub fn context(span: &Span) -> Context {
+    if unsampled_attached() {
+        return Context::current();
+    }
+    span.context()
+}
+
+/// A context for a span this process does not sample, child of `parent` (a new trace when
+/// `parent` has none): a span id of its own, the parent's trace id, trace state and baggage —
+/// what the SDK gives a span it drops — without building a span.
+pub fn unsampled_child(parent: &Context) -> Context {
+    let ids = RandomIdGenerator::default();
+    let span = parent.span();
+    let parent_span = span.span_context();
+    let (trace_id, trace_state) = match parent_span.is_valid() {
+        true => (parent_span.trace_id(), parent_span.trace_state().clone()),
+        false => (ids.new_trace_id(), TraceState::default()),
+    };
+    let span_context = SpanContext::new(
+        trace_id,
+        ids.new_span_id(),
+        TraceFlags::default(),
+        false,
+        trace_state,
+    );
+    parent.with_remote_span_context(span_context)
+}
+
+/// `future` inside `span` (as `tracing::Instrument`), and, when `span`'s trace is not sampled
+/// and the sampler follows parents, under its context attached, so the spans made under it skip
+/// the bridge. For work that runs apart from the request that made its span: a spawned task, a
+/// consumed message.
+pub fn instrument<F: Future>(future: F, span: Span) -> impl Future<Output = F::Output> {
+    let unsampled = match sampling() {
+        Sampling::Independent | Sampling::Disabled => None,
+        _ => Some(context(&span)).filter(is_unsampled),
+    };
+    let future = future.instrument(span);
+    match unsampled {
+        Some(cx) => Either::Left(future.with_context(cx)),
+        None => Either::Right(future),
+    }
 }

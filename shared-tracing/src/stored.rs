@@ -5,7 +5,6 @@
 use opentelemetry::Context;
 use std::collections::HashMap;
 use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The propagation fields of `context` as a JSON map (`traceparent`, `tracestate`, `baggage`).
 pub fn to_json(context: &Context) -> String {
@@ -23,7 +22,7 @@ pub fn to_json(context: &Context) -> String {
 /// assert_eq!(json, "{}");
 /// ```
 pub fn capture(span: &Span) -> String {
-    to_json(&span.context())
+    to_json(&crate::spans::context(span))
 }
 
 /// The context stored by [`to_json`]; an error when `json` is not a map of strings.

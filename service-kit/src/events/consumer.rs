@@ -198,15 +198,15 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     async fn handle(&self, message: jetstream::Message) {
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
         let span = nats::consumer_span(&message, self.durable);
-        let outcome = async {
+        let handled = async {
             let event: E = serde_json::from_slice(&message.payload).map_err(|error| {
                 let reason = format!("payload is not an {} event: {error}", E::TYPE);
                 HandlerError::new("invalid_payload", reason)
             })?;
             self.handler.handle(event).await
-        }
-        .instrument(span.clone())
-        .await;
+        };
+        // A message of a trace not sampled is handled under its context, outside the bridge.
+        let outcome = shared_tracing::spans::instrument(handled, span.clone()).await;
         let acked = match outcome {
             Ok(()) => message.double_ack().await,
             Err(error) => {

@@ -13,7 +13,6 @@ use opentelemetry::{
     propagation::{Extractor, Injector, TextMapCompositePropagator},
     trace::{SpanContext, SpanId, TraceContextExt, TraceId},
 };
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Sets W3C Trace Context ([`W3cTraceContext`]) + Baggage ([`W3cBaggage`]) as the global
 /// propagators. The default is a no-op that silently injects nothing, so every process must call
@@ -46,10 +45,10 @@ pub fn inject(context: &Context, carrier: &mut dyn Injector) {
     global::get_text_map_propagator(|propagator| propagator.inject_context(context, carrier));
 }
 
-/// The span context of the current `tracing` span (invalid outside any span).
+/// The span context of the current `tracing` span, or of the unsampled work running now
+/// ([`crate::spans::context`]); invalid outside any trace.
 pub fn current_span_context() -> SpanContext {
-    tracing::Span::current()
-        .context()
+    crate::spans::context(&tracing::Span::current())
         .span()
         .span_context()
         .clone()

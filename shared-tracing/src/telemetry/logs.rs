@@ -1,12 +1,13 @@
 //! JSON log lines on stdout, each carrying the `trace_id` and `span_id` of the span it was
-//! written in, so a log line leads straight to its trace.
+//! written in (or of the unsampled work it was written in), so a log line leads straight to its
+//! trace.
 
 use opentelemetry::trace::TraceContextExt;
 use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
 /// The stdout JSON layer: timestamp, level, target, the event's fields flattened, and the
-/// OpenTelemetry ids of the enclosing span.
+/// OpenTelemetry ids of the enclosing span. Filter it with [`events_only`].
 pub(crate) fn json_layer<S>() -> json_subscriber::fmt::Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -18,22 +19,36 @@ where
         .with_target(true);
     layer
         .inner_layer_mut()
-        .add_multiple_dynamic_fields(|event, ctx, writer| {
-            let Some(span) = ctx.event_span(event) else {
-                return;
-            };
-            let context = tracing::dispatcher::get_default(|dispatch| {
-                tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
-            });
-            if let Some(context) = context {
-                let span_context = context.span().span_context().clone();
-                if span_context.is_valid() {
-                    let trace_id = crate::propagation::hex_trace_id(span_context.trace_id());
-                    let span_id = crate::propagation::hex_span_id(span_context.span_id());
-                    let _ = writer.write_field("trace_id", trace_id);
-                    let _ = writer.write_field("span_id", span_id);
+        .add_multiple_dynamic_fields(|_, _, writer| {
+            // Unsampled work has no bridged span: its ids are in the context attached to it.
+            let context = match crate::spans::unsampled_attached() {
+                true => opentelemetry::Context::current(),
+                // The layer sees no spans (`events_only`): the span is the dispatcher's current.
+                false => {
+                    let context = tracing::dispatcher::get_default(|dispatch| {
+                        let id = dispatch.current_span().id()?.clone();
+                        tracing_opentelemetry::get_otel_context(&id, dispatch)
+                    });
+                    let Some(context) = context else {
+                        return;
+                    };
+                    context
                 }
+            };
+            let span_context = context.span().span_context().clone();
+            if span_context.is_valid() {
+                let trace_id = crate::propagation::hex_trace_id(span_context.trace_id());
+                let span_id = crate::propagation::hex_span_id(span_context.span_id());
+                let _ = writer.write_field("trace_id", trace_id);
+                let _ = writer.write_field("span_id", span_id);
             }
         });
     layer
+}
+
+/// What the JSON layer is given: events, never spans. A line prints no span fields, so a span
+/// shown to the layer would only have its fields formatted as JSON, at every span, for nothing
+/// (callgrind put it at a fifth of what tracing cost a request).
+pub(crate) fn events_only() -> tracing_subscriber::filter::FilterFn {
+    tracing_subscriber::filter::filter_fn(|metadata| metadata.is_event())
 }

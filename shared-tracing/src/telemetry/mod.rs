@@ -28,7 +28,10 @@ use opentelemetry_semantic_conventions::resource::{
 };
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt,
+    EnvFilter, Layer,
+    filter::{DynFilterFn, FilterExt, Targets},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
 };
 
 /// Why telemetry could not be set up.
@@ -105,19 +108,25 @@ pub fn init(
 
 /// [`init`] from resolved settings.
 pub fn init_with(settings: &Settings, version: &str) -> Result<TelemetryGuard, InitError> {
-    // With OTEL_SDK_DISABLED=true there is no provider and no bridge: spans stay plain `tracing`
-    // spans (for the logs), nothing is exported and no context is injected downstream.
-    let (provider, remote) = match settings.sdk_disabled {
-        true => (None, None),
+    // With OTEL_SDK_DISABLED=true there is no provider and no bridge: the hops make no spans and
+    // read or send no trace headers (`Sampling::Disabled`); a service's own spans stay plain
+    // `tracing` spans.
+    let (provider, remote, root_sampler) = match settings.sdk_disabled {
+        true => (None, None, None),
         false => {
-            let (provider, remote) = otlp_provider(settings, version)?;
-            (Some(provider), remote)
+            let (provider, remote, root_sampler) = otlp_provider(settings, version)?;
+            (Some(provider), remote, Some(root_sampler))
         }
     };
     crate::propagation::install_propagators();
     let otel_layer = provider.as_ref().map(|provider| {
         global::set_tracer_provider(provider.clone());
-        bridge(provider.tracer("shared-tracing")).with_filter(span_filter())
+        bridge(provider.tracer("shared-tracing")).with_filter(bridge_filter())
+    });
+    crate::spans::set_root_sampler(root_sampler);
+    crate::spans::set_sampling(match settings.sdk_disabled {
+        true => crate::spans::Sampling::Disabled,
+        false => settings.sampler.sampling(),
     });
     let log_filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
@@ -125,7 +134,7 @@ pub fn init_with(settings: &Settings, version: &str) -> Result<TelemetryGuard, I
         .add_directive("sqlx=warn".parse().expect("static directive"));
     tracing_subscriber::registry()
         .with(otel_layer)
-        .with(logs::json_layer().with_filter(log_filter))
+        .with(logs::json_layer().with_filter(log_filter.and(logs::events_only())))
         .try_init()?;
 
     for warning in &settings.warnings {
@@ -176,11 +185,10 @@ pub async fn shutdown_signal() {
 
 /// The bridge from `tracing` spans to OpenTelemetry as every service sets it up: no code
 /// location, thread or busy/idle-time attributes (each an allocation per span that no view here
-/// uses), and no OpenTelemetry context made current when a span is entered. Nothing in this
-/// workspace reads `opentelemetry::Context::current()` — propagation, logs and faults take the
-/// context from the `tracing` span itself — while activation attaches and detaches a context on
-/// every poll of every instrumented future, the largest tracing symbol in a profile of the
-/// services under load. Code that does read it can enter `span.context().attach()` itself.
+/// uses), and no OpenTelemetry context made current when a span is entered: activation attaches
+/// and detaches a context on every poll of every instrumented future, the largest tracing symbol
+/// in a profile of the services under load. A sampled request's context is read from its
+/// `tracing` span ([`crate::spans::context`]); only unsampled work runs under an attached one.
 pub fn bridge<S>(tracer: SdkTracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
@@ -193,13 +201,18 @@ where
         .with_context_activation(false)
 }
 
+/// What [`otlp_provider`] builds.
+type Pipeline = (
+    SdkTracerProvider,
+    Option<JaegerRemoteSampler>,
+    Box<dyn ShouldSample>,
+);
+
 /// The provider exporting over OTLP/HTTP with protobuf bodies, from the batch processor's own
 /// thread (hence the blocking reqwest client the exporter is built with); values are cut to the
-/// length limit first. With a Jaeger remote sampler, that sampler too, to start polling.
-fn otlp_provider(
-    settings: &Settings,
-    version: &str,
-) -> Result<(SdkTracerProvider, Option<JaegerRemoteSampler>), InitError> {
+/// length limit first. With it, the sampler it was given (for the hops to decide roots with) and,
+/// when that is a Jaeger remote sampler, the remote sampler, to start polling.
+fn otlp_provider(settings: &Settings, version: &str) -> Result<Pipeline, InitError> {
     let exporter = &settings.exporter;
     let span_exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
@@ -219,7 +232,8 @@ fn otlp_provider(
         .build();
     let (sampler, remote) = sampler(settings);
     let processor = TruncatingProcessor::new(batch, settings.attribute_value_length_limit);
-    Ok((provider_with(settings, version, processor, sampler), remote))
+    let provider = provider_with(settings, version, processor, sampler.clone());
+    Ok((provider, remote, sampler))
 }
 
 /// Builds the provider every service uses; tests pass an in-memory processor. A Jaeger remote
@@ -240,9 +254,35 @@ fn provider_with(
 ) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(sampler)
+        .with_sampler(HopSampler(sampler))
         .with_resource(resource(settings, version))
         .build()
+}
+
+/// The provider's sampler: the one it wraps, except for a root a hop has already decided
+/// ([`crate::spans::DecidedRoot`] in its parent context), whose decision stands. A provider
+/// built by hand for the kit's hops needs it around its sampler.
+#[derive(Debug, Clone)]
+pub struct HopSampler(pub Box<dyn ShouldSample>);
+
+impl ShouldSample for HopSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        match crate::spans::decided_root(parent_context) {
+            Some(decided) => decided.clone(),
+            None => {
+                self.0
+                    .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+            }
+        }
+    }
 }
 
 /// The sampler `settings` name, and the Jaeger remote sampler inside it when they name one
@@ -300,6 +340,16 @@ pub fn resource(settings: &Settings, version: &str) -> Resource {
 
 /// Which `tracing` spans and events become OpenTelemetry data: INFO and above, minus the HTTP,
 /// SQL and exporter internals (exporting the exporter's own spans would feed itself).
+/// What the bridge sees: [`span_filter`]'s targets, and nothing of work that is not sampled (it
+/// runs under its context attached, [`crate::spans`]). The bridge would build each of those spans
+/// and copy its fields before learning that nothing will be recorded.
+pub fn bridge_filter<S>() -> impl tracing_subscriber::layer::Filter<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    span_filter().and(DynFilterFn::new(|_, _| !crate::spans::unsampled_attached()))
+}
+
 fn span_filter() -> Targets {
     Targets::new()
         .with_default(LevelFilter::INFO)

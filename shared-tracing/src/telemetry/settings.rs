@@ -123,6 +123,20 @@ impl SamplerKind {
     pub fn is_jaeger_remote(self) -> bool {
         matches!(self, Self::JaegerRemote | Self::ParentBasedJaegerRemote)
     }
+
+    /// What the hops need to know of it: whether a child follows its parent's decision, and
+    /// whether any root is sampled.
+    pub fn sampling(self) -> crate::spans::Sampling {
+        use crate::spans::Sampling;
+        match self {
+            Self::AlwaysOn | Self::TraceIdRatio | Self::JaegerRemote => Sampling::Independent,
+            Self::AlwaysOff => Sampling::Never,
+            Self::ParentBasedAlwaysOff => Sampling::FollowsParentNoRoots,
+            Self::ParentBasedAlwaysOn
+            | Self::ParentBasedTraceIdRatio
+            | Self::ParentBasedJaegerRemote => Sampling::FollowsParent,
+        }
+    }
 }
 
 /// The OTLP/HTTP endpoint when no variable names one.
