@@ -283,6 +283,8 @@ impl<B> MakeSpan<B> for MakeServerSpan {
         }
         let span = new_server_span(request);
         crate::spans::continue_from(&span, decision.parent.clone());
+        // A root decided in `DecideTrace` gets the trace id it was decided for.
+        crate::spans::start_decided(&span, &decision.parent);
         if let Some(link) = &decision.link {
             span.add_link_with_attributes(
                 link.clone(),
@@ -318,7 +320,11 @@ where
             .remove::<Decision>()
             .and_then(|decision| decision.unsampled);
         match unsampled {
-            Some(context) => Either::Left(self.inner.call(request).with_context(context)),
+            Some(context) => {
+                // Attached for the layers' synchronous `call`s too, not only while polled.
+                let _attached = context.clone().attach();
+                Either::Left(self.inner.call(request).with_context(context))
+            }
             None => Either::Right(self.inner.call(request)),
         }
     }

@@ -6,12 +6,13 @@ use futures_util::future::Either;
 use opentelemetry::{
     Context,
     context::FutureExt,
-    trace::{SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceState},
+    trace::{SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, SamplingDecision, SamplingResult, ShouldSample,
 };
 use std::{
+    cell::Cell,
     fmt::Display,
     sync::{
         PoisonError, RwLock,
@@ -85,11 +86,23 @@ pub fn set_root_sampler(sampler: Option<Box<dyn ShouldSample>>) {
 }
 
 /// A root's sampling decision, taken by a hop before it made the span (or, when the answer is
-/// no, instead of making it) and carried to the SDK in the span's parent context: a sampler that
-/// honours it (the one `telemetry::init` installs) returns it instead of asking again, so a root
-/// is decided once — a rate limit's token is taken once.
+/// no, instead of making it) for the trace id it drew, carried to the SDK in the span's parent
+/// context. The provider `telemetry::init` builds honours both: its sampler returns the result
+/// instead of asking again (a rate limit's token is taken once), and its id generator gives the
+/// span that trace id ([`start_decided`]), so a ratio decided here is the ratio any other sampler
+/// reading the trace id computes.
 #[derive(Debug, Clone)]
-pub struct DecidedRoot(pub SamplingResult);
+pub struct DecidedRoot {
+    /// The sampler's answer.
+    pub result: SamplingResult,
+    /// The trace id it was asked about.
+    pub trace_id: TraceId,
+}
+
+thread_local! {
+    /// The trace id of the decided root being started on this thread, for the id generator.
+    static DECIDED_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+}
 
 /// The decision a hop took for a root whose parent context is `parent`, if it took one.
 pub fn decided_root(parent: Option<&Context>) -> Option<&SamplingResult> {
@@ -97,28 +110,45 @@ pub fn decided_root(parent: Option<&Context>) -> Option<&SamplingResult> {
     if parent.span().span_context().is_valid() {
         return None;
     }
-    parent.get::<DecidedRoot>().map(|decided| &decided.0)
+    parent.get::<DecidedRoot>().map(|decided| &decided.result)
 }
 
-/// Decides a root span named `name` of `kind` with the root sampler, if one was given: `None`
-/// when there is none, else the context to make the span under — `Some(Ok)`, carrying the
-/// decision — or, when the root is not sampled, `Some(Err)` with the context to run the work
-/// under instead ([`unsampled_child`] of `parent`).
+/// Starts `span`, just given `parent` as its parent, now: when `parent` carries a
+/// [`DecidedRoot`], the SDK draws its trace id from [`decided_trace_id`] while it does.
+pub fn start_decided(span: &Span, parent: &Context) {
+    let Some(decided) = parent.get::<DecidedRoot>() else {
+        return;
+    };
+    DECIDED_TRACE_ID.set(Some(decided.trace_id));
+    // Reading the context is what makes the bridge start the span.
+    let _ = span.context();
+    DECIDED_TRACE_ID.set(None);
+}
+
+/// The trace id of the decided root being started on this thread, once (see [`start_decided`]):
+/// what an id generator for the kit's hops returns before drawing one of its own.
+pub fn decided_trace_id() -> Option<TraceId> {
+    DECIDED_TRACE_ID.take()
+}
+
+/// Decides a root span named `name` of `kind` with the root sampler, if one was given, for a
+/// trace id drawn here: `None` when there is no sampler, else the context to make the span under
+/// — `Some(Ok)`, carrying the [`DecidedRoot`] — or, when the root is not sampled, `Some(Err)`
+/// with the context to run the work under instead (as [`unsampled_child`] of `parent`, in that
+/// trace).
 pub fn decide_root(
     parent: &Context,
     name: &str,
     kind: SpanKind,
 ) -> Option<Result<Context, Context>> {
     let sampler = ROOT_SAMPLER.read().unwrap_or_else(PoisonError::into_inner);
-    // The trace id the sampler decides by; the span, if sampled, gets the SDK's own. Both are
-    // random, so a ratio holds.
     let trace_id = RandomIdGenerator::default().new_trace_id();
     let result = sampler
         .as_ref()?
         .should_sample(Some(parent), trace_id, name, &kind, &[], &[]);
     Some(match result.decision {
-        SamplingDecision::Drop => Err(unsampled_child(parent)),
-        _ => Ok(parent.with_value(DecidedRoot(result))),
+        SamplingDecision::Drop => Err(unsampled_in(parent, trace_id, TraceState::default())),
+        _ => Ok(parent.with_value(DecidedRoot { result, trace_id })),
     })
 }
 
@@ -157,7 +187,10 @@ pub fn makes_spans() -> bool {
 
 /// The context of `span`: the bridge's, or, for work that is not sampled (which the bridge
 /// never sees), the unsampled context attached to it. Read contexts through this, not the
-/// bridge's `span.context()`: that one is empty for unsampled work.
+/// bridge's `span.context()`: that one is empty for unsampled work. Under an unsampled context
+/// every span is that work's, so a span meant to start or continue another trace (a new root, a
+/// stored row's context) must be made outside it — in its own task, as the relay and the
+/// consumers do.
 pub fn context(span: &Span) -> Context {
     if unsampled_attached() {
         return Context::current();
@@ -169,20 +202,27 @@ pub fn context(span: &Span) -> Context {
 /// `parent` has none): a span id of its own, the parent's trace id, trace state and baggage —
 /// what the SDK gives a span it drops — without building a span.
 pub fn unsampled_child(parent: &Context) -> Context {
-    let ids = RandomIdGenerator::default();
     let span = parent.span();
     let parent_span = span.span_context();
-    let (trace_id, trace_state) = match parent_span.is_valid() {
-        true => (parent_span.trace_id(), parent_span.trace_state().clone()),
-        false => (ids.new_trace_id(), TraceState::default()),
-    };
-    let span_context = SpanContext::new(
-        trace_id,
-        ids.new_span_id(),
-        TraceFlags::default(),
-        false,
-        trace_state,
-    );
+    match parent_span.is_valid() {
+        true => unsampled_in(
+            parent,
+            parent_span.trace_id(),
+            parent_span.trace_state().clone(),
+        ),
+        false => unsampled_in(
+            parent,
+            RandomIdGenerator::default().new_trace_id(),
+            TraceState::default(),
+        ),
+    }
+}
+
+/// `parent` (its baggage and values) with an unsampled span of trace `trace_id`.
+fn unsampled_in(parent: &Context, trace_id: TraceId, trace_state: TraceState) -> Context {
+    let span_id = RandomIdGenerator::default().new_span_id();
+    let span_context =
+        SpanContext::new(trace_id, span_id, TraceFlags::default(), false, trace_state);
     parent.with_remote_span_context(span_context)
 }
 

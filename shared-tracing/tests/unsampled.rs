@@ -15,7 +15,7 @@ use shared_tracing::{
     http_client,
     http_server::ServerLayer,
     propagation, spans,
-    telemetry::{HopSampler, bridge, bridge_filter},
+    telemetry::{HopIds, HopSampler, bridge, bridge_filter},
 };
 use std::sync::{
     Arc,
@@ -32,6 +32,8 @@ const CALLER_SPAN: &str = "00f067aa0ba902b7";
 #[derive(Debug, Clone, Default)]
 struct Roots {
     sample: Arc<AtomicBool>,
+    /// Sample a root when its trace id's last byte is even, as a ratio sampler decides by id.
+    by_trace_id: Arc<AtomicBool>,
     asked: Arc<AtomicUsize>,
     spans: Arc<AtomicUsize>,
 }
@@ -40,7 +42,7 @@ impl ShouldSample for Roots {
     fn should_sample(
         &self,
         parent: Option<&Context>,
-        _: TraceId,
+        trace_id: TraceId,
         _: &str,
         _: &SpanKind,
         _: &[opentelemetry::KeyValue],
@@ -55,7 +57,11 @@ impl ShouldSample for Roots {
             Some(_) => SamplingDecision::Drop,
             None => {
                 self.asked.fetch_add(1, Ordering::SeqCst);
-                match self.sample.load(Ordering::SeqCst) {
+                let sample = match self.by_trace_id.load(Ordering::SeqCst) {
+                    true => trace_id.to_bytes()[15].is_multiple_of(2),
+                    false => self.sample.load(Ordering::SeqCst),
+                };
+                match sample {
                     true => SamplingDecision::RecordAndSample,
                     false => SamplingDecision::Drop,
                 }
@@ -132,6 +138,7 @@ async fn unsampled_work_makes_no_span_and_passes_its_context_on() {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_sampler(HopSampler(Box::new(roots.clone())))
+        .with_id_generator(HopIds)
         .with_span_processor(SimpleSpanProcessor::new(exporter.clone()))
         .build();
     let layer = bridge(provider.tracer("test")).with_filter(bridge_filter());
@@ -210,5 +217,27 @@ async fn unsampled_work_makes_no_span_and_passes_its_context_on() {
     assert_eq!(
         server.span_context.trace_id().to_string(),
         traceresponse.split('-').nth(1).unwrap()
+    );
+
+    // A sampler that decides by trace id decides by the one the trace gets, kept or dropped: any
+    // other sampler reading that id at the same ratio agrees.
+    roots.by_trace_id.store(true, Ordering::SeqCst);
+    let mut kept = 0;
+    for _ in 0..32 {
+        let (traceresponse, _) = fetch(&app, None).await;
+        let [_, trace, _, flags] = traceresponse.split('-').collect::<Vec<_>>()[..] else {
+            panic!("{traceresponse}");
+        };
+        let last = u8::from_str_radix(&trace[30..], 16).unwrap();
+        assert_eq!(flags == "01", last.is_multiple_of(2), "{traceresponse}");
+        kept += usize::from(flags == "01");
+    }
+    let exported = spans(&provider, &exporter);
+    let servers = exported.iter().filter(|s| s.span_kind == SpanKind::Server);
+    assert_eq!(servers.count(), kept);
+    assert!(
+        exported
+            .iter()
+            .all(|s| s.span_context.trace_id().to_bytes()[15].is_multiple_of(2))
     );
 }

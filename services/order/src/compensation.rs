@@ -186,11 +186,26 @@ impl Compensations {
                 .lock()
                 .map(|in_flight| in_flight.contains(&intent.order_id))
                 .unwrap_or(false);
-            if !busy {
+            // Read again once the order is known not to be in progress: the list above may be
+            // older than attempts that took seconds (a callee restarting), and meanwhile the
+            // request that armed this intent may have placed its order and disarmed it. A request
+            // settles before it leaves `in_flight`, so what is read here is its last word.
+            if !busy && self.still_open(intent.id).await? {
                 self.attempt(&intent).await?;
             }
         }
         Ok(())
+    }
+
+    /// Whether the intent is still armed or due.
+    async fn still_open(&self, id: i64) -> sqlx::Result<bool> {
+        let open: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM compensations WHERE id = ? AND state IN ('armed', 'due')",
+        )
+        .bind(id)
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(open.is_some())
     }
 
     /// One attempt, a span named for the call it makes, in the order's trace.

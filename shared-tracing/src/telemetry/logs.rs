@@ -19,14 +19,24 @@ where
         .with_target(true);
     layer
         .inner_layer_mut()
-        .add_multiple_dynamic_fields(|_, _, writer| {
+        .add_multiple_dynamic_fields(|event, _, writer| {
+            // The SDK's own warnings can be written while it holds the thread's context: they
+            // belong to no trace, and reading the context there would fail.
+            if event.metadata().target().starts_with("opentelemetry") {
+                return;
+            }
             // Unsampled work has no bridged span: its ids are in the context attached to it.
             let context = match crate::spans::unsampled_attached() {
                 true => opentelemetry::Context::current(),
-                // The layer sees no spans (`events_only`): the span is the dispatcher's current.
+                // The layer sees no spans (`events_only`): the event's explicit parent, or the
+                // dispatcher's current span.
                 false => {
                     let context = tracing::dispatcher::get_default(|dispatch| {
-                        let id = dispatch.current_span().id()?.clone();
+                        let id = match event.parent() {
+                            Some(parent) => parent.clone(),
+                            None if event.is_root() => return None,
+                            None => dispatch.current_span().id()?.clone(),
+                        };
                         tracing_opentelemetry::get_otel_context(&id, dispatch)
                     });
                     let Some(context) = context else {
@@ -49,6 +59,8 @@ where
 /// What the JSON layer is given: events, never spans. A line prints no span fields, so a span
 /// shown to the layer would only have its fields formatted as JSON, at every span, for nothing
 /// (callgrind put it at a fifth of what tracing cost a request).
-pub(crate) fn events_only() -> tracing_subscriber::filter::FilterFn {
+pub(crate) fn events_only<S>() -> impl tracing_subscriber::layer::Filter<S> {
+    // The hint keeps `RUST_LOG`'s level as the one callsites are cut at.
     tracing_subscriber::filter::filter_fn(|metadata| metadata.is_event())
+        .with_max_level_hint(tracing::level_filters::LevelFilter::TRACE)
 }

@@ -19,8 +19,8 @@ use opentelemetry_sdk::{
     Resource,
     resource::TelemetryResourceDetector,
     trace::{
-        BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
-        ShouldSample, SpanProcessor,
+        BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler, SdkTracer,
+        SdkTracerProvider, ShouldSample, SpanProcessor,
     },
 };
 use opentelemetry_semantic_conventions::resource::{
@@ -109,8 +109,8 @@ pub fn init(
 /// [`init`] from resolved settings.
 pub fn init_with(settings: &Settings, version: &str) -> Result<TelemetryGuard, InitError> {
     // With OTEL_SDK_DISABLED=true there is no provider and no bridge: the hops make no spans and
-    // read or send no trace headers (`Sampling::Disabled`); a service's own spans stay plain
-    // `tracing` spans.
+    // read or send no trace headers (`Sampling::Disabled`), and a service's own spans, wanted by
+    // no layer, are disabled.
     let (provider, remote, root_sampler) = match settings.sdk_disabled {
         true => (None, None, None),
         false => {
@@ -255,8 +255,26 @@ fn provider_with(
     SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_sampler(HopSampler(sampler))
+        .with_id_generator(HopIds)
         .with_resource(resource(settings, version))
         .build()
+}
+
+/// The provider's id generator: random ids, except for a root a hop has decided, which gets the
+/// trace id it was decided for ([`crate::spans::start_decided`]). A provider built by hand for
+/// the kit's hops needs it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HopIds;
+
+impl IdGenerator for HopIds {
+    fn new_trace_id(&self) -> opentelemetry::trace::TraceId {
+        crate::spans::decided_trace_id()
+            .unwrap_or_else(|| RandomIdGenerator::default().new_trace_id())
+    }
+
+    fn new_span_id(&self) -> opentelemetry::trace::SpanId {
+        RandomIdGenerator::default().new_span_id()
+    }
 }
 
 /// The provider's sampler: the one it wraps, except for a root a hop has already decided
@@ -347,7 +365,10 @@ pub fn bridge_filter<S>() -> impl tracing_subscriber::layer::Filter<S>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
-    span_filter().and(DynFilterFn::new(|_, _| !crate::spans::unsampled_attached()))
+    // The hint keeps the targets' INFO as the level `tracing` and `log` callsites are cut at.
+    let sampled = DynFilterFn::new(|_, _| !crate::spans::unsampled_attached())
+        .with_max_level_hint(LevelFilter::TRACE);
+    span_filter().and(sampled)
 }
 
 fn span_filter() -> Targets {
