@@ -235,37 +235,30 @@ fn decide<B>(request: &Request<B>, edge: Option<&EdgeTrust>) -> Decision {
         let parent_span = span.span_context();
         (!parent_span.is_valid(), parent_span.is_sampled())
     };
-    let unsampled = match crate::spans::sampling() {
-        Sampling::Independent | Sampling::Disabled => false,
-        Sampling::Never => true,
-        Sampling::FollowsParentNoRoots => !sampled,
+    // The parent the span is made under, or the context the request runs under instead.
+    let unsampled = |parent: Context| {
+        let unsampled = crate::spans::unsampled_child(&parent);
+        (parent, Some(unsampled))
+    };
+    let (parent, unsampled) = match crate::spans::sampling() {
+        Sampling::Independent | Sampling::Disabled => (parent, None),
+        Sampling::Never => unsampled(parent),
+        Sampling::FollowsParent | Sampling::FollowsParentNoRoots if sampled => (parent, None),
+        Sampling::FollowsParentNoRoots => unsampled(parent),
         // A root: the sampler is asked now, once, before any span is made.
         Sampling::FollowsParent if is_root => {
-            let name = span_name(request);
-            match crate::spans::decide_root(&parent, &name, SpanKind::Server) {
-                Some(Ok(decided)) => {
-                    return Decision {
-                        parent: decided,
-                        link,
-                        unsampled: None,
-                    };
-                }
-                Some(Err(unsampled)) => {
-                    return Decision {
-                        parent,
-                        link,
-                        unsampled: Some(unsampled),
-                    };
-                }
-                None => false,
+            match crate::spans::decide_root(&parent, &span_name(request), SpanKind::Server) {
+                Some(Ok(decided)) => (decided, None),
+                Some(Err(context)) => (parent, Some(context)),
+                None => (parent, None),
             }
         }
-        Sampling::FollowsParent => !sampled,
+        Sampling::FollowsParent => unsampled(parent),
     };
     Decision {
-        unsampled: unsampled.then(|| crate::spans::unsampled_child(&parent)),
         parent,
         link,
+        unsampled,
     }
 }
 

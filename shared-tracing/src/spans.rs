@@ -76,6 +76,17 @@ pub fn set_sampling(sampling: Sampling) {
     SAMPLING.store(sampling as u8, Ordering::Relaxed);
 }
 
+/// What [`set_sampling`] was told.
+pub fn sampling() -> Sampling {
+    match SAMPLING.load(Ordering::Relaxed) {
+        1 => Sampling::FollowsParent,
+        2 => Sampling::FollowsParentNoRoots,
+        3 => Sampling::Never,
+        4 => Sampling::Disabled,
+        _ => Sampling::Independent,
+    }
+}
+
 /// The sampler the provider asks about roots, for the hops to ask first ([`DecidedRoot`]).
 static ROOT_SAMPLER: RwLock<Option<Box<dyn ShouldSample>>> = RwLock::new(None);
 
@@ -152,18 +163,7 @@ pub fn decide_root(
     })
 }
 
-/// What [`set_sampling`] was told.
-pub fn sampling() -> Sampling {
-    match SAMPLING.load(Ordering::Relaxed) {
-        1 => Sampling::FollowsParent,
-        2 => Sampling::FollowsParentNoRoots,
-        3 => Sampling::Never,
-        4 => Sampling::Disabled,
-        _ => Sampling::Independent,
-    }
-}
-
-/// The unsampled context attached to the work running now, if any. Work that is not sampled
+/// Whether an unsampled context is attached to the work running now. Work that is not sampled
 /// runs under its context attached (`opentelemetry::Context::current()`) instead of under
 /// bridged spans: the bridge builds a span (and copies its fields) before it knows the sampler's
 /// answer, for every span, so the hops decide first and leave it out of work nobody records.
@@ -172,7 +172,7 @@ pub(crate) fn unsampled_attached() -> bool {
 }
 
 /// Whether `cx` holds a valid span context that is not sampled.
-pub(crate) fn is_unsampled(cx: &Context) -> bool {
+fn is_unsampled(cx: &Context) -> bool {
     let span = cx.span();
     let span_context = span.span_context();
     span_context.is_valid() && !span_context.is_sampled()

@@ -356,8 +356,6 @@ pub fn resource(settings: &Settings, version: &str) -> Resource {
         .build()
 }
 
-/// Which `tracing` spans and events become OpenTelemetry data: INFO and above, minus the HTTP,
-/// SQL and exporter internals (exporting the exporter's own spans would feed itself).
 /// What the bridge sees: [`span_filter`]'s targets, and nothing of work that is not sampled (it
 /// runs under its context attached, [`crate::spans`]). The bridge would build each of those spans
 /// and copy its fields before learning that nothing will be recorded.
@@ -371,6 +369,8 @@ where
     span_filter().and(sampled)
 }
 
+/// Which `tracing` spans and events become OpenTelemetry data: INFO and above, minus the HTTP,
+/// SQL and exporter internals (exporting the exporter's own spans would feed itself).
 fn span_filter() -> Targets {
     Targets::new()
         .with_default(LevelFilter::INFO)
